@@ -28,8 +28,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
+# Installs slurm-wlm and munge if missing and runs the DAG on a throw-away SLURM cluster on this host
+# (root on Debian; `make test` runs it too when CI is set). See README, "Running on a SLURM cluster".
 test-slurm: setup
-	$(BIN)/python -m pytest tests/test_slurm.py -v
+	ASTRO_SLURM_TEST=1 $(BIN)/python -m pytest tests/test_slurm.py -v -rs
 
 lint: setup
 	$(BIN)/snakemake --lint

@@ -1,0 +1,747 @@
+"""Attention: softmax, linearized (Kozachkov et al. [18]) and astromorphic, bidirectional and strictly causal.
+
+Functional core
+---------------
+``astromorphic_attention(q, k, v, ...)`` computes, per head, the attention term of the paper's Eq. 17
+without the residual (SPEC.md section 2)::
+
+    phi(x)  = elu(x) + 1                                   (applied to q and k inside)
+    S       = phi(K)^T V + W_astro V                        (Eq. 9 + Eq. 10, before the 1/m)
+    H       = sigmoid(S / m)   or   S / m  without sigmoid   (Eq. 11)
+    g       = (sum_t phi(k_t)) ** alpha, elementwise        (Eq. 13-14; the W_astro term is not in g)
+    C_i     = phi(q_i) . g ;  P_i = 1 / C_i                 (Eq. 15-16)
+    out_i   = P_i * phi(q_i) H                              (Eq. 17, row-wise scaling, SPEC decision 4)
+
+Without feedback, P_i = 1 / (number of tokens written). When ``causal``, every sum runs over the positions
+up to and including i, and the sigmoid acts on every prefix state S_i (SPEC decision 6).
+
+Decisions documented here
+-------------------------
+* Division guard. phi > 0, so C_i > 0 for every finite input; C_i can only be exactly zero when nothing has
+  been written (a fully padded prefix) or when phi underflows. Following the paper's "reciprocal of the
+  non-zero entries" (Eq. 16), P_i = 0 where C_i == 0 (likewise where the token count is zero), and
+  ``g = 0 ** alpha`` is taken as 0 with a zero gradient. No epsilon is added anywhere, so the maths is
+  unchanged for every C_i > 0.
+* Causal with sigmoid. The sigmoid acts on each prefix state, so the d_k x d_v state of every position has
+  to be formed. It is formed ``chunk_size`` positions at a time from the carried state, and a hand-written
+  ``torch.autograd.Function`` recomputes each chunk during the backward pass (running backwards over the
+  chunks, carrying the gradient of the state). Only the input rows and one state per chunk are kept for
+  the backward pass, so memory is O(N d + N d^2 / chunk_size), never O(N d^2).
+* Causal without sigmoid is ordinary causal linear attention, computed chunk-wise (intra-chunk masked
+  product plus the carried state), also with O(N d + N d^2 / chunk_size) memory.
+* Half precision. float16/bfloat16 inputs are computed in float32 (long prefix sums of positive terms
+  stall in 8-bit mantissas) and the result is cast back.
+* Padding. ``key_padding_mask`` (B, N) bool, True = real token: padded tokens add nothing to S or g and are
+  not counted by the no-feedback mean; rows of padded queries are still computed (and ignored downstream).
+
+Relative position (Eq. 12)
+--------------------------
+``relative_position_activity(M, tau)`` returns W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, N),
+with P_ij = exp(-|i - j| / tau) (``position="exp"``, default) or |i - j| / N (``position="linear"``,
+SPEC decision 5). The product M P is formed densely (N x N matrix) or without P: for "exp" as a blocked
+two-sided exponential scan (a matrix product with a small in-block decay matrix, plus a carry between
+blocks; only non-positive powers of exp(-1/tau) appear, so nothing overflows), for "linear" from prefix
+sums (in float64 against cancellation). ``method="auto"`` picks the dense form for N <= DENSE_MAX_N,
+the crossover measured by ``astromorphic bench attention``.
+
+Modules
+-------
+``build_attention(spec, d_model, n_heads, max_len, causal)`` returns a module ``forward(x, key_padding_mask)``
+giving the attention term (B, N, D) only, never the residual. Every kind has input projections W_Q, W_K,
+W_V (D -> D, split into heads of width D / n_heads) and an output projection W_O (D -> D). The output
+projection is our choice for concatenating the heads; it keeps the astromorphic and linearized models
+iso-architecture with the softmax baseline. Kinds:
+
+* ``softmax``: ``torch.nn.functional.scaled_dot_product_attention`` (scale 1/sqrt(d_k)).
+* ``linearized``: the core with sigmoid off, alpha = 1, no relative position, feedback on (Katharopoulos
+  linear attention with phi = elu + 1, divided by m).
+* ``astromorphic``: switches ``nonlinearity`` (sigmoid, and alpha as given; off: no sigmoid, alpha = 1),
+  ``relative_position`` (a learnable M of shape (n_heads, d_k, max_len) per layer; a sequence of length
+  N <= max_len uses the first N columns, and P is built over those N positions) and ``feedback``.
+  M is initialised from N(0, 0.02^2): small, so that W_astro = phi(a) starts close to 1 everywhere and
+  the astrocyte term starts as a plain sum of the values.
+* ``none``: the no-attention control; returns zeros, has no parameters.
+
+``spec.leaky`` in a causal model makes the astromorphic attention write the whole sequence before reading
+(the ``astro-leaky`` diagnostic). ``module.record_stats = True`` stores ``module.last_stats``: for the
+linear-attention kinds the mean and standard deviation over all entries of the sigmoid argument
+S / m of the full-sequence write state (recorded whether or not the sigmoid is applied).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "AttentionSpec",
+    "ATTENTION_KINDS",
+    "DENSE_MAX_N",
+    "feature_map",
+    "astromorphic_attention",
+    "relative_position_activity",
+    "softmax_attention",
+    "build_attention",
+    "SoftmaxAttention",
+    "AstromorphicAttention",
+    "NoAttention",
+]
+
+ATTENTION_KINDS = ("softmax", "linearized", "astromorphic", "none")
+POSITION_KINDS = ("exp", "linear")
+
+# Largest N for which relative_position_activity(method="auto") forms P densely (bench: relpos rows).
+DENSE_MAX_N = 256
+
+# Chunk length of the causal computations (positions per chunk).
+DEFAULT_CHUNK = 32
+
+M_INIT_STD = 0.02
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    kind: str  # "softmax" | "linearized" | "astromorphic" | "none"
+    nonlinearity: bool = True  # sigmoid on H and alpha != 1   (astromorphic only)
+    relative_position: bool = True  # H_astro term with learnable M  (astromorphic only)
+    feedback: bool = True  # P_i = 1 / (phi(q_i) . g); off: 1 / (number of tokens written)
+    alpha: float = 0.25
+    m_scale: float = 1.0  # the divisor m inside the sigmoid, resolved by the caller
+    tau: float = 16.0  # decay length of P_ij = exp(-|i-j|/tau)
+    position: str = "exp"  # "exp" or "linear" (P_ij = |i-j|/N)
+    leaky: bool = False  # diagnostic: a causal model whose attention writes the whole sequence first
+
+
+# ----------------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _fail(name: str, expected: str, got) -> ValueError:
+    return ValueError(f"{name}: expected {expected}, got {got}")
+
+
+def _check_tensor(name: str, t, ndim: int, layout: str) -> None:
+    if not isinstance(t, Tensor):
+        raise _fail(name, f"a torch.Tensor of shape {layout}", type(t).__name__)
+    if t.dim() != ndim:
+        raise _fail(name, f"a {ndim}-d tensor of shape {layout}", f"shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise _fail(name, "a floating-point tensor", t.dtype)
+
+
+def _check_finite_tensor(name: str, t: Tensor) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise _fail(name, "finite values", "NaN or infinite entries")
+
+
+def _check_positive_number(name: str, x) -> float:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        raise _fail(name, "a finite number > 0", repr(x)) from None
+    if not math.isfinite(value) or value <= 0:
+        raise _fail(name, "a finite number > 0", repr(x))
+    return value
+
+
+def _check_chunk(chunk_size) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise _fail("chunk_size", "a positive integer", repr(chunk_size))
+    return chunk_size
+
+
+def _check_mask(mask, batch: int, n: int) -> None:
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise _fail("key_padding_mask", "a bool tensor of shape (B, N), True = real token", got)
+    if tuple(mask.shape) != (batch, n):
+        raise _fail("key_padding_mask", f"shape (B, N) = {(batch, n)}", f"shape {tuple(mask.shape)}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# small exact helpers
+
+
+def feature_map(x: Tensor) -> Tensor:
+    """phi(x) = elu(x) + 1 (strictly positive)."""
+    return F.elu(x) + 1.0
+
+
+def _safe_pow(x: Tensor, alpha: float) -> Tensor:
+    """x ** alpha for x >= 0, with 0 ** alpha = 0 and a zero (not infinite) gradient at 0."""
+    if alpha == 1.0:
+        return x
+    positive = x > 0
+    base = torch.where(positive, x, torch.ones_like(x))
+    return torch.where(positive, base.pow(alpha), torch.zeros_like(x))
+
+
+def _safe_reciprocal(x: Tensor) -> Tensor:
+    """1 / x where x != 0, else 0 (Eq. 16: reciprocal of the non-zero entries)."""
+    nonzero = x != 0
+    base = torch.where(nonzero, x, torch.ones_like(x))
+    return torch.where(nonzero, base.reciprocal(), torch.zeros_like(x))
+
+
+# ----------------------------------------------------------------------------------------------------
+# causal read with a sigmoid on every prefix state: chunked, recomputing backward
+
+
+def _fill_prefix_states(out: Tensor, start: Tensor, k: Tensor, v: Tensor) -> None:
+    """out[j] = start + sum_{i <= j} k[i] v[i]^T for a chunk (time-major).
+
+    out (n, Z, dk, dv), start (Z, dk, dv), k (n, Z, dk), v (n, Z, dv). On CUDA a single cumsum kernel;
+    on the CPU a step-wise fused multiply-add, several times faster than torch's cumsum along a leading
+    dimension.
+    """
+    if out.is_cuda:
+        torch.mul(k.unsqueeze(-1), v.unsqueeze(-2), out=out)
+        out[0] += start
+        out.cumsum_(0)
+        return
+    rows = out.unbind(0)
+    ks = k.unsqueeze(-1).unbind(0)
+    vs = v.unsqueeze(-2).unbind(0)
+    prev = start
+    for row, kj, vj in zip(rows, ks, vs):
+        torch.addcmul(prev, kj, vj, out=row)
+        prev = row
+
+
+def _reverse_prefix_sum_(x: Tensor, carry: Tensor) -> None:
+    """In place: x[j] <- carry + sum_{i >= j} x[i] along dim 0."""
+    if x.is_cuda:
+        x[-1] += carry
+        x.copy_(x.flip(0).cumsum(0).flip(0))
+        return
+    rows = x.unbind(0)
+    rows[-1].add_(carry)
+    for j in range(len(rows) - 2, -1, -1):
+        rows[j].add_(rows[j + 1])
+
+
+class _CausalSigmoidRead(torch.autograd.Function):
+    """num_t = q_t^T sigmoid(sum_{s <= t} k_s v_s^T), time-major inputs.
+
+    q, k: (N, Z, dk) with the 1/m already folded into k; v: (N, Z, dv). Returns (N, Z, dv).
+    Saves q, k, v and one (Z, dk, dv) state per chunk; the backward pass recomputes each chunk's states.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, chunk: int) -> Tensor:
+        n_pos, z, dk = q.shape
+        dv = v.shape[-1]
+        n_chunks = -(-n_pos // chunk)
+        starts = q.new_empty(n_chunks, z, dk, dv)
+        out = q.new_empty(n_pos, z, dv)
+        buf = q.new_empty(min(chunk, n_pos), z, dk, dv)
+        state = q.new_zeros(z, dk, dv)
+        for b in range(n_chunks):
+            lo, hi = b * chunk, min(n_pos, (b + 1) * chunk)
+            starts[b] = state
+            states = buf[: hi - lo]
+            _fill_prefix_states(states, state, k[lo:hi], v[lo:hi])
+            state = states[-1].clone()
+            states.sigmoid_()
+            out[lo:hi] = torch.matmul(q[lo:hi].unsqueeze(-2), states).squeeze(-2)
+        ctx.save_for_backward(q, k, v, starts)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        q, k, v, starts = ctx.saved_tensors
+        chunk = ctx.chunk
+        grad_out = grad_out.contiguous()
+        n_pos, z, dk = q.shape
+        dv = v.shape[-1]
+        n_chunks = starts.shape[0]
+        need_q, need_k, need_v = ctx.needs_input_grad[:3]
+        dq = torch.empty_like(q) if need_q else None
+        dk_ = torch.empty_like(k) if need_k else None
+        dv_ = torch.empty_like(v) if need_v else None
+        buf = q.new_empty(min(chunk, n_pos), z, dk, dv)
+        carry = q.new_zeros(z, dk, dv)  # sum of dL/dS_t over all t after the current chunk
+        for b in reversed(range(n_chunks)):
+            lo, hi = b * chunk, min(n_pos, (b + 1) * chunk)
+            h = buf[: hi - lo]
+            _fill_prefix_states(h, starts[b], k[lo:hi], v[lo:hi])
+            h.sigmoid_()
+            go = grad_out[lo:hi]
+            if need_q:
+                dq[lo:hi] = torch.matmul(go.unsqueeze(-2), h.transpose(-1, -2)).squeeze(-2)
+            # dL/dS_t = sigmoid'(S_t) * (q_t go_t^T), formed in place of h
+            h.addcmul_(h, h, value=-1.0)
+            h.mul_(q[lo:hi].unsqueeze(-1))
+            h.mul_(go.unsqueeze(-2))
+            # G_t = sum_{t' >= t} dL/dS_t' (reverse prefix sum, with the carry from later chunks)
+            _reverse_prefix_sum_(h, carry)
+            carry = h[0].clone()
+            if need_k:
+                dk_[lo:hi] = torch.matmul(v[lo:hi].unsqueeze(-2), h.transpose(-1, -2)).squeeze(-2)
+            if need_v:
+                dv_[lo:hi] = torch.matmul(k[lo:hi].unsqueeze(-2), h).squeeze(-2)
+        return dq, dk_, dv_, None
+
+
+def _causal_sigmoid_read(q: Tensor, k: Tensor, v: Tensor, chunk: int) -> Tensor:
+    """(B, H, N, d) inputs (k already scaled by 1/m) -> (B, H, N, dv)."""
+    b, h, n, dk = q.shape
+    dv = v.shape[-1]
+
+    def time_major(t: Tensor) -> Tensor:
+        return t.permute(2, 0, 1, 3).reshape(n, b * h, t.shape[-1])
+
+    out = _CausalSigmoidRead.apply(time_major(q), time_major(k), time_major(v), chunk)
+    return out.reshape(n, b, h, dv).permute(1, 2, 0, 3)
+
+
+def _causal_linear_read(q: Tensor, k: Tensor, v: Tensor, chunk: int) -> Tensor:
+    """num_t = q_t^T sum_{s <= t} k_s v_s^T, chunk-wise; (B, H, N, d) -> (B, H, N, dv)."""
+    n = q.shape[-2]
+    pad = (-n) % chunk
+    if pad:
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+    nc = (n + pad) // chunk
+    qb = q.unflatten(-2, (nc, chunk))
+    kb = k.unflatten(-2, (nc, chunk))
+    vb = v.unflatten(-2, (nc, chunk))
+    local = kb.transpose(-1, -2) @ vb  # (B, H, nc, dk, dv)
+    # state carried into each chunk: exclusive prefix sum over chunks (no subtraction, no cancellation)
+    before = torch.cat([torch.zeros_like(local[..., :1, :, :]), torch.cumsum(local[..., :-1, :, :], dim=-3)], dim=-3)
+    mask = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
+    scores = (qb @ kb.transpose(-1, -2)).masked_fill(~mask, 0.0)
+    out = qb @ before + scores @ vb
+    return out.flatten(-3, -2)[..., :n, :]
+
+
+# ----------------------------------------------------------------------------------------------------
+# the functional core
+
+
+def astromorphic_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    w_astro: Optional[Tensor] = None,
+    alpha: float = 0.25,
+    sigmoid: bool = True,
+    feedback: bool = True,
+    causal: bool = False,
+    m_scale: float = 1.0,
+    key_padding_mask: Optional[Tensor] = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    validate: bool = True,
+) -> Tensor:
+    """Attention term phi(Q)(H (.) P) of Eq. 17 (no residual); see the module docstring.
+
+    q, k: (B, H, N, d_k); v: (B, H, N, d_v); w_astro: (H, d_k, N) or None; key_padding_mask: (B, N) bool,
+    True = real token, or None. Returns (B, H, N, d_v). ``validate=False`` skips the input checks
+    (including the finiteness check, which synchronises a GPU).
+    """
+    alpha = _check_positive_number("alpha", alpha)
+    m_scale = _check_positive_number("m_scale", m_scale)
+    chunk_size = _check_chunk(chunk_size)
+    _check_tensor("q", q, 4, "(B, H, N, d_k)")
+    _check_tensor("k", k, 4, "(B, H, N, d_k)")
+    _check_tensor("v", v, 4, "(B, H, N, d_v)")
+    b, h, n, dk = q.shape
+    if tuple(k.shape) != tuple(q.shape):
+        raise _fail("k", f"shape (B, H, N, d_k) = {tuple(q.shape)} like q", f"shape {tuple(k.shape)}")
+    if tuple(v.shape[:3]) != (b, h, n):
+        raise _fail("v", f"shape (B, H, N, d_v) with (B, H, N) = {(b, h, n)} like q", f"shape {tuple(v.shape)}")
+    if n < 1:
+        raise _fail("q", "at least one position (N >= 1)", f"shape {tuple(q.shape)}")
+    if w_astro is not None:
+        _check_tensor("w_astro", w_astro, 3, "(H, d_k, N)")
+        if tuple(w_astro.shape) != (h, dk, n):
+            raise _fail("w_astro", f"shape (H, d_k, N) = {(h, dk, n)}", f"shape {tuple(w_astro.shape)}")
+    if key_padding_mask is not None:
+        _check_mask(key_padding_mask, b, n)
+    if validate:
+        for name, t in (("q", q), ("k", k), ("v", v), ("w_astro", w_astro)):
+            if t is not None:
+                _check_finite_tensor(name, t)
+
+    out_dtype = q.dtype
+    compute = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
+    q, k, v = q.to(compute), k.to(compute), v.to(compute)
+
+    phi_q = feature_map(q)
+    phi_k = feature_map(k)
+    if key_padding_mask is not None:
+        real = key_padding_mask.to(compute)[:, None, :, None]  # (B, 1, N, 1)
+        phi_k = phi_k * real
+        v = v * real
+    write_k = phi_k
+    if w_astro is not None:
+        write_k = phi_k + w_astro.to(compute).transpose(-1, -2).unsqueeze(0)
+        if key_padding_mask is not None:
+            write_k = write_k * real
+    write_k = write_k * (1.0 / m_scale)
+
+    # numerator phi(q_i) H_i
+    if not causal:
+        state = write_k.transpose(-1, -2) @ v  # (B, H, dk, dv) = S / m
+        if sigmoid:
+            state = torch.sigmoid(state)
+        num = phi_q @ state
+    elif sigmoid:
+        num = _causal_sigmoid_read(phi_q, write_k.expand(b, h, n, dk), v, chunk_size)
+    else:
+        num = _causal_linear_read(phi_q, write_k.expand(b, h, n, dk), v, chunk_size)
+
+    # row scaling P_i
+    if feedback:
+        k_sum = phi_k.cumsum(dim=-2) if causal else phi_k.sum(dim=-2, keepdim=True)
+        calcium = (phi_q * _safe_pow(k_sum, alpha)).sum(dim=-1)  # C_i, (B, H, N)
+        scale = _safe_reciprocal(calcium)
+    else:
+        if key_padding_mask is not None:
+            real_count = key_padding_mask.to(compute)
+            count = real_count.cumsum(-1) if causal else real_count.sum(-1, keepdim=True).expand(b, n)
+            count = count[:, None, :]  # (B, 1, N)
+        else:
+            count = torch.arange(1, n + 1, device=q.device, dtype=compute) if causal else q.new_full((n,), n)
+        scale = _safe_reciprocal(count)
+    out = num * scale.unsqueeze(-1)
+    return out.to(out_dtype)
+
+
+# ----------------------------------------------------------------------------------------------------
+# relative position (Eq. 12)
+
+
+def _decay_block_size(n: int) -> int:
+    """Block length ~ sqrt(N) (power of two, >= 16): balances the in-block and between-block products."""
+    return max(16, 1 << max(0, math.ceil(math.log2(math.sqrt(max(n, 1))))))
+
+
+def _exp_decay_product(m: Tensor, tau: float, block: Optional[int] = None) -> Tensor:
+    """(M P) for P_ij = exp(-|i - j| / tau) without forming P: M (..., N) -> (..., N).
+
+    (M P)_j = L_j + R_j with L_j = sum_{i <= j} M_i r^(j - i) and R_j = sum_{i > j} M_i r^(i - j),
+    r = exp(-1/tau). Each side is a linear recurrence, evaluated in blocks of length c: a product with a
+    c x c decay matrix inside every block, plus the state carried from the earlier blocks (a product with
+    an (N/c) x (N/c) decay matrix). All powers of r are computed directly as exp(-distance / tau).
+    """
+    n = m.shape[-1]
+    c = block or _decay_block_size(n)
+    pad = (-n) % c
+    nb = (n + pad) // c
+    idx = torch.arange(c, device=m.device, dtype=m.dtype)
+    dist = idx[None, :] - idx[:, None]  # [i, j] = j - i
+    inclusive = torch.where(dist >= 0, torch.exp(-dist.clamp_min(0) / tau), torch.zeros_like(dist))
+    exclusive = torch.where(dist > 0, torch.exp(-dist.clamp_min(0) / tau), torch.zeros_like(dist))
+    to_end = torch.exp(-(c - 1 - idx) / tau)  # weight of position i at the block's last position
+    from_prev = torch.exp(-(idx + 1) / tau)  # weight of the previous block's end state at position j
+    bidx = torch.arange(nb, device=m.device, dtype=m.dtype)
+    bdist = bidx[None, :] - 1 - bidx[:, None]  # [b', b] = b - 1 - b'
+    between = torch.where(bdist >= 0, torch.exp(-c * bdist.clamp_min(0) / tau), torch.zeros_like(bdist))
+
+    def one_side(x: Tensor, in_block: Tensor) -> Tensor:
+        blocks = x.unflatten(-1, (nb, c))  # (..., nb, c)
+        local = blocks @ in_block
+        ends = blocks @ to_end  # (..., nb): state at each block end from that block alone
+        carried = ends @ between  # (..., nb): state at the end of the previous block
+        return (local + carried.unsqueeze(-1) * from_prev).flatten(-2)
+
+    x = F.pad(m, (0, pad)) if pad else m
+    left = one_side(x, inclusive)[..., :n]
+    right = one_side(x.flip(-1), exclusive).flip(-1)[..., :n]  # the padding (zeros) adds nothing
+    return left + right
+
+
+def _linear_distance_product(m: Tensor) -> Tensor:
+    """(M P) for P_ij = |i - j| / N from prefix sums (float64 inside): M (..., N) -> (..., N)."""
+    n = m.shape[-1]
+    x = m.to(torch.float64)
+    pos = torch.arange(n, device=m.device, dtype=torch.float64)
+    c_left = x.cumsum(-1)  # sum_{i <= j} M_i
+    i_left = (x * pos).cumsum(-1)  # sum_{i <= j} i M_i
+    c_tot = c_left[..., -1:]
+    i_tot = i_left[..., -1:]
+    # sum_i M_i |i - j| = j (2 C_L - C_tot) - 2 I_L + I_tot
+    out = pos * (2 * c_left - c_tot) - 2 * i_left + i_tot
+    return (out / n).to(m.dtype)
+
+
+def relative_position_matrix(n: int, tau: float = 16.0, position: str = "exp", *, device=None, dtype=None) -> Tensor:
+    """The dense N x N matrix P of Eq. 12."""
+    idx = torch.arange(n, device=device, dtype=dtype or torch.get_default_dtype())
+    dist = (idx[:, None] - idx[None, :]).abs()
+    if position == "exp":
+        return torch.exp(-dist / tau)
+    if position == "linear":
+        return dist / n
+    raise _fail("position", f"one of {POSITION_KINDS}", repr(position))
+
+
+def relative_position_activity(
+    M: Tensor, tau: float = 16.0, *, position: str = "exp", method: str = "auto", validate: bool = True
+) -> Tensor:
+    """W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, N); returns (H, d_k, N).
+
+    ``method``: "dense" forms P (N x N), "scan" never does, "auto" picks by N (DENSE_MAX_N).
+    """
+    _check_tensor("M", M, 3, "(H, d_k, N)")
+    if position not in POSITION_KINDS:
+        raise _fail("position", f"one of {POSITION_KINDS}", repr(position))
+    if method not in ("auto", "dense", "scan"):
+        raise _fail("method", "one of ('auto', 'dense', 'scan')", repr(method))
+    if position == "exp":
+        tau = _check_positive_number("tau", tau)
+    if validate:
+        _check_finite_tensor("M", M)
+    n = M.shape[-1]
+    if method == "auto":
+        method = "dense" if n <= DENSE_MAX_N else "scan"
+    if method == "dense":
+        mp = M @ relative_position_matrix(n, tau, position, device=M.device, dtype=M.dtype)
+    elif position == "exp":
+        mp = _exp_decay_product(M, tau)
+    else:
+        mp = _linear_distance_product(M)
+    d = mp @ M.transpose(-1, -2)  # D = M P M^T, (H, d_k, d_k)
+    edges = M.transpose(-1, -2) @ d  # a = M^T D, (H, N, d_k)
+    return feature_map(edges).transpose(-1, -2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# softmax attention
+
+
+def softmax_attention(
+    q: Tensor, k: Tensor, v: Tensor, *, causal: bool = False, key_padding_mask: Optional[Tensor] = None
+) -> Tensor:
+    """Scaled dot-product softmax attention (torch SDPA); (B, H, N, d) -> (B, H, N, d_v).
+
+    A query row that may see no real key at all (a fully padded prefix) attends to itself only, so that
+    no row is NaN; such rows belong to padded positions and are ignored downstream.
+    """
+    _check_tensor("q", q, 4, "(B, H, N, d_k)")
+    _check_tensor("k", k, 4, "(B, H, N, d_k)")
+    _check_tensor("v", v, 4, "(B, H, N, d_v)")
+    b, h, n, _ = q.shape
+    if key_padding_mask is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    _check_mask(key_padding_mask, b, n)
+    allowed = key_padding_mask[:, None, None, :]  # (B, 1, 1, N)
+    if causal:
+        allowed = allowed & torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+    else:
+        allowed = allowed.expand(b, 1, n, n)
+    empty = ~allowed.any(dim=-1, keepdim=True)
+    if bool(empty.any()):
+        allowed = allowed | (empty & torch.eye(n, dtype=torch.bool, device=q.device))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+
+
+# ----------------------------------------------------------------------------------------------------
+# modules
+
+
+class _ProjectedAttention(nn.Module):
+    """Input projections W_Q, W_K, W_V and output projection W_O around a per-head attention core."""
+
+    kind = "base"
+
+    def __init__(self, d_model: int, n_heads: int, max_len: int, causal: bool):
+        super().__init__()
+        if d_model % n_heads:
+            raise _fail("n_heads", f"a divisor of d_model={d_model}", n_heads)
+        self.d_model, self.n_heads, self.max_len, self.causal = d_model, n_heads, max_len, causal
+        self.d_head = d_model // n_heads
+        self.w_q = nn.Linear(d_model, d_model)
+        self.w_k = nn.Linear(d_model, d_model)
+        self.w_v = nn.Linear(d_model, d_model)
+        self.w_o = nn.Linear(d_model, d_model)
+        self.record_stats = False
+        self.last_stats: dict[str, float] = {}
+
+    def _heads(self, x: Tensor, proj: nn.Linear) -> Tensor:
+        b, n, _ = x.shape
+        return proj(x).view(b, n, self.n_heads, self.d_head).transpose(1, 2)
+
+    def _check_input(self, x: Tensor, key_padding_mask: Optional[Tensor]) -> None:
+        _check_tensor("x", x, 3, "(B, N, d_model)")
+        if x.shape[-1] != self.d_model:
+            raise _fail("x", f"last dimension d_model={self.d_model}", f"shape {tuple(x.shape)}")
+        if x.shape[1] > self.max_len:
+            raise _fail("x", f"sequence length N <= max_len={self.max_len}", f"N={x.shape[1]}")
+        if key_padding_mask is not None:
+            _check_mask(key_padding_mask, x.shape[0], x.shape[1])
+
+    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+        self._check_input(x, key_padding_mask)
+        q, k, v = self._heads(x, self.w_q), self._heads(x, self.w_k), self._heads(x, self.w_v)
+        out = self._core(q, k, v, key_padding_mask)  # (B, H, N, d_head)
+        b, _, n, _ = out.shape
+        return self.w_o(out.transpose(1, 2).reshape(b, n, self.d_model))
+
+    def _core(self, q, k, v, key_padding_mask):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SoftmaxAttention(_ProjectedAttention):
+    kind = "softmax"
+
+    def _core(self, q, k, v, key_padding_mask):
+        if self.record_stats:
+            self.last_stats = {}
+        return softmax_attention(q, k, v, causal=self.causal, key_padding_mask=key_padding_mask)
+
+
+class AstromorphicAttention(_ProjectedAttention):
+    """The astromorphic core (also the linearized kind, with its switches fixed)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        max_len: int,
+        causal: bool,
+        *,
+        kind: str = "astromorphic",
+        sigmoid: bool = True,
+        alpha: float = 0.25,
+        relative_position: bool = True,
+        feedback: bool = True,
+        m_scale: float = 1.0,
+        tau: float = 16.0,
+        position: str = "exp",
+        chunk_size: int = DEFAULT_CHUNK,
+    ):
+        super().__init__(d_model, n_heads, max_len, causal)
+        self.kind = kind
+        self.sigmoid = bool(sigmoid)
+        self.alpha = _check_positive_number("alpha", alpha)
+        self.feedback = bool(feedback)
+        self.m_scale = _check_positive_number("m_scale", m_scale)
+        if position not in POSITION_KINDS:
+            raise _fail("position", f"one of {POSITION_KINDS}", repr(position))
+        self.position = position
+        self.tau = _check_positive_number("tau", tau) if position == "exp" else float(tau)
+        self.chunk_size = _check_chunk(chunk_size)
+        self.validate = True
+        if relative_position:
+            self.M = nn.Parameter(torch.randn(n_heads, self.d_head, max_len) * M_INIT_STD)
+        else:
+            self.register_parameter("M", None)
+
+    def extra_repr(self) -> str:
+        return (
+            f"kind={self.kind}, causal={self.causal}, sigmoid={self.sigmoid}, alpha={self.alpha}, "
+            f"relative_position={self.M is not None}, feedback={self.feedback}, m_scale={self.m_scale}, "
+            f"tau={self.tau}, position={self.position}"
+        )
+
+    def astro_activity(self, n: int) -> Optional[Tensor]:
+        """W_astro for the first n positions, or None without relative position."""
+        if self.M is None:
+            return None
+        return relative_position_activity(self.M[..., :n], self.tau, position=self.position, validate=self.validate)
+
+    def _core(self, q, k, v, key_padding_mask):
+        n = q.shape[-2]
+        w_astro = self.astro_activity(n)
+        if self.record_stats:
+            self.last_stats = self._write_stats(k, v, w_astro, key_padding_mask)
+        return astromorphic_attention(
+            q,
+            k,
+            v,
+            w_astro=w_astro,
+            alpha=self.alpha,
+            sigmoid=self.sigmoid,
+            feedback=self.feedback,
+            causal=self.causal,
+            m_scale=self.m_scale,
+            key_padding_mask=key_padding_mask,
+            chunk_size=self.chunk_size,
+            validate=self.validate,
+        )
+
+    @torch.no_grad()
+    def _write_stats(self, k, v, w_astro, key_padding_mask) -> dict[str, float]:
+        """Mean and std of the sigmoid argument S / m of the full-sequence write state."""
+        k = feature_map(k.float())
+        v = v.float()
+        if w_astro is not None:
+            k = k + w_astro.float().transpose(-1, -2).unsqueeze(0)
+        if key_padding_mask is not None:
+            v = v * key_padding_mask.float()[:, None, :, None]
+        arg = (k.transpose(-1, -2) @ v) / self.m_scale
+        return {"sigmoid_arg_mean": float(arg.mean()), "sigmoid_arg_std": float(arg.std(unbiased=False))}
+
+
+class NoAttention(nn.Module):
+    """The no-attention control: the attention term is zero; no parameters."""
+
+    kind = "none"
+
+    def __init__(self, d_model: int, n_heads: int, max_len: int, causal: bool):
+        super().__init__()
+        self.d_model, self.n_heads, self.max_len, self.causal = d_model, n_heads, max_len, causal
+        self.record_stats = False
+        self.last_stats: dict[str, float] = {}
+
+    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+        _check_tensor("x", x, 3, "(B, N, d_model)")
+        if x.shape[-1] != self.d_model:
+            raise _fail("x", f"last dimension d_model={self.d_model}", f"shape {tuple(x.shape)}")
+        if x.shape[1] > self.max_len:
+            raise _fail("x", f"sequence length N <= max_len={self.max_len}", f"N={x.shape[1]}")
+        return torch.zeros_like(x)
+
+
+def build_attention(
+    spec: AttentionSpec, d_model: int, n_heads: int, max_len: int, causal: bool, *, chunk_size: int = DEFAULT_CHUNK
+) -> nn.Module:
+    """The attention module for ``spec``: forward(x (B, N, D), key_padding_mask) -> attention term (B, N, D)."""
+    if not isinstance(spec, AttentionSpec):
+        raise _fail("spec", "an AttentionSpec", type(spec).__name__)
+    if spec.kind not in ATTENTION_KINDS:
+        raise _fail("spec.kind", f"one of {ATTENTION_KINDS}", repr(spec.kind))
+    for name, value in (("d_model", d_model), ("n_heads", n_heads), ("max_len", max_len)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _fail(name, "a positive integer", repr(value))
+    if spec.kind == "none":
+        return NoAttention(d_model, n_heads, max_len, causal)
+    if spec.kind == "softmax":
+        return SoftmaxAttention(d_model, n_heads, max_len, causal)
+    if spec.kind == "linearized":
+        return AstromorphicAttention(
+            d_model,
+            n_heads,
+            max_len,
+            causal,
+            kind="linearized",
+            sigmoid=False,
+            alpha=1.0,
+            relative_position=False,
+            feedback=True,
+            m_scale=spec.m_scale,
+            chunk_size=chunk_size,
+        )
+    return AstromorphicAttention(
+        d_model,
+        n_heads,
+        max_len,
+        causal and not spec.leaky,
+        kind="astromorphic",
+        sigmoid=spec.nonlinearity,
+        alpha=spec.alpha if spec.nonlinearity else 1.0,
+        relative_position=spec.relative_position,
+        feedback=spec.feedback,
+        m_scale=spec.m_scale,
+        tau=spec.tau,
+        position=spec.position,
+        chunk_size=chunk_size,
+    )

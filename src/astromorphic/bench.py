@@ -1,0 +1,340 @@
+"""Attention benchmark (Fig. S2 as a measurement): time and peak memory against sequence length N.
+
+``astromorphic bench attention --out results/bench/attention_cpu.csv [--device cpu|cuda] [--n 128,...,8192]
+[--batch 1 --heads 4 --dim 64] [--repeats 3] [--dtype float32|bfloat16] [--chunk C] [--threads T]``
+
+Rows (one per device, dtype, kind, causal, N):
+
+* ``softmax``: ``torch.nn.functional.scaled_dot_product_attention`` (PyTorch picks the kernel).
+* ``linearized``: ``astromorphic_attention`` without sigmoid, alpha = 1, no W_astro, feedback on.
+* ``astromorphic``: the full astromorphic core as a layer runs it: W_astro from a learnable M through
+  ``relative_position_activity`` (method "auto") plus ``astromorphic_attention`` with sigmoid, alpha = 0.25
+  and feedback; gradients flow to q, k, v and M.
+* ``relpos_dense`` / ``relpos_scan``: ``relative_position_activity`` alone with the dense P and with the
+  scan (bidirectional rows only); they fix the crossover ``attention.DENSE_MAX_N``.
+
+What is measured:
+
+* ``fwd_ms``: the forward pass with autograd recording (the forward half of a training step).
+  ``fwdbwd_ms``: forward plus backward of the sum of the output. Both the minimum over ``--repeats`` runs
+  after one warm-up run (the minimum is the figure least disturbed by other load on a shared machine).
+* ``peak_mem_mb``: the peak of memory held by tensors allocated during one forward+backward, above what
+  was allocated before it (the inputs are not counted; saved activations, temporaries and the input
+  gradients are). On CUDA: ``torch.cuda.max_memory_allocated`` minus ``torch.cuda.memory_allocated``
+  before the call. On the CPU: the running sum of the allocations and frees that the PyTorch profiler
+  records with ``profile_memory=True``, in time order (a separate, untimed run). It does not include
+  memory outside PyTorch's allocator (interpreter, libraries, allocator caches).
+* ``status``: ``ok``; ``oom`` when the device ran out of memory; ``skipped`` for larger N of a kind once
+  one of its points took longer than ``--max-seconds``.
+
+On CUDA the default dtypes are float32 and bfloat16 (the astromorphic core computes bfloat16 inputs in
+float32 internally); on the CPU float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import time
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from astromorphic.attention import DEFAULT_CHUNK, astromorphic_attention, relative_position_activity
+from astromorphic.io import write_text
+
+COLUMNS = (
+    "device",
+    "dtype",
+    "kind",
+    "causal",
+    "N",
+    "B",
+    "H",
+    "d",
+    "fwd_ms",
+    "fwdbwd_ms",
+    "peak_mem_mb",
+    "status",
+)
+DEFAULT_N = tuple(128 * 2**i for i in range(7))  # 128 .. 8192
+KINDS = ("softmax", "linearized", "astromorphic")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
+
+
+def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, dtype, chunk: int):
+    """(inputs needing grad, function of the inputs) for one benchmark point."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen) * scale).to(device=device, dtype=dtype).requires_grad_()
+
+    if kind in ("relpos_dense", "relpos_scan"):
+        m = rand(h, d, n, scale=0.02)
+        method = kind.split("_")[1]
+        return (m,), lambda m: relative_position_activity(m, 16.0, method=method, validate=False)
+    q, k, v = rand(b, h, n, d), rand(b, h, n, d), rand(b, h, n, d)
+    m_scale = 500.0 * h * d
+    if kind == "softmax":
+        return (q, k, v), lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    if kind == "linearized":
+        return (q, k, v), lambda q, k, v: astromorphic_attention(
+            q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m_scale, chunk_size=chunk,
+            validate=False,
+        )
+    if kind == "astromorphic":
+        m = rand(h, d, n, scale=0.02)
+
+        def layer(q, k, v, m):
+            w = relative_position_activity(m, 16.0, validate=False)
+            return astromorphic_attention(
+                q, k, v, w_astro=w, alpha=0.25, sigmoid=True, feedback=True, causal=causal, m_scale=m_scale,
+                chunk_size=chunk, validate=False,
+            )
+
+        return (q, k, v, m), layer
+    raise ValueError(f"kind: expected one of {KINDS + ('relpos_dense', 'relpos_scan')}, got {kind!r}")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_once(fn: Callable, inputs, device, backward: bool) -> float:
+    for t in inputs:
+        t.grad = None
+    _sync(device)
+    start = time.perf_counter()
+    out = fn(*inputs)
+    if backward:
+        out.float().sum().backward()
+    _sync(device)
+    return (time.perf_counter() - start) * 1e3
+
+
+def _cpu_peak_mb(fn: Callable, inputs) -> float:
+    """Peak of tensor memory allocated during fn (profiler allocation events, in time order)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for t in inputs:
+        t.grad = None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn(*inputs).float().sum().backward()
+    allocs = []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        tag, extra = node.typed
+        if str(tag).endswith("Allocation") and str(extra.device).startswith("cpu"):
+            allocs.append((node.start_time_ns, extra.alloc_size))
+    allocs.sort()
+    current = peak = 0
+    for _, size in allocs:
+        current += size
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def _cuda_peak_mb(fn: Callable, inputs, device) -> float:
+    for t in inputs:
+        t.grad = None
+    _sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    fn(*inputs).float().sum().backward()
+    _sync(device)
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def measure_point(kind, causal, n, b, h, d, device, dtype, repeats, chunk) -> dict:
+    device = torch.device(device)
+    row = {
+        "device": device.type,
+        "dtype": str(dtype).replace("torch.", ""),
+        "kind": kind,
+        "causal": causal,
+        "N": n,
+        "B": b,
+        "H": h,
+        "d": d,
+        "fwd_ms": "",
+        "fwdbwd_ms": "",
+        "peak_mem_mb": "",
+        "status": "ok",
+    }
+    try:
+        inputs, fn = _make_case(kind, causal, n, b, h, d, device, dtype, chunk)
+        _time_once(fn, inputs, device, backward=True)  # warm-up
+        row["fwd_ms"] = round(min(_time_once(fn, inputs, device, False) for _ in range(repeats)), 4)
+        row["fwdbwd_ms"] = round(min(_time_once(fn, inputs, device, True) for _ in range(repeats)), 4)
+        if device.type == "cuda":
+            row["peak_mem_mb"] = round(_cuda_peak_mb(fn, inputs, device), 4)
+        else:
+            row["peak_mem_mb"] = round(_cpu_peak_mb(fn, inputs), 4)
+    except (RuntimeError, MemoryError) as err:
+        if not _is_oom(err) and not isinstance(err, MemoryError):
+            raise
+        row["status"] = "oom"
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def _rows_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _value(rows, device, dtype, kind, causal, n, col="fwdbwd_ms") -> Optional[float]:
+    for r in rows:
+        if (r["device"], r["dtype"], r["kind"], r["causal"], r["N"]) == (device, dtype, kind, causal, n):
+            return float(r[col]) if r["status"] == "ok" and r[col] != "" else None
+    return None
+
+
+def summarise(rows: list[dict]) -> list[str]:
+    """The paper-facing numbers: crossovers against softmax, causal memory growth, cost of the extras."""
+    lines = []
+    for device, dtype in sorted({(r["device"], r["dtype"]) for r in rows}):
+        ns = sorted({r["N"] for r in rows if (r["device"], r["dtype"]) == (device, dtype)})
+        lines.append(f"[{device} {dtype}]")
+        for causal in (False, True):
+            ratios = []
+            crossover = None
+            for n in ns:
+                s = _value(rows, device, dtype, "softmax", causal, n)
+                a = _value(rows, device, dtype, "astromorphic", causal, n)
+                if s and a:
+                    ratios.append(f"N={n}: {s / a:.2f}x")
+                    if crossover is None and a < s:
+                        crossover = n
+                    elif a >= s:
+                        crossover = None  # must stay faster for every larger N
+            label = "causal" if causal else "bidirectional"
+            lines.append(f"  {label}: softmax/astromorphic fwd+bwd time {', '.join(ratios) or 'n/a'}")
+            lines.append(f"  {label}: astromorphic faster than softmax from N = {crossover or 'none measured'}")
+        lo, hi = _value(rows, device, dtype, "astromorphic", True, 1024, "peak_mem_mb"), _value(
+            rows, device, dtype, "astromorphic", True, 8192, "peak_mem_mb"
+        )
+        if lo and hi:
+            lines.append(f"  causal astromorphic peak memory N=8192 / N=1024: {hi:.1f} / {lo:.1f} MB = {hi / lo:.2f}x")
+        lin, ast = _value(rows, device, dtype, "linearized", False, 1024), _value(rows, device, dtype, "astromorphic", False, 1024)
+        if lin and ast:
+            lines.append(f"  bidirectional astromorphic / linearized fwd+bwd at N=1024: {ast / lin:.2f}x")
+        rel = []
+        for n in ns:
+            dn, sc = _value(rows, device, dtype, "relpos_dense", False, n), _value(rows, device, dtype, "relpos_scan", False, n)
+            if dn and sc:
+                rel.append(f"N={n}: {'scan' if sc < dn else 'dense'} ({dn:.2f} vs {sc:.2f} ms)")
+        if rel:
+            lines.append(f"  relative position, faster method (dense vs scan fwd+bwd): {', '.join(rel)}")
+    return lines
+
+
+def _progress(total: int):
+    quiet = not sys.stderr.isatty() or bool(os.environ.get("CI"))
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, disable=quiet, desc="bench attention", unit="point")
+
+
+def run_attention(args) -> list[dict]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [d.strip() for d in args.device.split(",") if d.strip()]
+    points = []
+    for device in devices:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device: expected a device that is present, got 'cuda' (CUDA is not available)")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"--device: expected cpu or cuda, got {device!r}")
+        dtypes = args.dtype.split(",") if args.dtype else (["float32", "bfloat16"] if device == "cuda" else ["float32"])
+        for dtype in dtypes:
+            if dtype not in DTYPES:
+                raise ValueError(f"--dtype: expected one of {sorted(DTYPES)}, got {dtype!r}")
+            for kind in KINDS:
+                for causal in (False, True):
+                    points.append((device, dtype, kind, causal))
+            for kind in ("relpos_dense", "relpos_scan"):
+                points.append((device, dtype, kind, False))
+    rows = []
+    bar = _progress(len(points) * len(args.n))
+    for device, dtype, kind, causal in points:
+        slow = False
+        for n in args.n:
+            if slow:
+                row = {c: "" for c in COLUMNS}
+                row.update(device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=args.dim)
+                row["status"] = "skipped"
+            else:
+                row = measure_point(
+                    kind, causal, n, args.batch, args.heads, args.dim, device, DTYPES[dtype], args.repeats, args.chunk
+                )
+                slow = row["status"] != "ok" or row["fwdbwd_ms"] > args.max_seconds * 1e3
+            rows.append(row)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astromorphic bench", description="benchmarks")
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("attention", help="time and peak memory of the attention kinds against N")
+    p.add_argument("--out", required=True, help="CSV file to write (atomically)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, or both comma-separated (default cpu)")
+    p.add_argument("--n", type=_int_list, default=list(DEFAULT_N), help="sequence lengths (default 128..8192)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--dim", type=int, default=64, help="head size d (d_k = d_v)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--dtype", default=None, help="float32 and/or bfloat16 (default: float32; CUDA adds bfloat16)")
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="chunk length of the causal computations")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's default)")
+    p.add_argument("--max-seconds", type=float, default=120.0, help="skip larger N of a kind after a slower point")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.what == "attention":
+        for name in ("batch", "heads", "dim", "repeats", "chunk"):
+            if getattr(args, name) < 1:
+                raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+        rows = run_attention(args)
+        write_text(args.out, _rows_to_csv(rows))
+        for line in summarise(rows):
+            print(line)
+        print(f"wrote {args.out} ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

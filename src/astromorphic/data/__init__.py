@@ -1,0 +1,246 @@
+"""Data layer: read IMDB, CIFAR-10 and WikiText-2 (downloads, local copies in the official formats, or
+deterministic synthetic stand-ins) and write prepared tensors plus a manifest.
+
+Command line::
+
+    astromorphic prepare TASK --source SOURCE --out DIR [--config CFG.yaml] [options]
+
+Python::
+
+    from astromorphic.data import prepare, load_prepared
+    manifest = prepare("imdb", "aclimdb:../shared/data/imdb", "results/data/imdb", seq_len=400)
+    splits, manifest = load_prepared("results/data/imdb")
+
+Tasks and sources
+-----------------
+=========  ==========================================================================================
+imdb       ``hf`` (stanfordnlp/imdb, pinned revision), ``aclimdb:PATH`` (folder or .tar.gz archives),
+           ``synthetic``
+cifar10    ``torchvision`` or ``torchvision:ROOT`` (official python archive, MD5 checked),
+           ``imagefolder:PATH`` (class folders of PNG/JPEG files or .tar.gz archives), ``synthetic``
+wikitext2  ``hf`` (Salesforce/wikitext, raw config, pinned revision), ``tokens:PATH`` (the official
+           wiki.{train,valid,test}.tokens files), ``synthetic``
+=========  ==========================================================================================
+
+Options (config section ``tasks.<task>.data``; every key optional except ``source``)
+-----------------------------------------------------------------------------------
+All tasks:
+    ``source`` (str), ``seed`` (int, 0: synthetic generators and random subsets),
+    ``n_train``, ``n_test`` (int or null; synthetic: how many to generate; real: a class-balanced random
+    subset, null = all), ``network_timeout`` (seconds to wait for a download host, default 10).
+imdb:
+    ``seq_len`` (400; synthetic 64), ``truncation`` (head|tail), ``padding`` (right|left),
+    ``lowercase`` (null = lower-case unless GloVe is used), ``min_freq`` (2; synthetic 1),
+    ``max_vocab`` (30000 incl. <pad>, <unk>; null = no cap), ``glove`` (path to GloVe .txt/.zip/.gz or null),
+    ``glove_dim`` (300), ``vocab_size`` (synthetic only, 200), ``hf_dataset``, ``hf_revision``,
+    ``hf_cache_dir``.
+cifar10:
+    ``root`` (torchvision download folder; default ``~/.cache/astromorphic/torchvision``), ``download``
+    (true), ``verify_md5`` (true).
+wikitext2:
+    ``tokenizer`` (auto|gpt2|bpe|word; auto = GPT-2 when its files are available locally, else a
+    byte-level BPE trained on the training split; synthetic default word), ``bpe_vocab_size`` (8192),
+    ``bpe_min_frequency`` (2), ``gpt2_tokenizer_file`` (a local GPT-2 ``tokenizer.json``),
+    ``split_map`` (e.g. ``{train: valid}`` when ``wiki.train.tokens`` is missing), ``n_valid``,
+    ``seq_len`` (recorded only), ``hf_dataset``, ``hf_config`` (wikitext-2-raw-v1), ``hf_revision``,
+    ``hf_cache_dir``; for wikitext2 ``n_train``/``n_valid``/``n_test`` count words (synthetic: generate
+    about this many, defaults 100000/10000/10000; real: keep the first lines up to this many words).
+
+Output format: see :mod:`astromorphic.data.common` and ``docs/architecture.md`` ("Prepared data").
+``manifest.json`` and the tensor files are byte-identical when the same inputs are prepared twice; the
+wall-clock times go to ``prepare_timing.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from astromorphic.data.common import (
+    MANIFEST_NAME,
+    TIMING_NAME,
+    DataError,
+    SourceUnavailableError,
+)
+
+__all__ = [
+    "TASKS",
+    "DataError",
+    "SourceUnavailableError",
+    "prepare",
+    "load_prepared",
+    "load_embedding",
+    "main",
+    "MANIFEST_NAME",
+    "TIMING_NAME",
+]
+
+TASKS = {"imdb": "astromorphic.data.imdb", "cifar10": "astromorphic.data.cifar10", "wikitext2": "astromorphic.data.wikitext2"}
+
+
+def _task_module(task: str):
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return importlib.import_module(TASKS[task])
+
+
+def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict[str, Any]:
+    """Prepare one task's data into ``out_dir`` and return the manifest.
+
+    Nothing is written unless preparation succeeds; errors are :class:`DataError` with a message that
+    names the file or source and what was expected.
+    """
+    from astromorphic import __version__
+    from astromorphic.data import common
+
+    module = _task_module(task)
+    kind, arg = common.parse_source(source)
+    options = {k: v for k, v in options.items() if k != "source"}
+    opts = common.resolve_options(task, kind, options, module.DEFAULTS, module.SYNTHETIC_DEFAULTS)
+    timer = common.Timings()
+    files, manifest = module.prepare(kind, arg, opts, timer)
+    manifest = {
+        "format_version": common.FORMAT_VERSION,
+        "astromorphic_version": __version__,
+        "source_spec": source,
+        **manifest,
+        "options": {k: opts[k] for k in sorted(opts)},
+    }
+    with timer.stage("write"):
+        common.write_prepared(out_dir, files, manifest)
+    timing = {"task": task, "source": source, **timer.as_dict()}
+    from astromorphic import io as aio
+
+    aio.write_json(Path(out_dir) / TIMING_NAME, timing)
+    return json.loads((Path(out_dir) / MANIFEST_NAME).read_text())
+
+
+def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Read a prepared folder: ``({split: {name: tensor}}, manifest)``. ``verify`` checks every file's sha256."""
+    import torch
+
+    from astromorphic import io as aio
+
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise DataError(f"{manifest_path}: not found; prepare the data first (astromorphic prepare TASK --source ... --out {directory})")
+    manifest = json.loads(manifest_path.read_text())
+    if verify:
+        for rec in manifest.get("outputs", []):
+            path = directory / rec["name"]
+            if not path.is_file() or aio.sha256_file(path) != rec["sha256"]:
+                raise DataError(f"{path}: missing or changed since preparation (sha256 differs from {manifest_path.name})")
+    splits = {}
+    for split in manifest["splits"]:
+        path = directory / f"{split}.pt"
+        if not path.is_file():
+            raise DataError(f"{path}: missing; the folder is incomplete (prepare it again)")
+        splits[split] = torch.load(path, map_location="cpu", weights_only=True)
+    return splits, manifest
+
+
+def load_embedding(directory: str | Path, manifest: dict[str, Any] | None = None):
+    """The GloVe vectors (V, dim) float32 tensor of a prepared IMDB folder, or None when there are none."""
+    import torch
+
+    directory = Path(directory)
+    if manifest is None:
+        manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    name = manifest.get("embedding_file")
+    if not name:
+        return None
+    return torch.load(directory / name, map_location="cpu", weights_only=True)["vectors"]
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _config_options(path: str, task: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: cannot read the config ({exc})") from exc
+    section = cfg.get("tasks", {}).get(task, {}).get("data") if isinstance(cfg.get("tasks"), dict) else None
+    if section is None:
+        section = cfg.get("data", cfg) if isinstance(cfg, dict) else {}
+        if "tasks" in section or not isinstance(section, dict):
+            raise DataError(f"{path}: no tasks.{task}.data section")
+    return dict(section)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="astromorphic prepare",
+        description="Read a dataset and write prepared tensors plus manifest.json into --out.",
+        epilog="Every option can also come from the config section tasks.<task>.data; flags win. "
+        "See `python -c 'import astromorphic.data as d; help(d)'` for all keys.",
+    )
+    p.add_argument("task", choices=sorted(TASKS))
+    p.add_argument("--source", help="hf | aclimdb:PATH | torchvision[:ROOT] | imagefolder:PATH | tokens:PATH | synthetic")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", help="YAML config; its tasks.<task>.data section gives the options")
+    p.add_argument("--seq-len", type=int, dest="seq_len")
+    p.add_argument("--max-vocab", type=int, dest="max_vocab")
+    p.add_argument("--min-freq", type=int, dest="min_freq")
+    p.add_argument("--vocab-size", type=int, dest="vocab_size", help="synthetic IMDB vocabulary size")
+    p.add_argument("--n-train", type=int, dest="n_train")
+    p.add_argument("--n-valid", type=int, dest="n_valid")
+    p.add_argument("--n-test", type=int, dest="n_test")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--glove", help="GloVe vectors file (.txt, .zip or .gz)")
+    p.add_argument("--tokenizer", choices=["auto", "gpt2", "bpe", "word"])
+    p.add_argument("--bpe-vocab-size", type=int, dest="bpe_vocab_size")
+    p.add_argument("--split-map", action="append", default=[], metavar="SPLIT=FROM", help="e.g. train=valid")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other option (YAML value)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        options: dict[str, Any] = _config_options(args.config, args.task) if args.config else {}
+        for key in ("seq_len", "max_vocab", "min_freq", "vocab_size", "n_train", "n_valid", "n_test", "seed", "glove",
+                    "tokenizer", "bpe_vocab_size"):  # fmt: skip
+            value = getattr(args, key)
+            if value is not None:
+                options[key] = value
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise DataError(f"--set expects KEY=VALUE, got {item!r}")
+            options[key.strip()] = _parse_value(value)
+        if args.split_map:
+            mapping = dict(options.get("split_map") or {})
+            for item in args.split_map:
+                split, sep, origin = item.partition("=")
+                if not sep:
+                    raise DataError(f"--split-map expects SPLIT=FROM (e.g. train=valid), got {item!r}")
+                mapping[split.strip()] = origin.strip()
+            options["split_map"] = mapping
+        source = args.source or options.pop("source", None)
+        options.pop("source", None)
+        if not source:
+            raise DataError("no source: give --source or a 'source' key in the config's tasks.<task>.data")
+        manifest = prepare(args.task, source, args.out, **options)
+    except DataError as exc:
+        print(f"astromorphic prepare: error: {exc}", file=sys.stderr)
+        return 1
+    timing = json.loads((Path(args.out) / TIMING_NAME).read_text())
+    flag = " [SYNTHETIC STAND-IN]" if manifest.get("synthetic") else ""
+    counts = ", ".join(f"{s}: {c}" for s, c in manifest.get("counts", {}).items())
+    print(f"prepared {args.task} from {source}{flag} -> {args.out} ({counts}) in {timing['total_s']:.1f} s")
+    print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in timing["stages_s"].items()))
+    return 0

@@ -1,0 +1,481 @@
+"""WikiText-2 (Merity et al. 2016) for causal language modelling: one token stream per split.
+
+Sources:
+
+- ``hf``: Hugging Face ``Salesforce/wikitext``, config ``wikitext-2-raw-v1`` (option ``hf_config``), at a
+  pinned revision; one row per line of the release. ``hf_dataset`` may name a local folder laid out like
+  the Hub repository (``wikitext-2-raw-v1/{train,validation,test}-*.parquet``).
+- ``tokens:PATH``: the official tokenized files ``wiki.train.tokens``, ``wiki.valid.tokens`` and
+  ``wiki.test.tokens`` in a folder (or in its ``wikitext-2/`` sub-folder, or in the ``wikitext-2-v1.zip``
+  archive). When the train file is missing, the option ``split_map`` (``--split-map train=valid``) may
+  name another split to train on; the manifest records the mapping and warns that the split is then not
+  held out. Without a mapping a missing file is an error.
+- ``synthetic``: text from the small probabilistic grammar of :mod:`astromorphic.data.synthetic`.
+
+Tokenizers (option ``tokenizer``):
+
+- ``gpt2``: the GPT-2 byte-level BPE (50,257 tokens), as the paper uses, from a local ``tokenizer.json``
+  (option ``gpt2_tokenizer_file``), from the Hugging Face cache (``openai-community/gpt2``), or from
+  tiktoken's cache. Nothing is downloaded here. It is checked against a known encoding
+  ("Hello world" -> [15496, 995]).
+- ``bpe``: a byte-level BPE trained with the ``tokenizers`` library on the training split
+  (``bpe_vocab_size``, ``bpe_min_frequency``); deterministic. A stand-in for GPT-2, and the manifest says so.
+- ``word``: one token per whitespace-separated word plus ``<eos>`` per line, the vocabulary built from the
+  training split (unseen words become ``<unk>``): the classic word-level setting, and the default for the
+  synthetic source.
+- ``auto`` (default): ``gpt2`` when its files are available locally, else ``bpe``.
+
+Each line (with its newline) is encoded on its own and the ids are concatenated. Word counts, needed for
+word-level perplexity (total NLL / words), follow the tokenized release: whitespace-separated words plus
+one end-of-line token per line, blank lines included. This gives exactly 217,646 (valid) and 245,569
+(test) for the official files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from astromorphic.data import common, synthetic
+from astromorphic.data.common import DataError
+
+HF_DATASET = "Salesforce/wikitext"
+HF_CONFIG = "wikitext-2-raw-v1"
+HF_REVISION = "b08601e04326c79dfdd32d625aee71d232d685c3"
+SPLITS = ("train", "valid", "test")
+HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+EOS, UNK = "<eos>", "<unk>"
+WORDS_RULE = "whitespace-separated words plus one end-of-line token per line, blank lines included (as in the tokenized release)"
+GPT2_CHECK = ("Hello world", [15496, 995])
+GPT2_VOCAB_SIZE = 50257
+GPT2_HF_REPOS = ("openai-community/gpt2", "gpt2")
+_TIKTOKEN_GPT2_FILES = (
+    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
+    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
+)
+ALTERNATIVES = (
+    "Alternatives: --source tokens:PATH (the official wiki.{train,valid,test}.tokens files; "
+    "with --split-map train=valid when the train file is missing), or --source synthetic (offline stand-in)."
+)
+
+DEFAULTS: dict[str, Any] = {
+    "tokenizer": "auto",
+    "bpe_vocab_size": 8192,
+    "bpe_min_frequency": 2,
+    "gpt2_tokenizer_file": None,
+    "split_map": None,  # e.g. {"train": "valid"}: prepare split "train" from the valid text
+    "n_train": None,  # words; real: keep the first lines up to this many words; synthetic: generate about this many
+    "n_valid": None,
+    "n_test": None,
+    "seed": 0,
+    "seq_len": None,  # recorded in the manifest only: training cuts the streams into blocks
+    "hf_dataset": HF_DATASET,
+    "hf_config": HF_CONFIG,
+    "hf_revision": HF_REVISION,
+    "hf_cache_dir": None,
+    "network_timeout": 10.0,
+}
+SYNTHETIC_DEFAULTS: dict[str, Any] = {
+    "tokenizer": "word",
+    "bpe_vocab_size": 512,
+    "n_train": 100_000,
+    "n_valid": 10_000,
+    "n_test": 10_000,
+}
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their newline kept; only "\\n" separates lines (the release has other Unicode separators)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1] + "\n")
+    return lines
+
+
+def count_words(lines: list[str]) -> int:
+    return sum(len(line.split()) for line in lines) + len(lines)
+
+
+def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: not found; expected a folder with wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens")
+    raw: dict[str, bytes] = {}
+    inputs: list[dict[str, Any]] = []
+    where: dict[str, str] = {}
+    if path.is_file():
+        if path.suffix != ".zip":
+            raise DataError(f"{path}: expected a folder with the wiki.*.tokens files or the wikitext-2-v1.zip archive")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for name in sorted(zf.namelist()):
+                    for split in SPLITS:
+                        if name.endswith(f"wiki.{split}.tokens"):
+                            raw[split] = zf.read(name)
+                            where[split] = f"{path}: {name}"
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise DataError(f"{path}: truncated or corrupted zip archive ({exc}); expected wikitext-2-v1.zip") from exc
+        inputs.append(common.file_record(path))
+        base = f"{path}: wikitext-2"
+    else:
+        folder = path / "wikitext-2" if not any(path.glob("wiki.*.tokens")) and (path / "wikitext-2").is_dir() else path
+        for split in SPLITS:
+            f = folder / f"wiki.{split}.tokens"
+            if f.is_file():
+                raw[split] = f.read_bytes()
+                where[split] = str(f)
+                inputs.append(common.file_record(f))
+        base = str(folder)
+    for split in SPLITS:
+        if split in raw or split in split_map:
+            continue
+        hint = " Map another split for training with --split-map train=valid (the manifest records it)." if split == "train" else ""
+        raise DataError(f"{base}/wiki.{split}.tokens: missing; expected the official WikiText-2 {split} file.{hint}")
+    lines = {}
+    for split, data in raw.items():
+        try:
+            lines[split] = split_lines(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{where[split]}: not UTF-8 text ({exc})") from exc
+        if not lines[split]:
+            raise DataError(f"{where[split]}: empty file; expected WikiText-2 {split} text")
+    return lines, inputs
+
+
+def read_hf(opts: dict[str, Any]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    ds, inputs = common.load_hf_dataset(
+        opts["hf_dataset"], opts["hf_config"], opts["hf_revision"], opts["hf_cache_dir"], float(opts["network_timeout"]), "hf", ALTERNATIVES
+    )
+    lines = {}
+    for split, hf_split in HF_SPLITS.items():
+        if hf_split not in ds:
+            raise DataError(f"Hugging Face dataset {opts['hf_dataset']!r} has no {hf_split!r} split (has {', '.join(ds)})")
+        rows = ds[hf_split]["text"]
+        # One row per line of the release; the raw config keeps the newline, blank lines are empty rows.
+        lines[split] = [r if r.endswith("\n") else r + "\n" for r in rows]
+    return lines, inputs
+
+
+def _prefix_words(lines: list[str], n_words: int) -> list[str]:
+    out, count = [], 0
+    for line in lines:
+        if count >= n_words:
+            break
+        out.append(line)
+        count += len(line.split()) + 1
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ tokenizers
+
+
+class _Tokenizer:
+    name: str
+    vocab_size: int
+    info: dict[str, Any]
+    files: dict[str, bytes]
+
+    def encode_lines(self, lines: list[str]) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class WordTokenizer(_Tokenizer):
+    def __init__(self, train_lines: list[str]) -> None:
+        counts: Counter = Counter()
+        for line in train_lines:
+            counts.update(line.split())
+        words = sorted((w for w in counts if w not in (EOS, UNK)), key=lambda w: (-counts[w], w))
+        self.itos = [EOS, UNK] + words
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.name = "word"
+        self.vocab_size = len(self.itos)
+        self.info = {
+            "kind": "word",
+            "is_gpt2_vocabulary": False,
+            "stand_in": False,
+            "vocabulary_from": "train split",
+            "eos_id": 0,
+            "unk_id": 1,
+            "file": "vocab.json",
+        }
+        self.files = {"vocab.json": common.json_list_bytes(self.itos)}
+
+    def encode_lines(self, lines: list[str]) -> np.ndarray:
+        stoi, unk = self.stoi, self.stoi[UNK]
+        ids: list[int] = []
+        for line in common.progress(lines, desc="encode", unit=" lines"):
+            ids.extend(stoi.get(w, unk) for w in line.split())
+            ids.append(0)
+        return np.asarray(ids, dtype=np.int64)
+
+
+class HFTokenizer(_Tokenizer):
+    """A ``tokenizers.Tokenizer``: a trained byte-level BPE or GPT-2's ``tokenizer.json``."""
+
+    def __init__(self, tok, name: str, info: dict[str, Any]) -> None:
+        self.tok = tok
+        self.name = name
+        self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
+        self.info = {**info, "vocab_size": self.vocab_size, "file": "tokenizer.json"}
+        self.files = {"tokenizer.json": (tok.to_str(pretty=True) + "\n").encode("utf-8")}
+
+    def encode_lines(self, lines: list[str]) -> np.ndarray:
+        ids: list[int] = []
+        step = 2000
+        for i in common.progress(range(0, len(lines), step), desc="encode", unit=" k-lines"):
+            for enc in self.tok.encode_batch(lines[i : i + step], add_special_tokens=False):
+                ids.extend(enc.ids)
+        return np.asarray(ids, dtype=np.int64)
+
+
+class TiktokenGPT2(_Tokenizer):
+    def __init__(self, enc, info: dict[str, Any]) -> None:
+        self.enc = enc
+        self.name = "gpt2"
+        self.vocab_size = enc.n_vocab
+        self.info = {**info, "vocab_size": enc.n_vocab}
+        self.files = {}
+
+    def encode_lines(self, lines: list[str]) -> np.ndarray:
+        ids: list[int] = []
+        for chunk in (lines[i : i + 2000] for i in range(0, len(lines), 2000)):
+            for seq in self.enc.encode_ordinary_batch(chunk):
+                ids.extend(seq)
+        return np.asarray(ids, dtype=np.int64)
+
+
+def train_bpe(train_lines: list[str], vocab_size: int, min_frequency: int) -> HFTokenizer:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+        show_progress=common.progress_enabled(),
+    )
+    tok.train_from_iterator(train_lines, trainer=trainer)
+    import tokenizers
+
+    return HFTokenizer(
+        tok,
+        f"bytelevel-bpe-{tok.get_vocab_size()}",
+        {
+            "kind": "bpe",
+            "is_gpt2_vocabulary": False,
+            "stand_in": True,
+            "note": (
+                "STAND-IN for the GPT-2 tokenizer (its files were not available locally): a byte-level BPE "
+                "trained on this training split. Token-level perplexities are not comparable with GPT-2 "
+                "numbers; word-level perplexities are."
+            ),
+            "trained_on": "train split",
+            "bpe_vocab_size": vocab_size,
+            "bpe_min_frequency": min_frequency,
+            "library": f"tokenizers {tokenizers.__version__}",
+        },
+    )
+
+
+def _tiktoken_cache_dir() -> Path:
+    for env in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if os.environ.get(env):
+            return Path(os.environ[env])
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def find_gpt2(opts: dict[str, Any]) -> tuple[_Tokenizer | None, list[str]]:
+    """The GPT-2 tokenizer from local files only, or None and the places that were looked at."""
+    looked: list[str] = []
+    candidates: list[tuple[Path, str]] = []
+    if opts.get("gpt2_tokenizer_file"):
+        path = Path(opts["gpt2_tokenizer_file"])
+        if not path.is_file():
+            raise DataError(f"{path}: GPT-2 tokenizer file not found (option gpt2_tokenizer_file; expected a tokenizer.json)")
+        candidates.append((path, "gpt2_tokenizer_file"))
+    else:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for repo in GPT2_HF_REPOS:
+                hit = try_to_load_from_cache(repo, "tokenizer.json")
+                looked.append(f"Hugging Face cache {repo}/tokenizer.json")
+                if isinstance(hit, str):
+                    candidates.append((Path(hit), f"Hugging Face cache ({repo})"))
+                    break
+        except Exception:  # pragma: no cover - huggingface_hub is a dependency of datasets
+            pass
+    if candidates:
+        from tokenizers import Tokenizer
+
+        path, origin = candidates[0]
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as exc:
+            raise DataError(f"{path}: not a tokenizers tokenizer.json ({exc})") from exc
+        ids = tok.encode(GPT2_CHECK[0], add_special_tokens=False).ids
+        if ids != GPT2_CHECK[1] or tok.get_vocab_size() != GPT2_VOCAB_SIZE:
+            raise DataError(
+                f"{path}: not the GPT-2 vocabulary ({GPT2_CHECK[0]!r} -> {ids}, expected {GPT2_CHECK[1]}; "
+                f"vocabulary {tok.get_vocab_size()}, expected {GPT2_VOCAB_SIZE})"
+            )
+        info = {"kind": "gpt2", "is_gpt2_vocabulary": True, "stand_in": False, "origin": origin, "source_file": common.file_record(path)}
+        return HFTokenizer(tok, "gpt2", info), looked
+    cache = _tiktoken_cache_dir()
+    looked.append(f"tiktoken cache {cache}")
+    keys = [hashlib.sha1(url.encode()).hexdigest() for url in _TIKTOKEN_GPT2_FILES]
+    if all((cache / k).is_file() for k in keys):
+        try:
+            import tiktoken
+        except ImportError:
+            looked[-1] += " (files present, tiktoken not installed: pip install tiktoken)"
+            return None, looked
+        enc = tiktoken.get_encoding("gpt2")
+        if enc.encode_ordinary(GPT2_CHECK[0]) != GPT2_CHECK[1]:
+            raise DataError(f"{cache}: the cached tiktoken GPT-2 files do not give the GPT-2 encoding")
+        info = {"kind": "gpt2", "is_gpt2_vocabulary": True, "stand_in": False, "origin": f"tiktoken {tiktoken.__version__}"}
+        return TiktokenGPT2(enc, info), looked
+    return None, looked
+
+
+def make_tokenizer(choice: str, train_lines: list[str], opts: dict[str, Any]) -> _Tokenizer:
+    if choice == "word":
+        return WordTokenizer(train_lines)
+    if choice in ("gpt2", "auto"):
+        tok, looked = find_gpt2(opts)
+        if tok is not None:
+            return tok
+        if choice == "gpt2":
+            raise DataError(
+                "tokenizer gpt2: the GPT-2 tokenizer files are not available locally (looked in: "
+                + "; ".join(looked)
+                + "). Give a GPT-2 tokenizer.json with gpt2_tokenizer_file, or use tokenizer: bpe (a stand-in "
+                "trained on the training split) or tokenizer: word."
+            )
+        print(
+            "astromorphic prepare: GPT-2 tokenizer not available locally; training a byte-level BPE stand-in "
+            "on the training split (recorded in the manifest)",
+            file=sys.stderr,
+        )
+    vocab = common.require_int(opts, "bpe_vocab_size", minimum=257)
+    return train_bpe(train_lines, vocab, common.require_int(opts, "bpe_min_frequency"))
+
+
+# ------------------------------------------------------------------------------------------------ prepare
+
+
+def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict[str, bytes], dict[str, Any]]:
+    import torch
+
+    choice = common.require_choice(opts, "tokenizer", ("auto", "gpt2", "bpe", "word"))
+    seed = common.require_int(opts, "seed", minimum=0)
+    split_map = dict(opts["split_map"] or {})
+    for target, origin in split_map.items():
+        if target not in SPLITS or origin not in SPLITS or target == origin:
+            raise DataError(f"split_map {target}={origin}: both must be distinct splits among {', '.join(SPLITS)}")
+        if origin in split_map:
+            raise DataError(f"split_map {target}={origin}: {origin} is itself mapped; map to a split that is read")
+    manifest: dict[str, Any] = {"task": "wikitext2", "source": kind, "synthetic": kind == "synthetic"}
+    warnings: list[str] = []
+    with timer.stage("read"):
+        if kind == "tokens":
+            if not arg:
+                raise DataError("source tokens needs a path: --source tokens:PATH (folder with wiki.*.tokens)")
+            lines, inputs = read_tokens_files(arg, split_map)
+            manifest["source_path"] = arg
+            manifest["text_form"] = "tokenized release (wiki.*.tokens; rare words replaced by <unk>)"
+        elif kind == "hf":
+            if arg:
+                opts = {**opts, "hf_dataset": arg}
+            lines, inputs = read_hf(opts)
+            manifest["hf_dataset"] = opts["hf_dataset"]
+            manifest["hf_config"] = opts["hf_config"]
+            manifest["revision"] = None if Path(opts["hf_dataset"]).is_dir() else opts["hf_revision"]
+            manifest["text_form"] = f"Hugging Face {opts['hf_config']} rows (one per line)"
+        elif kind == "synthetic":
+            lines = {}
+            seeds = {"train": seed, "valid": seed + 1_000_003, "test": seed + 2_000_006}
+            for split in SPLITS:
+                if split not in split_map:
+                    lines[split] = synthetic.wikitext_like(common.require_int(opts, f"n_{split}", 10), seeds[split])
+            inputs = []
+            manifest["text_form"] = "synthetic grammar text laid out like the tokenized release"
+            manifest["note"] = common.SYNTHETIC_NOTE
+            manifest["generator"] = {
+                "name": "wikitext_like",
+                "version": synthetic.GENERATOR_VERSION,
+                "seeds": seeds,
+                "rule": (
+                    "articles from a probabilistic grammar: subject-verb number agreement across prepositional "
+                    "phrases and relative clauses, pronouns agreeing with the previous subject, topic nouns per article"
+                ),
+            }
+        else:
+            raise DataError(f"unknown source {kind!r} for task wikitext2; expected hf, tokens:PATH or synthetic")
+    for target, origin in sorted(split_map.items()):
+        lines[target] = lines[origin]
+        warnings.append(
+            f"split {target!r} is a copy of {origin!r} (split_map): it is not held out, and numbers measured on "
+            f"{origin!r} after training on it are not generalisation"
+        )
+    manifest["inputs"] = inputs
+    subsets = {}
+    if kind != "synthetic":
+        for split in SPLITS:
+            n = common.require_int(opts, f"n_{split}", 1, allow_none=True)
+            if n is not None:
+                kept = _prefix_words(lines[split], n)
+                if len(kept) < len(lines[split]):
+                    subsets[split] = {"words": count_words(kept), "of_words": count_words(lines[split]), "rule": "first lines up to n words"}
+                    lines[split] = kept
+    with timer.stage("tokenizer"):
+        tok = make_tokenizer(choice, lines["train"], opts)
+    streams: dict[str, np.ndarray] = {}
+    with timer.stage("encode"):
+        for split in SPLITS:
+            streams[split] = tok.encode_lines(lines[split])
+    files = dict(tok.files)
+    with timer.stage("serialize"):
+        for split in SPLITS:
+            files[f"{split}.pt"] = common.tensor_file_bytes({"tokens": torch.from_numpy(streams[split])})
+    counts = {}
+    for split in SPLITS:
+        words = count_words(lines[split])
+        counts[split] = {"tokens": int(streams[split].size), "words": words, "lines": len(lines[split])}
+    info = dict(tok.info)
+    info.setdefault("vocab_size", tok.vocab_size)
+    if info.get("stand_in"):
+        warnings.append(info["note"])
+    manifest.update(
+        {
+            "splits": list(SPLITS),
+            "counts": counts,
+            "words_rule": WORDS_RULE,
+            "tokens_per_word": {s: round(counts[s]["tokens"] / max(counts[s]["words"], 1), 6) for s in SPLITS},
+            "vocab_size": tok.vocab_size,
+            "tokenizer": tok.name,
+            "tokenizer_info": info,
+            "seq_len": opts["seq_len"],
+            "split_map": split_map,
+            "subsets": subsets,
+            "warnings": warnings,
+            "n_classes": None,
+            "class_balance": None,
+        }
+    )
+    return files, manifest

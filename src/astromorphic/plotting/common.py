@@ -1,0 +1,127 @@
+"""What every figure shares: a fixed style, fixed colours per preset, mean ± sd bands, provenance lines.
+
+Figures must be byte-identical for identical data: the Agg backend, a fixed font, a fixed SVG hash salt,
+no timestamps or software metadata (``astromorphic.io.save_figure``) and bands computed explicitly
+(mean ± sample sd over seeds), never by a random bootstrap.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+PRESET_STYLE = {
+    # preset: (colour, line style, label)
+    "astro": ("#d62728", "-", "astro (nonlinearity + rel. position)"),
+    "astro-no-relpos": ("#ff7f0e", "-", "nonlinearity only"),
+    "astro-no-nonlin": ("#2ca02c", "-", "rel. position only"),
+    "linearized": ("#1f77b4", "-", "linearized [18] (neither)"),
+    "vanilla": ("#7f7f7f", "--", "vanilla softmax"),
+    "astro-no-feedback": ("#9467bd", "--", "astro, no feedback"),
+    "astro-leaky": ("#8c564b", ":", "astro-leaky (diagnostic, non-causal)"),
+    "no-attention": ("#000000", ":", "no attention (control)"),
+}
+FIG4_VARIANTS = ("astro", "astro-no-relpos", "astro-no-nonlin", "linearized")
+TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
+
+
+def setup():
+    """Import pyplot on the Agg backend with the project's fixed style; returns ``pyplot``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcdefaults()
+    plt.rcParams.update(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 9,
+            "axes.titlesize": 9,
+            "axes.labelsize": 9,
+            "legend.fontsize": 7,
+            "svg.hashsalt": "astromorphic",
+            "svg.fonttype": "path",
+            "pdf.fonttype": 42,
+            "figure.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
+    return plt
+
+
+def style(preset: str, index: int = 0) -> tuple[str, str, str]:
+    if preset in PRESET_STYLE:
+        return PRESET_STYLE[preset]
+    import matplotlib
+
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    return colours[index % len(colours)], "-.", preset
+
+
+def provenance_line(synthetic: bool, label: str | None) -> str:
+    cfg = f" (configuration: {label})" if label else ""
+    if synthetic:
+        return f"synthetic stand-in data{cfg}: not comparable with the paper"
+    return f"real data{cfg}"
+
+
+def band(frame: pd.DataFrame, value: str, x: str = "epoch") -> pd.DataFrame:
+    """Per ``x``: mean, sample sd (0 for one seed) and count of the finite values of ``value`` over seeds."""
+    vals = frame[[x, value]].copy()
+    vals[value] = pd.to_numeric(vals[value], errors="coerce")
+    vals = vals[np.isfinite(vals[value])]
+    grouped = vals.groupby(x, sort=True)[value]
+    out = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.count()})
+    out["sd"] = out["sd"].fillna(0.0)
+    return out.reset_index()
+
+
+def plot_band(ax, frame: pd.DataFrame, value: str, preset: str, index: int = 0, scale: float = 1.0,
+              label: str | None = None) -> None:
+    stats = band(frame, value)
+    if stats.empty:
+        return
+    colour, ls, default_label = style(preset, index)
+    n_seeds = frame["seed"].nunique() if "seed" in frame else 1
+    ax.plot(stats["epoch"], stats["mean"] * scale, color=colour, ls=ls, lw=1.4,
+            label=f"{label or default_label} (n={n_seeds})")
+    ax.fill_between(stats["epoch"], (stats["mean"] - stats["sd"]) * scale, (stats["mean"] + stats["sd"]) * scale,
+                    color=colour, alpha=0.18, lw=0)
+
+
+def is_synthetic(frame: pd.DataFrame) -> bool:
+    return "synthetic" in frame.columns and bool(frame["synthetic"].astype(bool).any())
+
+
+def plain_runs(frame: pd.DataFrame, task: str | None = None) -> pd.DataFrame:
+    """Runs of plain presets (sweep variants, named ``<preset>@key=value``, excluded)."""
+    rows = frame[frame["model"] == frame["preset"]] if "preset" in frame.columns else frame
+    return rows[rows["task"] == task] if task is not None else rows
+
+
+def ordered_models(models: Iterable[str]) -> list[str]:
+    known = list(PRESET_STYLE)
+    models = set(models)
+    return [m for m in known if m in models] + sorted(models - set(known))
+
+
+def finish(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    from astromorphic.io import save_figure
+
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    paths = save_figure(fig, out_stem, formats)
+    plt.close(fig)
+    return paths
+
+
+def finite_max(values: Iterable[float]) -> float:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return max(vals) if vals else math.nan

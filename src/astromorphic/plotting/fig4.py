@@ -1,0 +1,40 @@
+"""Fig. 4: test accuracy against epoch for the four nonlinearity x relative-position variants.
+
+(a) IMDB and (b) CIFAR-10; one line per variant (mean over seeds) with a band of ± one sample sd, and the
+learning-speed threshold as a dashed line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from astromorphic.plotting import common
+
+PANELS = {"imdb": "a", "cifar10": "b"}
+
+
+def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float | None = None,
+         label: str | None = None) -> list[Path]:
+    plt = common.setup()
+    runs = common.plain_runs(pd.read_csv(runs_csv), task)
+    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    drawn = 0
+    for i, preset in enumerate(common.FIG4_VARIANTS):
+        rows = runs[runs["model"] == preset]
+        if rows.empty or "test_acc" not in rows:
+            continue
+        common.plot_band(ax, rows, "test_acc", preset, i, scale=100.0)
+        drawn += 1
+    if threshold is not None:
+        ax.axhline(100.0 * threshold, color="0.4", ls="--", lw=0.8, label=f"threshold {100 * threshold:g} %")
+    if drawn == 0:
+        ax.text(0.5, 0.5, "no runs of the Fig. 4 variants", ha="center", va="center", transform=ax.transAxes)
+    panel = PANELS.get(task, "")
+    ax.set_title(f"Fig. 4({panel}) {common.TASK_NAMES.get(task, task)}: test accuracy\n"
+                 f"{common.provenance_line(common.is_synthetic(runs), label)}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(loc="lower right")
+    return common.finish(fig, out_stem)

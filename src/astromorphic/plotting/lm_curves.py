@@ -1,0 +1,62 @@
+"""WikiText-2 perplexity against epoch for every preset (the paper describes it in words).
+
+Left: test perplexity per token; right: per word. Mean over seeds with a ± sd band on a log axis; a run
+that diverged is marked with a cross at its last finite value, at the epoch it diverged.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from astromorphic.plotting import common
+
+METRICS = (("test_ppl", "test perplexity per token"), ("test_word_ppl", "test perplexity per word"))
+
+
+def plot(runs_csv: str | Path, out_stem: str | Path, task: str = "wikitext2", label: str | None = None,
+         summary_csv: str | Path | None = None) -> list[Path]:
+    plt = common.setup()
+    runs = common.plain_runs(pd.read_csv(runs_csv), task)
+    diverged = _diverged_epochs(summary_csv, task)
+    metrics = [(m, t) for m, t in METRICS if m in runs.columns]
+    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.2 * max(len(metrics), 1), 3.4), squeeze=False)
+    for ax, (metric, title) in zip(axes[0], metrics):
+        for i, model in enumerate(common.ordered_models(runs["model"].unique())):
+            rows = runs[runs["model"] == model]
+            common.plot_band(ax, rows, metric, model, i)
+            colour = common.style(model, i)[0]
+            for seed, epoch in sorted(diverged.get(model, {}).items()):
+                curve = rows[rows["seed"] == seed].sort_values("epoch")
+                vals = pd.to_numeric(curve[metric], errors="coerce")
+                finite = curve[np.isfinite(vals)]
+                if finite.empty:
+                    continue
+                ax.plot([epoch], [float(finite[metric].iloc[-1])], marker="x", ms=7, mew=1.6, color=colour,
+                        ls="none")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
+        ax.set_title(title)
+    if diverged:
+        axes[0][0].plot([], [], marker="x", color="0.2", ls="none", label="diverged (run stopped)")
+    axes[0][0].legend(loc="upper right")
+    fig.suptitle(f"{common.TASK_NAMES.get(task, task)}: perplexity against epoch\n"
+                 f"{common.provenance_line(common.is_synthetic(runs), label)}", fontsize=9)
+    return common.finish(fig, out_stem)
+
+
+def _diverged_epochs(summary_csv: str | Path | None, task: str) -> dict[str, dict[int, int]]:
+    """model -> {seed: epoch of divergence}, from the per-run summary."""
+    if summary_csv is None:
+        return {}
+    summary = common.plain_runs(pd.read_csv(summary_csv), task)
+    out: dict[str, dict[int, int]] = {}
+    for _, row in summary[summary["status"] == "diverged"].iterrows():
+        epoch = row.get("diverged_epoch")
+        if epoch is not None and not (isinstance(epoch, float) and math.isnan(epoch)):
+            out.setdefault(row["model"], {})[int(row["seed"])] = int(epoch)
+    return out

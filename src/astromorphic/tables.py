@@ -1,0 +1,738 @@
+"""The paper's tables, regenerated from runs and configuration: ``astromorphic tables``.
+
+Each table is written as CSV (machine-readable numbers), Markdown, LaTeX and HTML (for the report), with a
+caption that says which configuration and which data it comes from, so that a table made from synthetic
+stand-in data can never be mistaken for a reproduction of the paper's numbers.
+
+* ``table1``         Table I: test accuracy / perplexity, mean ± sample sd over seeds, next to the paper's values.
+* ``learning_speed`` epochs until test accuracy first reaches the threshold, and the speed-ups
+                     (slow - fast) / slow as the paper computes them; the LM's epochs to its best perplexity.
+* ``table2``         Table II: which equations each preset uses, from the model registry.
+* ``tableS1..S3``    the hyper-parameters of IMDB, CIFAR-10 and WikiText-2, from the configuration that ran.
+* ``controls``       what the attention adds: each preset against the ``no-attention`` control.
+* ``sweep``          the sweep of attention constants, when the configuration has one.
+
+Every float is printed with a fixed number of digits, so that the same runs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from astromorphic.aggregate import FLOAT_FORMAT, TASK_ORDER, epochs_to_threshold
+from astromorphic.io import atomic_path, write_text
+
+TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
+S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
+ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
+CONTROL = "no-attention"
+BASELINE = "linearized"
+# The paper's speed-up statements: (fast, slow) pairs of the Fig. 4 variants.
+SPEEDUP_PAIRS = (("astro", "linearized"), ("astro", "astro-no-relpos"), ("astro-no-relpos", "linearized"))
+DASH = "—"
+
+
+# ------------------------------------------------------------------------------------------ table object
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    caption: str
+    display: pd.DataFrame  # what a reader sees: strings
+    data: pd.DataFrame  # what a program reads: numbers, one row per display row
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """Everything a table is built from."""
+
+    config: dict
+    summary: pd.DataFrame
+    tidy: pd.DataFrame
+    reference: pd.DataFrame
+    manifests: dict[str, dict]
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label") or "unnamed configuration")
+
+    @property
+    def synthetic(self) -> bool:
+        flags = [bool(self.config.get("synthetic"))]
+        flags += [bool(m.get("synthetic")) for m in self.manifests.values()]
+        if "synthetic" in self.summary.columns:
+            flags += [bool(v) for v in self.summary["synthetic"]]
+        return any(flags)
+
+    @property
+    def provenance(self) -> str:
+        if self.synthetic:
+            return f"synthetic stand-in data (configuration: {self.label}); not comparable with the paper's numbers"
+        return f"real data (configuration: {self.label})"
+
+    def tasks(self) -> list[str]:
+        names = list((self.config.get("tasks") or {}).keys())
+        return [t for t in TASK_ORDER if t in names]
+
+    def models(self, task: str) -> list[str]:
+        """Plain presets run on ``task`` (no sweep variants), in configuration order."""
+        order = list(self.config.get("models") or []) + list(self.config.get("lm_extra_models") or [])
+        ran = set(self.runs(task)["model"]) if not self.summary.empty else set()
+        listed = [m for m in order if m in ran]
+        return listed + sorted(ran - set(listed))
+
+    def runs(self, task: str, model: str | None = None) -> pd.DataFrame:
+        s = self.summary
+        if s.empty:
+            return s
+        rows = s[(s["task"] == task) & (s["model"] == s["preset"])]
+        if model is not None:
+            rows = rows[rows["model"] == model]
+        return rows.sort_values("seed")
+
+    def task_config(self, task: str) -> dict:
+        from astromorphic.config import resolve_task_config
+
+        return resolve_task_config(self.config, task)
+
+    def threshold(self, task: str) -> float:
+        report = self.config.get("report") or {}
+        if report.get("threshold") is not None:
+            return float(report["threshold"])
+        value = self.task_config(task)["train"].get("threshold")
+        return float(value) if value is not None else 0.85
+
+    def tokenizer(self, task: str) -> str:
+        manifest = self.manifests.get(task) or {}
+        name = manifest.get("tokenizer") or (self.task_config(task).get("data") or {}).get("tokenizer")
+        if not name:
+            source = (self.task_config(task).get("data") or {}).get("source")
+            name = "synthetic tokens" if source == "synthetic" or self.synthetic else "unknown"
+        return str(name)
+
+    def paper(self, table: str, task: str, model: str, metric: str) -> pd.Series | None:
+        r = self.reference
+        rows = r[(r["table"] == table) & (r["task"] == task) & (r["model"] == model) & (r["metric"] == metric)]
+        return rows.iloc[0] if len(rows) else None
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return DASH
+    return f"{float(value):.{digits}f}"
+
+
+def mean_sd(values: Any) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (ddof = 1) of the finite values, and how many there were."""
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(float(v))], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, 0
+    sd = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
+    return float(arr.mean()), sd, int(arr.size)
+
+
+def fmt_mean_sd(mean: float, sd: float, n: int, digits: int = 2) -> str:
+    if n == 0:
+        return DASH
+    if n == 1:
+        return f"{fmt(mean, digits)} (1 seed)"
+    return f"{fmt(mean, digits)} ± {fmt(sd, digits)}"
+
+
+def fmt_paper(value: Any, sd: Any) -> str:
+    if value is None or pd.isna(value):
+        return DASH
+    text = f"{float(value):g}"
+    if sd is not None and not pd.isna(sd):
+        text += f" ± {sd:g}"
+    return text
+
+
+def fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 1e-3 else f"{p:.3f}"
+
+
+def fmt_pct(value: float) -> str:
+    return DASH if not math.isfinite(value) else f"{100 * value:.0f} %"
+
+
+# ------------------------------------------------------------------------------------------ Table I
+
+
+def run_metric(row: pd.Series, task: str, metric: str, report: dict) -> float:
+    """The one number Table I takes from a run (see the ``report`` section of the configuration)."""
+    if metric == "test_acc":
+        key = "best_test_acc" if report.get("classifier_metric") == "best" else "final_test_acc"
+        return 100.0 * float(row.get(key, math.nan))
+    if report.get("lm_metric", "best_valid") == "best_valid":
+        key = f"{metric}_at_best_valid"
+    else:
+        key = f"final_{metric}"
+    value = float(row.get(key, math.nan))
+    if not math.isfinite(value) and row.get("status") == "diverged":
+        value = float(row.get(f"best_{metric}", math.nan))
+    return value
+
+
+def _diverged(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "diverged"] if "status" in runs.columns else runs.iloc[:0]
+
+
+def _ours_cell(values: list[float], runs: pd.DataFrame, digits: int = 2) -> tuple[str, float, float, int, str]:
+    """Display text, mean, sd, n and note for one row: diverged seeds are named, not silently dropped."""
+    div = _diverged(runs)
+    ok = runs["status"] != "diverged"
+    kept = [v for v, k in zip(values, ok) if k]
+    mean, sd, n = mean_sd(kept)
+    note = ""
+    if len(div):
+        epochs = ", ".join(fmt(e, 0) for e in div["diverged_epoch"])
+        note = f"diverged in {len(div)}/{len(runs)} seeds (epoch {epochs})"
+        if n == 0:
+            before = mean_sd([v for v, k in zip(values, ok) if not k])
+            text = f"diverged ({len(div)}/{len(runs)} seeds)"
+            if before[2]:
+                text += f"; before: {fmt_mean_sd(*before, digits)}"
+            return text, math.nan, math.nan, 0, note
+        return f"{fmt_mean_sd(mean, sd, n, digits)} ({len(div)}/{len(runs)} diverged)", mean, sd, n, note
+    return fmt_mean_sd(mean, sd, n, digits), mean, sd, n, note
+
+
+def table1(ctx: Context) -> Table:
+    report = ctx.config.get("report") or {}
+    rows, data = [], []
+    for task in ctx.tasks():
+        lm = task == "wikitext2"
+        tokenizer = ctx.tokenizer(task)
+        metrics = (
+            [("test_ppl", f"test perplexity per token ({tokenizer})", "ppl"),
+             ("test_word_ppl", "test perplexity per word", "ppl")]
+            if lm
+            else [("test_acc", "test accuracy (%)", "%")]
+        )
+        for model in ctx.models(task):
+            runs = ctx.runs(task, model)
+            for metric, metric_label, unit in metrics:
+                values = [run_metric(r, task, metric, report) for _, r in runs.iterrows()]
+                text, mean, sd, n, note = _ours_cell(values, runs)
+                paper = ctx.paper("table1", task, model, "test_ppl" if metric == "test_ppl" else metric)
+                if metric == "test_word_ppl":
+                    paper = None  # the paper reports GPT-2-token perplexity only
+                p_value = float(paper["value"]) if paper is not None and not pd.isna(paper["value"]) else math.nan
+                p_sd = float(paper["sd"]) if paper is not None and not pd.isna(paper["sd"]) else math.nan
+                comparable = not (lm and "gpt" not in tokenizer.lower())
+                diff = mean - p_value if comparable else math.nan
+                diff_text = fmt(diff) if comparable else ("not comparable (tokenization)" if paper is not None else DASH)
+                if diff_text != DASH and math.isfinite(diff) and diff > 0:
+                    diff_text = "+" + diff_text
+                if paper is not None and isinstance(paper.get("note"), str) and paper["note"]:
+                    note = "; ".join(x for x in (note, f"paper: {paper['note']}") if x)
+                rows.append([TASK_NAMES[task], model, metric_label, text, str(len(runs)),
+                             fmt_paper(p_value, p_sd), diff_text, note])
+                data.append(dict(task=task, model=model, metric=metric, unit=unit,
+                                 tokenization=tokenizer if lm else "", kind="run", n_seeds=len(runs),
+                                 n_diverged=len(_diverged(runs)), mean=mean, sd=sd, paper_value=p_value,
+                                 paper_sd=p_sd, difference=diff, note=note))
+        ref = ctx.reference
+        for _, cite in ref[(ref["table"] == "table1") & (ref["task"] == task) & (ref["kind"] == "citation")].iterrows():
+            label = f"test perplexity per word ({cite['tokenization']})" if lm else "test accuracy (%)"
+            rows.append([TASK_NAMES[task], cite["model"], label, DASH, DASH,
+                         fmt_paper(cite["value"], cite["sd"]), DASH, cite["note"]])
+            data.append(dict(task=task, model=cite["model"], metric=cite["metric"], unit=cite["unit"],
+                             tokenization=cite["tokenization"], kind="citation", n_seeds=0, n_diverged=0,
+                             mean=math.nan, sd=math.nan, paper_value=float(cite["value"]),
+                             paper_sd=float(cite["sd"]) if not pd.isna(cite["sd"]) else math.nan,
+                             difference=math.nan, note=cite["note"]))
+    header = ["Task", "Model", "Metric", "Ours (mean ± sd)", "Seeds", "Paper", "Ours − paper", "Note"]
+    cls = "final epoch" if report.get("classifier_metric", "final") == "final" else "best epoch"
+    lm = "at the epoch of lowest validation perplexity" if report.get("lm_metric", "best_valid") == "best_valid" else "final epoch"
+    notes = [
+        f"Classifiers: test accuracy at the {cls}. Language model: test perplexity {lm}.",
+        "Perplexity per token uses the tokenization named in the row; perplexity per word is exp(total NLL / number "
+        "of words) and is the only one comparable with word-level literature rows.",
+        "Rows marked 'citation, not run' are the paper's literature rows, copied for reference.",
+        "Diverged seeds are named in the row; a mean over the remaining seeds is given when there are any.",
+    ]
+    return Table("table1", "Table I", "Test accuracy and perplexity of every preset, mean ± sample sd over seeds, "
+                 "next to the paper's values.", pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+# ------------------------------------------------------------------------------------------ learning speed
+
+
+def _epochs_to_threshold(ctx: Context, task: str, model: str, threshold: float) -> tuple[list[float], int]:
+    """Per seed: the first epoch with test accuracy >= threshold (NaN = never), and the last epoch run."""
+    t = ctx.tidy
+    rows = t[(t["task"] == task) & (t["model"] == model)]
+    out, last = [], 0
+    for _, curve in rows.groupby("seed", sort=True):
+        curve = curve.sort_values("epoch")
+        out.append(epochs_to_threshold(curve["epoch"], curve["test_acc"].astype(float), threshold))
+        last = max(last, int(curve["epoch"].max()))
+    return out, last
+
+
+def _speedup(fast: float, slow: float) -> float:
+    """(slow - fast) / slow, as in the paper's Sec. IV-C-4."""
+    if not (math.isfinite(fast) and math.isfinite(slow)) or slow <= 0:
+        return math.nan
+    return (slow - fast) / slow
+
+
+def _speed_cell(values: list[float], last: int) -> tuple[str, float, float, int]:
+    reached = [v for v in values if math.isfinite(v)]
+    mean, sd, n = mean_sd(reached)
+    if not values:
+        return DASH, math.nan, math.nan, 0
+    if n == 0:
+        return f"not reached by epoch {last} (0/{len(values)} seeds)", math.nan, math.nan, 0
+    text = fmt_mean_sd(mean, sd, n, 1)
+    if n < len(values):
+        text += f" ({n}/{len(values)} reached; rest not by epoch {last})"
+        return text, mean, sd, n  # a censored mean: no speed-up is computed from it
+    return text, mean, sd, n
+
+
+def learning_speed(ctx: Context) -> Table:
+    rows, data = [], []
+    for task in ctx.tasks():
+        if task == "wikitext2":
+            for model in ctx.models(task):
+                runs = ctx.runs(task, model)
+                values = [float(v) for v in runs.get("best_valid_ppl_epoch", pd.Series(dtype=float))]
+                mean, sd, n = mean_sd(values)
+                paper = ctx.paper("learning_speed", task, model, "epochs_to_best")
+                pv = float(paper["value"]) if paper is not None else math.nan
+                psd = float(paper["sd"]) if paper is not None else math.nan
+                rows.append([TASK_NAMES[task], model, "epochs to lowest validation perplexity",
+                             fmt_mean_sd(mean, sd, n, 1), f"{n}/{len(runs)}", fmt_paper(pv, psd), DASH, DASH])
+                data.append(dict(task=task, model=model, criterion="epochs_to_best_valid_ppl", threshold=math.nan,
+                                 mean=mean, sd=sd, n_reached=n, n_seeds=len(runs), paper_value=pv, paper_sd=psd,
+                                 speedup_vs_linearized=math.nan, paper_speedup_vs_linearized=math.nan))
+            continue
+        threshold = ctx.threshold(task)
+        stats = {}
+        for model in ctx.models(task):
+            values, last = _epochs_to_threshold(ctx, task, model, threshold)
+            stats[model] = (values, last, *_speed_cell(values, last))
+        base = stats.get(BASELINE)
+        base_mean = base[3] if base and base[5] == len(base[0]) else math.nan
+        p_base = ctx.paper("learning_speed", task, BASELINE, "epochs_to_threshold")
+        p_base_v = float(p_base["value"]) if p_base is not None else math.nan
+        for model, (values, last, text, mean, sd, n) in stats.items():
+            complete = n == len(values) and n > 0
+            paper = ctx.paper("learning_speed", task, model, "epochs_to_threshold")
+            pv = float(paper["value"]) if paper is not None and not pd.isna(paper["value"]) else math.nan
+            psd = float(paper["sd"]) if paper is not None and not pd.isna(paper["sd"]) else math.nan
+            paper_text = fmt_paper(pv, psd) if paper is not None and math.isfinite(pv) else (
+                paper["note"] if paper is not None else DASH)
+            ours_speed = _speedup(mean, base_mean) if complete and model != BASELINE else math.nan
+            paper_speed = _speedup(pv, p_base_v) if model != BASELINE else math.nan
+            speed_text = fmt_pct(ours_speed) if model != BASELINE else "(reference)"
+            if model != BASELINE and not complete:
+                speed_text = "n/a (not reached in every seed)"
+            elif model != BASELINE and base is not None and not math.isfinite(base_mean):
+                speed_text = f"n/a ({BASELINE} not reached in every seed)"
+            rows.append([TASK_NAMES[task], model, f"epochs to {100 * threshold:g} % test accuracy", text,
+                         f"{n}/{len(values)}", paper_text, speed_text,
+                         fmt_pct(paper_speed) if model != BASELINE else "(reference)"])
+            data.append(dict(task=task, model=model, criterion="epochs_to_threshold", threshold=threshold,
+                             mean=mean, sd=sd, n_reached=n, n_seeds=len(values), paper_value=pv, paper_sd=psd,
+                             speedup_vs_linearized=ours_speed, paper_speedup_vs_linearized=paper_speed))
+    header = ["Task", "Model", "Criterion", "Epochs (mean ± sd)", "Seeds reached", "Paper",
+              "Speed-up vs linearized", "Paper speed-up"]
+    notes = [
+        "Epoch 0 is the model at initialisation; a seed that never reaches the threshold is counted as "
+        "'not reached' (censored), never dropped, and no mean speed-up is computed from a censored row.",
+        "Speed-up = (slow − fast) / slow, with the linearized model [18] as the slow reference (paper Sec. IV-C-4).",
+    ]
+    return Table("learning_speed", "Learning speed",
+                 "Epochs until test accuracy first reaches the threshold (classifiers) and epochs to the lowest "
+                 "validation perplexity (language model), mean ± sample sd over seeds.",
+                 pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+def speedups(ctx: Context) -> Table:
+    """The pairwise speed-ups of the Fig. 4 variants, ours next to the paper's."""
+    speed = learning_speed(ctx).data
+    rows, data = [], []
+    for task in ctx.tasks():
+        if task == "wikitext2":
+            continue
+        for fast, slow in SPEEDUP_PAIRS:
+            def pick(model: str, col: str) -> float:
+                r = speed[(speed["task"] == task) & (speed["model"] == model)]
+                if r.empty or (col == "mean" and r.iloc[0]["n_reached"] < r.iloc[0]["n_seeds"]):
+                    return math.nan
+                return float(r.iloc[0][col])
+
+            ours = _speedup(pick(fast, "mean"), pick(slow, "mean"))
+            paper = _speedup(pick(fast, "paper_value"), pick(slow, "paper_value"))
+            rows.append([TASK_NAMES[task], fast, slow, fmt_pct(ours), fmt_pct(paper)])
+            data.append(dict(task=task, fast=fast, slow=slow, speedup=ours, paper_speedup=paper))
+    header = ["Task", "Faster", "Slower", "Speed-up (ours)", "Speed-up (paper)"]
+    notes = ["Speed-up = (slow − fast) / slow of the mean epochs to the threshold; n/a where a row is censored "
+             "or missing."]
+    return Table("speedups", "Learning-speed gains", "Pairwise speed-ups of the Fig. 4 variants.",
+                 pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+# ------------------------------------------------------------------------------------------ Table II
+
+
+def table2(ctx: Context) -> Table:
+    """From the registry (astromorphic.presets.table2_rows): which mechanism each preset computes."""
+    from astromorphic.presets import MECHANISMS, table2_rows
+
+    rows, data = [], []
+    for row in table2_rows():
+        tasks = ", ".join(TASK_NAMES.get(t.strip(), t.strip()) for t in str(row["tasks"]).split(","))
+        marks = ["yes" if row[key] else "no" for key, _, _ in MECHANISMS]
+        rows.append([row["preset"], *marks, row["equations"] or DASH, tasks, row["description"]])
+        data.append({**row, "tasks": tasks})
+    header = ["Preset", *[f"{label} ({', '.join(eqs)})" if eqs else label for _, label, eqs in MECHANISMS],
+              "Equations", "Tasks", "Description"]
+    notes = ["Generated from astromorphic.presets, the registry the models are built from; a mechanism is marked "
+             "'yes' when the preset's attention computes it."]
+    return Table("table2", "Table II", "Which mechanisms of the astromorphic attention each preset uses, and the "
+                 "paper's equations behind them.", pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+# ------------------------------------------------------------------------------------------ Tables S1-S3
+
+# Hyper-parameters shown in S1-S3 beyond the paper's: our documented defaults (SPEC section 3).
+EXTRA_KEYS = (
+    "model.ffn_mult", "model.dropout", "attention.tau", "attention.position", "train.weight_decay",
+    "train.schedule", "train.warmup_epochs", "train.grad_clip", "train.augment", "train.max_train_batches",
+    "train.device", "train.dtype",
+)
+KEY_LABELS = {
+    "model.n_layers": "layers", "model.n_heads": "heads", "model.d_model": "width D", "model.patch": "patch size",
+    "model.max_len": "sequence length (patches)", "data.seq_len": "sequence length (tokens)",
+    "attention.alpha": "alpha (presynaptic plasticity)", "attention.m_scale_factor": "m scale (× D)",
+    "train.lr": "learning rate", "train.batch_size": "batch size", "train.epochs": "epochs",
+    "model.ffn_mult": "FFN width (× D)", "model.dropout": "dropout", "attention.tau": "tau of P = exp(-|i-j|/tau)",
+    "attention.position": "relative-position form", "train.weight_decay": "AdamW weight decay",
+    "train.schedule": "learning-rate schedule", "train.warmup_epochs": "warm-up epochs",
+    "train.grad_clip": "gradient clipping", "train.augment": "augmentation",
+    "train.max_train_batches": "batches per epoch (cap)", "train.device": "device", "train.dtype": "dtype",
+    "data.source": "data source",
+}
+
+
+def _lookup(cfg: dict, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fmt_config_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt_config_value(v)}" for k, v in sorted(value.items())) or "none"
+    if isinstance(value, list):
+        return ", ".join(_fmt_config_value(v) for v in value)
+    return str(value)
+
+
+def _same(ours: Any, paper: str) -> bool:
+    try:
+        return math.isclose(float(ours), float(paper), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        return str(ours) == paper
+
+
+def table_s(ctx: Context, name: str) -> Table:
+    task = S_TABLES[name]
+    cfg = ctx.task_config(task)
+    ref = ctx.reference[(ctx.reference["table"] == name)]
+    rows, data = [], []
+    keys = list(dict.fromkeys([*ref["metric"], "data.source", *EXTRA_KEYS]))
+    for key in keys:
+        if key == "train.augment" and task != "cifar10":
+            continue
+        ours = _lookup(cfg, key)
+        paper_rows = ref[ref["metric"] == key]
+        paper = str(paper_rows.iloc[0]["value"]) if len(paper_rows) else None
+        same = DASH if paper is None else ("yes" if _same(ours, paper) else "no")
+        rows.append([KEY_LABELS.get(key, key), key, _fmt_config_value(ours),
+                     paper if paper is not None else "not in the paper", same])
+        data.append(dict(task=task, key=key, value=_fmt_config_value(ours), paper_value=paper or "", same=same))
+    seeds = ctx.config.get("seeds") or []
+    rows.append(["seeds", "seeds", _fmt_config_value(seeds), "not in the paper", DASH])
+    data.append(dict(task=task, key="seeds", value=_fmt_config_value(seeds), paper_value="", same=DASH))
+    header = ["Hyper-parameter", "Config key", "This configuration", "Paper", "Same"]
+    notes = ["Values are the configuration the runs used (after defaults), not typed by hand.",
+             "Optimiser AdamW, cross-entropy loss, trained from scratch (paper Sec. IV)."]
+    return Table(name, f"Table {name[5:]}", f"Hyper-parameters of {TASK_NAMES[task]}.",
+                 pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+# ------------------------------------------------------------------------------------------ controls
+
+
+def welch_p(a: list[float], b: list[float]) -> float:
+    """Two-sided Welch t-test p-value; NaN when either group has fewer than 2 values or both have no spread."""
+    a = [x for x in a if math.isfinite(x)]
+    b = [x for x in b if math.isfinite(x)]
+    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
+        return math.nan
+    from scipy import stats
+
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def controls(ctx: Context) -> Table:
+    report = ctx.config.get("report") or {}
+    rows, data = [], []
+    for task in ctx.tasks():
+        metric = "test_ppl" if task == "wikitext2" else "test_acc"
+        unit = "perplexity" if task == "wikitext2" else "accuracy (pp)"
+        control = ctx.runs(task, CONTROL)
+        control_by_seed = {int(r["seed"]): run_metric(r, task, metric, report) for _, r in control.iterrows()}
+        for model in ctx.models(task):
+            if model == CONTROL:
+                continue
+            runs = ctx.runs(task, model)
+            values = {int(r["seed"]): run_metric(r, task, metric, report) for _, r in runs.iterrows()}
+            paired = [values[s] - control_by_seed[s] for s in sorted(values) if s in control_by_seed]
+            d_mean, d_sd, d_n = mean_sd(paired)
+            p = welch_p(list(values.values()), list(control_by_seed.values()))
+            r_mean, r_sd, r_n = mean_sd(runs.get("attn_ratio_final", pd.Series(dtype=float)))
+            i_mean, i_sd, i_n = mean_sd(runs.get("attn_ratio_init", pd.Series(dtype=float)))
+            diff_text = fmt_mean_sd(d_mean, d_sd, d_n) if control_by_seed else "no control run"
+            if diff_text.startswith(tuple("0123456789")) and d_mean > 0:
+                diff_text = "+" + diff_text
+            rows.append([TASK_NAMES[task], model, unit, diff_text, fmt_p(p), fmt_mean_sd(i_mean, i_sd, i_n, 3),
+                         fmt_mean_sd(r_mean, r_sd, r_n, 3)])
+            data.append(dict(task=task, model=model, metric=metric, diff_mean=d_mean, diff_sd=d_sd, n_pairs=d_n,
+                             welch_p=p, attn_ratio_init_mean=i_mean, attn_ratio_init_sd=i_sd,
+                             attn_ratio_final_mean=r_mean, attn_ratio_final_sd=r_sd))
+    header = ["Task", "Model", "Metric", "Difference to no-attention (mean ± sd)", "Welch p",
+              "Attention ratio at init", "Attention ratio at end"]
+    notes = [
+        "Difference: per seed, the preset's Table I metric minus that of the no-attention control with the same "
+        "seed; accuracy in percentage points (higher is better), perplexity per token (lower is better).",
+        "Welch p: two-sided Welch t-test between the two groups of seeds (n/a with fewer than 2 seeds each).",
+        "Attention ratio: ||attention term|| / ||residual input||, averaged over layers, on a fixed probe batch.",
+    ]
+    return Table("controls", "What the attention adds",
+                 "Each preset against the no-attention control (same block without the attention term).",
+                 pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+# ------------------------------------------------------------------------------------------ sweep
+
+
+def sweep(ctx: Context) -> Table:
+    report = ctx.config.get("report") or {}
+    s = ctx.summary
+    swept = s[s["model"] != s["preset"]] if not s.empty else s
+    rows, data = [], []
+    for task in [t for t in TASK_ORDER if not swept.empty and t in set(swept["task"])]:
+        metric = "test_ppl" if task == "wikitext2" else "test_acc"
+        base_attention = ctx.task_config(task)["attention"] if task in ctx.tasks() else {}
+        sub = swept[swept["task"] == task]
+        for (preset, overrides), runs in sub.groupby(["preset", "overrides"], sort=True):
+            key, _, value = str(overrides).partition("=")
+            values = [run_metric(r, task, metric, report) for _, r in runs.sort_values("seed").iterrows()]
+            text, mean, sd, n, note = _ours_cell(values, runs.sort_values("seed"))
+            r_mean, r_sd, r_n = mean_sd(runs["attn_ratio_final"]) if "attn_ratio_final" in runs else (math.nan,) * 2 + (0,)
+            rows.append([TASK_NAMES[task], preset, key, value, _fmt_config_value(base_attention.get(key)), text,
+                         fmt_mean_sd(r_mean, r_sd, r_n, 3), note])
+            data.append(dict(task=task, preset=preset, key=key, value=value, base_value=base_attention.get(key),
+                             metric=metric, mean=mean, sd=sd, n=n, attn_ratio_final_mean=r_mean,
+                             attn_ratio_final_sd=r_sd, note=note))
+    header = ["Task", "Preset", "Swept key", "Value", "Default value", "Metric (mean ± sd)", "Attention ratio at end",
+              "Note"]
+    notes = ["One key of tasks.<task>.attention changed at a time; the other keys keep the configuration's values. "
+             "The run with the default value is the preset's row of Table I."]
+    return Table("sweep", "Sweep of attention constants", "Test accuracy (%) or test perplexity per token against "
+                 "one attention constant at a time.", pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
+
+
+BUILDERS: dict[str, Callable[..., Table]] = {
+    "table1": table1,
+    "learning_speed": learning_speed,
+    "speedups": speedups,
+    "table2": table2,
+    "controls": controls,
+    "sweep": sweep,
+    **{name: (lambda ctx, _n=name: table_s(ctx, _n)) for name in S_TABLES},
+}
+
+
+def available_tables(config: dict) -> list[str]:
+    """The tables a configuration produces (S tables only for the tasks it runs; the sweep only when it has one)."""
+    tasks = set((config.get("tasks") or {}).keys())
+    out = []
+    for name in ALL_TABLES:
+        if name in S_TABLES and S_TABLES[name] not in tasks:
+            continue
+        if name in ("learning_speed", "speedups") and not tasks & {"imdb", "cifar10", "wikitext2"}:
+            continue
+        if name == "speedups" and not tasks & {"imdb", "cifar10"}:
+            continue
+        if name == "sweep" and not has_sweep(config):
+            continue
+        out.append(name)
+    return out
+
+
+def has_sweep(config: dict) -> bool:
+    sw = config.get("sweep") or {}
+    return bool(sw.get("tasks")) and bool(sw.get("models")) and any(
+        sw.get(k) for k in ("m_scale_factor", "alpha", "tau"))
+
+
+# ------------------------------------------------------------------------------------------ writers
+
+
+def _latex_escape(text: str) -> str:
+    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+             "±": r"$\pm$", "−": r"$-$", "—": "---", "×": r"$\times$", "≥": r"$\geq$", "<": r"$<$", ">": r"$>$"}
+    return "".join(table.get(ch, ch) for ch in str(text))
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", r"\|").replace("\n", " ")
+
+
+def render_markdown(table: Table, provenance: str) -> str:
+    cols = list(table.display.columns)
+    lines = [f"**{table.title}.** {table.caption} Data: {provenance}.", ""]
+    lines.append("| " + " | ".join(_md_escape(c) for c in cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for row in table.display.itertuples(index=False):
+        lines.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
+    lines.append("")
+    lines += [f"- {note}" for note in table.notes]
+    lines.append(f"- Data: {provenance}.")
+    return "\n".join(lines) + "\n"
+
+
+def render_latex(table: Table, provenance: str) -> str:
+    cols = list(table.display.columns)
+    out = [
+        f"% {table.title}: generated by `astromorphic tables`; edit the configuration or the code, not this file.",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{_latex_escape(table.title)}. {_latex_escape(table.caption)} "
+        rf"Data: {_latex_escape(provenance)}.}}",
+        rf"\label{{tab:{table.name}}}",
+        r"\begin{tabular}{" + "l" * len(cols) + "}",
+        r"\hline",
+        " & ".join(_latex_escape(c) for c in cols) + r" \\",
+        r"\hline",
+    ]
+    for row in table.display.itertuples(index=False):
+        out.append(" & ".join(_latex_escape(v) for v in row) + r" \\")
+    out += [r"\hline", r"\end{tabular}", ""]
+    out += [r"\par\footnotesize " + _latex_escape(note) for note in table.notes]
+    out += [r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def render_html(table: Table, provenance: str) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(c))}</th>" for c in table.display.columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>"
+        for row in table.display.itertuples(index=False)
+    )
+    notes = "\n".join(f"<li>{e(n)}</li>" for n in table.notes + [f"Data: {provenance}."])
+    style = ("body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+             "td,th{border:1px solid #bbb;padding:3px 6px;text-align:left}th{background:#eee}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(table.title)}</title>"
+            f"<style>{style}</style></head><body>\n<p><b>{e(table.title)}.</b> {e(table.caption)}</p>\n"
+            f"<p><b>Data: {e(provenance)}.</b></p>\n<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n"
+            f"</tbody></table>\n<ul>\n{notes}\n</ul>\n</body></html>\n")
+
+
+def write_table(table: Table, out_dir: str | Path, provenance: str, synthetic: bool) -> list[Path]:
+    out_dir = Path(out_dir)
+    data = table.data.copy()
+    data["data_source"] = "synthetic stand-in" if synthetic else "real"
+    paths = []
+    target = out_dir / f"{table.name}.csv"
+    with atomic_path(target) as tmp:
+        data.to_csv(tmp, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    paths.append(target)
+    for ext, render in (("md", render_markdown), ("tex", render_latex), ("html", render_html)):
+        target = out_dir / f"{table.name}.{ext}"
+        write_text(target, render(table, provenance))
+        paths.append(target)
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def load_context(config_path: str | Path, summary: str | Path | None, tidy: str | Path | None,
+                 reference: str | Path | None, data_dir: str | Path | None) -> Context:
+    with open(config_path, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh) or {}
+    summary_df = pd.read_csv(summary) if summary else pd.DataFrame()
+    tidy_df = pd.read_csv(tidy) if tidy else pd.DataFrame()
+    ref = pd.read_csv(reference, dtype={"value": str}) if reference else pd.DataFrame(
+        columns=["table", "task", "model", "metric", "value", "sd", "unit", "tokenization", "kind", "source", "note"])
+    ref["note"] = ref["note"].fillna("")
+    manifests = {}
+    if data_dir:
+        for task in TASK_ORDER:
+            path = Path(data_dir) / task / "manifest.json"
+            if path.is_file():
+                manifests[task] = json.loads(path.read_text(encoding="utf-8"))
+    return Context(config, summary_df, tidy_df, ref, manifests)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="astromorphic tables", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the configuration the runs used (YAML)")
+    parser.add_argument("--summary", help="per-run summary CSV from `astromorphic aggregate`")
+    parser.add_argument("--runs", help="tidy per-epoch CSV from `astromorphic aggregate`")
+    parser.add_argument("--reference", help="the paper's values (results/reference/paper_values.csv)")
+    parser.add_argument("--data-dir", help="prepared data (results/data): manifests name the tokenization")
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--table", action="append", choices=ALL_TABLES,
+                        help="build only this table (repeatable); default: every table the configuration has")
+    args = parser.parse_args(argv)
+
+    ctx = load_context(args.config, args.summary, args.runs, args.reference, args.data_dir)
+    names = args.table or available_tables(ctx.config)
+    needs_runs = {"table1", "learning_speed", "speedups", "controls", "sweep"}
+    if needs_runs & set(names) and (ctx.summary.empty or ctx.tidy.empty):
+        parser.error(f"tables {', '.join(sorted(needs_runs & set(names)))} need --summary and --runs")
+    for name in names:
+        table = BUILDERS[name](ctx)
+        write_table(table, args.out_dir, ctx.provenance, ctx.synthetic)
+        print(f"tables: {name} ({len(table.display)} rows) -> {Path(args.out_dir) / name}.{{csv,md,tex,html}}")
+    return 0

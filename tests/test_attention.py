@@ -1,0 +1,423 @@
+"""Attention: the functional core against a per-position computation written from Eqs. 9-17, causality,
+gradients, relative position (dense and scan), the modules, input validation, and a bench smoke test."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from astromorphic import attention as A
+from astromorphic.attention import (
+    AttentionSpec,
+    astromorphic_attention,
+    build_attention,
+    relative_position_activity,
+    relative_position_matrix,
+    softmax_attention,
+)
+
+DT = torch.float64
+
+
+def phi(x):
+    return F.elu(x) + 1
+
+
+# ------------------------------------------------------------------------------------------------
+# naive references, written position by position from the paper's equations
+
+
+def naive_attention(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, mask=None):
+    """Eqs. 9-17 for every (batch, head, query i) separately, with explicit sums over the written tokens."""
+    b_, h_, n, dk = q.shape
+    dv = v.shape[-1]
+    out = torch.zeros(b_, h_, n, dv, dtype=q.dtype)
+    for b, h, i in itertools.product(range(b_), range(h_), range(n)):
+        written = [s for s in range(n if not causal else i + 1) if mask is None or bool(mask[b, s])]
+        hebb = torch.zeros(dk, dv, dtype=q.dtype)  # phi(K)^T V + W_astro V over the written tokens
+        presyn = torch.zeros(dk, dtype=q.dtype)  # sum of phi(k_s)
+        for s in written:
+            key = phi(k[b, h, s])
+            if w_astro is not None:
+                hebb += torch.outer(key + w_astro[h, :, s], v[b, h, s])
+            else:
+                hebb += torch.outer(key, v[b, h, s])
+            presyn += key
+        weight = torch.sigmoid(hebb / m_scale) if sigmoid else hebb / m_scale  # Eq. 11
+        read = phi(q[b, h, i]) @ weight
+        if feedback:
+            g = presyn**alpha  # Eq. 14
+            calcium = float(phi(q[b, h, i]) @ g)  # Eq. 15
+            p = 1.0 / calcium if calcium != 0 else 0.0  # Eq. 16
+        else:
+            p = 1.0 / len(written) if written else 0.0
+        out[b, h, i] = p * read  # Eq. 17 without the residual
+    return out
+
+
+def naive_relpos(M, tau, position="exp"):
+    h_, dk, n = M.shape
+    P = torch.empty(n, n, dtype=M.dtype)
+    for i in range(n):
+        for j in range(n):
+            P[i, j] = math.exp(-abs(i - j) / tau) if position == "exp" else abs(i - j) / n
+    D = M @ P @ M.transpose(-1, -2)
+    return phi(M.transpose(-1, -2) @ D).transpose(-1, -2)
+
+
+def katharopoulos(q, k, v, causal):
+    """Linear attention of Katharopoulos et al. with phi = elu + 1, in the explicit quadratic form."""
+    scores = phi(q) @ phi(k).transpose(-1, -2)
+    if causal:
+        scores = scores.tril()
+    return (scores @ v) / scores.sum(-1, keepdim=True)
+
+
+def rand_qkv(b=2, h=2, n=7, dk=3, dv=4, scale=1.0, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, h, n, dk, generator=gen, dtype=DT) * scale
+    k = torch.randn(b, h, n, dk, generator=gen, dtype=DT) * scale
+    v = torch.randn(b, h, n, dv, generator=gen, dtype=DT) * scale
+    w = torch.rand(h, dk, n, generator=gen, dtype=DT) + 0.5
+    return q, k, v, w
+
+
+# ------------------------------------------------------------------------------------------------
+# the functional core against the naive computation
+
+
+SWITCHES = list(itertools.product([True, False], [True, False], [0.25, 1.0], [False, True]))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("sigmoid,feedback,alpha,with_w", SWITCHES)
+def test_core_matches_naive(causal, sigmoid, feedback, alpha, with_w):
+    q, k, v, w = rand_qkv()
+    w = w if with_w else None
+    expect = naive_attention(q, k, v, w, alpha, sigmoid, feedback, causal, m_scale=3.0)
+    for chunk in (1, 3, 16):  # several chunks with a ragged last one, and a single chunk
+        got = astromorphic_attention(
+            q, k, v, w_astro=w, alpha=alpha, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=3.0,
+            chunk_size=chunk,
+        )
+        assert got.shape == (2, 2, 7, 4)
+        torch.testing.assert_close(got, expect, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("sigmoid,feedback", [(True, True), (False, True), (True, False), (False, False)])
+def test_core_with_padding_matches_naive(causal, sigmoid, feedback):
+    q, k, v, w = rand_qkv(n=6)
+    mask = torch.tensor([[True, True, True, True, False, False], [True, False, True, True, True, False]])
+    expect = naive_attention(q, k, v, w, 0.25, sigmoid, feedback, causal, 2.0, mask)
+    got = astromorphic_attention(
+        q, k, v, w_astro=w, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask,
+        chunk_size=4,
+    )
+    torch.testing.assert_close(got, expect, rtol=1e-6, atol=1e-12)
+    # the content of padded tokens does not matter
+    k2, v2 = k.clone(), v.clone()
+    k2[~mask[:, None, :].expand(2, 2, 6)] = 5.0
+    v2[~mask[:, None, :].expand(2, 2, 6)] = -7.0
+    got2 = astromorphic_attention(
+        q, k2, v2, w_astro=w, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask,
+        chunk_size=4,
+    )
+    torch.testing.assert_close(got2, got, rtol=0, atol=1e-12)
+
+
+def test_fully_padded_prefix_is_finite_and_zero():
+    """Nothing written: C = 0 and the count is 0; P = 0 (reciprocal of non-zero entries only)."""
+    q, k, v, w = rand_qkv(b=1, n=5)
+    mask = torch.tensor([[False, False, True, True, True]])
+    for feedback, sigmoid in itertools.product([True, False], [True, False]):
+        qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+        out = astromorphic_attention(
+            qq, kk, vv, causal=True, key_padding_mask=mask, feedback=feedback, sigmoid=sigmoid, chunk_size=2
+        )
+        assert torch.isfinite(out).all()
+        assert (out[:, :, :2] == 0).all()
+        out.sum().backward()
+        assert all(torch.isfinite(t.grad).all() for t in (qq, kk, vv))
+
+
+def test_linearized_equals_katharopoulos_over_m():
+    q, k, v, _ = rand_qkv(n=9)
+    m = 7.0
+    for causal in (False, True):
+        got = astromorphic_attention(q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m, chunk_size=4)
+        torch.testing.assert_close(got, katharopoulos(q, k, v, causal) / m, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_linearized_module_equals_katharopoulos(causal):
+    torch.manual_seed(0)
+    mod = build_attention(AttentionSpec(kind="linearized", alpha=0.5, m_scale=11.0), 8, 2, 16, causal).double()
+    assert mod.alpha == 1.0 and not mod.sigmoid and mod.M is None and mod.feedback
+    x = torch.randn(2, 10, 8, dtype=DT)
+    q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
+    expect = mod.w_o((katharopoulos(q, k, v, causal) / 11.0).transpose(1, 2).reshape(2, 10, 8))
+    torch.testing.assert_close(mod(x), expect, rtol=1e-10, atol=1e-12)
+
+
+def test_half_precision_is_computed_in_float32():
+    q, k, v, w = rand_qkv(n=40)
+    ref = astromorphic_attention(q.float(), k.float(), v.float(), w_astro=w.float(), causal=True)
+    out = astromorphic_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), w_astro=w.bfloat16(), causal=True)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+
+
+# ------------------------------------------------------------------------------------------------
+# gradients
+
+
+def test_gradcheck_causal_sigmoid_function():
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(7, 3, 2, generator=gen, dtype=DT, requires_grad=True) for _ in range(3))
+    for chunk in (1, 3, 8):
+        assert torch.autograd.gradcheck(lambda a, b, c: A._CausalSigmoidRead.apply(a, b, c, chunk), (q, k, v))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("sigmoid,feedback", [(True, True), (False, True), (True, False)])
+def test_gradcheck_core(causal, sigmoid, feedback):
+    q, k, v, w = rand_qkv(b=1, h=2, n=5, dk=2, dv=2)
+    mask = torch.tensor([[True, True, True, False, True]])
+    inputs = tuple(t.clone().requires_grad_() for t in (q, k, v, w))
+
+    def f(q, k, v, w):
+        return astromorphic_attention(
+            q, k, v, w_astro=w, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask,
+            chunk_size=2,
+        )
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_gradients_finite_near_zero(causal):
+    for scale, (sigmoid, feedback, alpha, with_w) in itertools.product([0.0, 1e-8], SWITCHES):
+        q, k, v, w = rand_qkv(scale=scale, n=6)
+        q, k, v = (t.float().requires_grad_() for t in (q, k, v))
+        w = w.float().requires_grad_() if with_w else None
+        out = astromorphic_attention(
+            q, k, v, w_astro=w, sigmoid=sigmoid, feedback=feedback, alpha=alpha, causal=causal, chunk_size=4
+        )
+        out.square().sum().backward()
+        for t in (q, k, v) + ((w,) if with_w else ()):
+            assert torch.isfinite(t.grad).all()
+
+
+@pytest.mark.parametrize("causal,sigmoid", [(False, True), (True, True), (True, False)])
+def test_gradients_finite_long_sequence(causal, sigmoid):
+    n = 8192
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 1, n, 4).requires_grad_() for _ in range(3))
+    M = (torch.randn(1, 4, n) * 0.02).requires_grad_()
+    w = relative_position_activity(M, 16.0)
+    out = astromorphic_attention(q, k, v, w_astro=w, sigmoid=sigmoid, causal=causal, m_scale=64.0, chunk_size=64)
+    out.square().mean().backward()
+    for t in (q, k, v, M):
+        assert torch.isfinite(t.grad).all()
+    assert torch.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# relative position
+
+
+@pytest.mark.parametrize("position", ["exp", "linear"])
+@pytest.mark.parametrize("n", [1, 5, 16, 37, 300])
+def test_relative_position_dense_and_scan_match_naive(position, n):
+    gen = torch.Generator().manual_seed(n)
+    M = torch.randn(2, 3, n, generator=gen, dtype=DT) * 0.5
+    tau = 0.7 if n == 300 else 4.0
+    expect = naive_relpos(M, tau, position) if n <= 37 else None
+    dense = relative_position_activity(M, tau, position=position, method="dense")
+    scan = relative_position_activity(M, tau, position=position, method="scan")
+    auto = relative_position_activity(M, tau, position=position)
+    assert dense.shape == (2, 3, n)
+    if expect is not None:
+        torch.testing.assert_close(dense, expect, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(scan, dense, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(auto, dense, rtol=1e-9, atol=1e-12)
+
+
+def test_exp_scan_has_no_overflow_for_long_short_decay():
+    M = torch.randn(1, 2, 4096) * 0.1
+    for tau in (0.05, 1.0, 1e4):
+        out = A._exp_decay_product(M, tau)
+        assert torch.isfinite(out).all()
+    torch.testing.assert_close(A._exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0))
+
+
+def test_relative_position_gradcheck():
+    M = (torch.randn(1, 2, 21, dtype=DT) * 0.5).requires_grad_()
+    for method in ("dense", "scan"):
+        assert torch.autograd.gradcheck(lambda m: relative_position_activity(m, 3.0, method=method), (M,))
+
+
+# ------------------------------------------------------------------------------------------------
+# modules and causality
+
+
+def all_specs():
+    specs = [AttentionSpec(kind="softmax"), AttentionSpec(kind="linearized", m_scale=5.0), AttentionSpec(kind="none")]
+    for nonlin, relpos, feedback in itertools.product([True, False], repeat=3):
+        specs.append(
+            AttentionSpec(kind="astromorphic", nonlinearity=nonlin, relative_position=relpos, feedback=feedback, m_scale=3.0)
+        )
+    specs.append(AttentionSpec(kind="astromorphic", m_scale=3.0, position="linear"))
+    return specs
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: f"{s.kind}-{int(s.nonlinearity)}{int(s.relative_position)}{int(s.feedback)}-{s.position}")
+def test_causal_modules_are_strictly_causal(spec):
+    torch.manual_seed(0)
+    mod = build_attention(spec, 8, 2, 24, causal=True, chunk_size=4).double()
+    x = torch.randn(2, 19, 8, dtype=DT)
+    base = mod(x)
+    assert base.shape == x.shape
+    for t in (0, 5, 11, 17):
+        x2 = x.clone()
+        x2[:, t + 1 :] = torch.randn_like(x2[:, t + 1 :]) * 3
+        changed = mod(x2)
+        assert (changed[:, : t + 1] - base[:, : t + 1]).abs().max() <= 1e-12
+    if spec.kind != "none":
+        assert (changed[:, t + 1 :] - base[:, t + 1 :]).abs().max() > 1e-6
+
+
+def test_leaky_spec_writes_whole_sequence():
+    torch.manual_seed(0)
+    mod = build_attention(AttentionSpec(kind="astromorphic", m_scale=3.0, leaky=True), 8, 2, 16, causal=True).double()
+    assert mod.causal is False
+    x = torch.randn(1, 12, 8, dtype=DT)
+    x2 = x.clone()
+    x2[:, 8:] += 1.0
+    assert (mod(x2)[:, :8] - mod(x)[:, :8]).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_astromorphic_module_matches_core(causal):
+    torch.manual_seed(0)
+    spec = AttentionSpec(kind="astromorphic", alpha=0.3, m_scale=4.0, tau=2.5)
+    mod = build_attention(spec, 12, 3, 32, causal).double()
+    assert tuple(mod.M.shape) == (3, 4, 32)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 7:] = False
+    x = torch.randn(2, 10, 12, dtype=DT)
+    q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
+    w = naive_relpos(mod.M[..., :10].detach(), 2.5)  # the first N columns of M
+    core = naive_attention(q, k, v, w, 0.3, True, True, causal, 4.0, mask)
+    expect = mod.w_o(core.transpose(1, 2).reshape(2, 10, 12))
+    torch.testing.assert_close(mod(x, mask), expect, rtol=1e-6, atol=1e-10)
+    mod.record_stats = True
+    mod(x, mask)
+    assert set(mod.last_stats) == {"sigmoid_arg_mean", "sigmoid_arg_std"}
+    assert all(math.isfinite(v) for v in mod.last_stats.values())
+
+
+def test_switches_map_to_core_arguments():
+    off = build_attention(AttentionSpec(kind="astromorphic", nonlinearity=False, alpha=0.25), 8, 2, 8, False)
+    assert not off.sigmoid and off.alpha == 1.0 and off.M is not None
+    nofb = build_attention(AttentionSpec(kind="astromorphic", feedback=False, relative_position=False), 8, 2, 8, False)
+    assert not nofb.feedback and nofb.M is None and nofb.sigmoid and nofb.alpha == 0.25
+
+
+def test_no_attention_has_no_weights_and_returns_zeros():
+    mod = build_attention(AttentionSpec(kind="none"), 8, 2, 8, causal=True)
+    assert sum(p.numel() for p in mod.parameters()) == 0
+    x = torch.randn(2, 5, 8)
+    assert torch.equal(mod(x), torch.zeros_like(x))
+
+
+def test_softmax_module_and_padding():
+    torch.manual_seed(0)
+    mod = build_attention(AttentionSpec(kind="softmax"), 8, 2, 16, causal=False).double()
+    x = torch.randn(2, 6, 8, dtype=DT)
+    mask = torch.tensor([[True] * 6, [True, True, True, False, False, False]])
+    out = mod(x, mask)
+    x2 = x.clone()
+    x2[1, 3:] = 9.0
+    torch.testing.assert_close(mod(x2, mask)[1, :3], out[1, :3], rtol=0, atol=1e-12)
+    # a query with no real key at all stays finite
+    q = torch.randn(1, 1, 3, 2, dtype=DT)
+    out = softmax_attention(q, q, q, causal=True, key_padding_mask=torch.tensor([[False, True, True]]))
+    assert torch.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input
+
+
+def assert_value_error(fn, *words):
+    with pytest.raises(ValueError) as info:
+        fn()
+    text = str(info.value)
+    for word in words:
+        assert word in text, text
+
+
+def test_bad_input_raises_value_error_naming_the_argument():
+    q, k, v, w = rand_qkv()
+    core = astromorphic_attention
+    assert_value_error(lambda: core(q[0], k, v), "q", "expected")
+    assert_value_error(lambda: core(q, k[:, :, :5], v), "k", "expected")
+    assert_value_error(lambda: core(q, k, v[:, :1]), "v", "expected")
+    assert_value_error(lambda: core(q, k, v, w_astro=w[..., :3]), "w_astro", "(H, d_k, N)")
+    for bad in (0, -1.0, float("nan"), float("inf"), "x"):
+        assert_value_error(lambda: core(q, k, v, alpha=bad), "alpha", "> 0")
+    assert_value_error(lambda: core(q, k, v, m_scale=0.0), "m_scale", "> 0")
+    assert_value_error(lambda: core(q, k, v, chunk_size=0), "chunk_size", "positive")
+    for name in ("q", "k", "v"):
+        bad = dict(q=q, k=k, v=v)
+        bad[name] = bad[name].clone()
+        bad[name][0, 0, 0, 0] = float("nan")
+        assert_value_error(lambda: core(bad["q"], bad["k"], bad["v"]), name, "finite")
+    w_bad = w.clone()
+    w_bad[0, 0, 0] = float("inf")
+    assert_value_error(lambda: core(q, k, v, w_astro=w_bad), "w_astro", "finite")
+    assert_value_error(lambda: core(q, k, v, key_padding_mask=torch.ones(2, 7)), "key_padding_mask", "bool")
+    assert_value_error(lambda: core(q, k, v, key_padding_mask=torch.ones(2, 6, dtype=torch.bool)), "key_padding_mask", "(B, N)")
+    assert_value_error(lambda: relative_position_activity(w, -1.0), "tau", "> 0")
+    assert_value_error(lambda: relative_position_activity(w[0], 1.0), "M", "(H, d_k, N)")
+    assert_value_error(lambda: relative_position_activity(w, 1.0, position="cosine"), "position")
+    w_nan = w.clone()
+    w_nan[0, 0, 0] = float("nan")
+    assert_value_error(lambda: relative_position_activity(w_nan, 1.0), "M", "finite")
+
+
+def test_module_bad_input():
+    for spec in (AttentionSpec(kind="astromorphic"), AttentionSpec(kind="softmax"), AttentionSpec(kind="none")):
+        mod = build_attention(spec, 8, 2, 10, causal=True)
+        assert_value_error(lambda: mod(torch.randn(1, 11, 8)), "x", "max_len=10")
+        assert_value_error(lambda: mod(torch.randn(1, 5, 7)), "x", "d_model=8")
+    assert_value_error(lambda: build_attention(AttentionSpec(kind="cosine"), 8, 2, 10, False), "spec.kind")
+    assert_value_error(lambda: build_attention(AttentionSpec(kind="softmax"), 8, 3, 10, False), "n_heads")
+    assert_value_error(lambda: build_attention(AttentionSpec(kind="astromorphic", alpha=0.0), 8, 2, 10, False), "alpha")
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmark command (smoke test; the measurements themselves are not timed tests)
+
+
+def test_bench_attention_writes_csv(tmp_path):
+    from astromorphic import bench
+
+    out = tmp_path / "bench.csv"
+    rc = bench.main(["attention", "--out", str(out), "--n", "16,32", "--batch", "1", "--heads", "2", "--dim", "8", "--repeats", "1"])
+    assert rc == 0
+    rows = list(csv.DictReader(out.open()))
+    assert set(bench.COLUMNS) == set(rows[0])
+    kinds = {(r["kind"], r["causal"]) for r in rows}
+    for kind in ("softmax", "linearized", "astromorphic"):
+        assert (kind, "False") in kinds and (kind, "True") in kinds
+    assert {"relpos_dense", "relpos_scan"} <= {r["kind"] for r in rows}
+    assert all(r["status"] == "ok" for r in rows)
+    assert all(float(r["fwdbwd_ms"]) > 0 and float(r["peak_mem_mb"]) >= 0 for r in rows)

@@ -1,0 +1,219 @@
+"""WikiText-2 preparation from tiny fixtures in the official formats (wiki.*.tokens files, the zip, a local
+Hugging Face dataset folder) and the tokenizer choices; nothing here reads ../shared."""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from astromorphic.data import DataError, SourceUnavailableError, load_prepared, prepare
+from astromorphic.data import wikitext2
+
+ARTICLE = [
+    " \n",
+    " = Homarus gammarus = \n",
+    " \n",
+    " Homarus gammarus , known as the European lobster , is a species of <unk> lobster . \n",
+    " It may grow to a length of 60 cm ( 24 in ) . \n",
+    " \n",
+    " = = Description = = \n",
+    " \n",
+    " The lobster is blue above , with spots that coalesce . \n",
+]
+
+
+def make_tokens_dir(root: Path, splits=("train", "valid", "test")) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for k, split in enumerate(splits):
+        lines = ARTICLE * (k + 2) + [f" A line only in {split} . \n"]
+        (root / f"wiki.{split}.tokens").write_text("".join(lines), encoding="utf-8")
+    return root
+
+
+def expected_words(path: Path) -> int:
+    lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+    return sum(len(line.split()) for line in lines) + len(lines)
+
+
+def test_word_tokenizer_counts_as_release(tmp_path):
+    d = make_tokens_dir(tmp_path / "wt")
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="word")
+    splits, manifest = load_prepared(tmp_path / "o", verify=True)
+    for split in ("train", "valid", "test"):
+        words = expected_words(d / f"wiki.{split}.tokens")
+        assert m["counts"][split]["words"] == words
+        assert m["counts"][split]["tokens"] == words == splits[split]["tokens"].numel()
+        assert splits[split]["tokens"].dtype == torch.int64 and splits[split]["tokens"].dim() == 1
+    vocab = json.loads((tmp_path / "o" / "vocab.json").read_text())
+    assert vocab[:2] == ["<eos>", "<unk>"] and m["vocab_size"] == len(vocab)
+    # the line unique to test is unknown to the training vocabulary
+    assert vocab.index("train") > 1 and "test" not in vocab
+    assert m["tokenizer"] == "word" and m["tokenizer_info"]["is_gpt2_vocabulary"] is False
+    assert m["synthetic"] is False and m["warnings"] == []
+    # end-of-line tokens: one per line
+    assert int((splits["valid"]["tokens"] == 0).sum()) == m["counts"]["valid"]["lines"]
+
+
+def test_bpe_stand_in_is_deterministic_and_labelled(tmp_path):
+    d = make_tokens_dir(tmp_path / "wt")
+    for out in ("1", "2"):
+        prepare("wikitext2", f"tokens:{d}", tmp_path / out, tokenizer="bpe", bpe_vocab_size=300, bpe_min_frequency=1)
+    for name in ("manifest.json", "train.pt", "valid.pt", "test.pt", "tokenizer.json"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+    splits, m = load_prepared(tmp_path / "1")
+    info = m["tokenizer_info"]
+    assert info["stand_in"] is True and info["is_gpt2_vocabulary"] is False and "STAND-IN" in info["note"]
+    assert any("STAND-IN" in w for w in m["warnings"])
+    assert m["tokenizer"].startswith("bytelevel-bpe-") and m["vocab_size"] <= 300
+    # the stream decodes back to the text, line by line
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tmp_path / "1" / "tokenizer.json"))
+    assert tok.decode(splits["valid"]["tokens"].tolist()) == (d / "wiki.valid.tokens").read_text()
+    assert m["counts"]["valid"]["tokens"] == splits["valid"]["tokens"].numel()
+
+
+def test_missing_train_needs_explicit_mapping(tmp_path):
+    d = make_tokens_dir(tmp_path / "wt", splits=("valid", "test"))
+    with pytest.raises(DataError) as exc:
+        prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="word")
+    assert "wiki.train.tokens: missing" in str(exc.value) and "--split-map train=valid" in str(exc.value)
+    assert not (tmp_path / "o").exists()
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="word", split_map={"train": "valid"})
+    assert m["split_map"] == {"train": "valid"}
+    assert m["counts"]["train"] == m["counts"]["valid"]
+    assert any("copy of 'valid'" in w for w in m["warnings"])
+    with pytest.raises(DataError, match="split_map train=train"):
+        prepare("wikitext2", f"tokens:{d}", tmp_path / "x", split_map={"train": "train"})
+
+
+def test_zip_archive_source(tmp_path):
+    d = make_tokens_dir(tmp_path / "wt")
+    z = tmp_path / "wikitext-2-v1.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted(d.iterdir()):
+            zf.write(f, f"wikitext-2/{f.name}")
+    a = prepare("wikitext2", f"tokens:{z}", tmp_path / "a", tokenizer="word")
+    b = prepare("wikitext2", f"tokens:{d}", tmp_path / "b", tokenizer="word")
+    assert a["counts"] == b["counts"] and a["inputs"][0]["name"] == "wikitext-2-v1.zip"
+    z.write_bytes(z.read_bytes()[:50])
+    with pytest.raises(DataError, match=r"wikitext-2-v1\.zip: truncated or corrupted zip"):
+        prepare("wikitext2", f"tokens:{z}", tmp_path / "c", tokenizer="word")
+
+
+def test_real_prefix_subset(tmp_path):
+    d = make_tokens_dir(tmp_path / "wt")
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="word", n_train=40)
+    assert 40 <= m["counts"]["train"]["words"] < 40 + 30 and m["subsets"]["train"]["of_words"] > 40
+
+
+# ------------------------------------------------------------------------------------------------ GPT-2
+
+
+def make_fake_gpt2(path: Path) -> Path:
+    """A tokenizer.json with GPT-2's vocabulary size and its encoding of "Hello world" (ids 15496, 995).
+
+    Only the loading code path is under test: the real GPT-2 files cannot be fetched here.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    merges = [("H", "e"), ("He", "l"), ("Hel", "l"), ("Hell", "o"), ("Ġ", "w"), ("Ġw", "o"), ("Ġwo", "r"), ("Ġwor", "l"), ("Ġworl", "d")]
+    fixed = {"Hello": 15496, "Ġworld": 995}
+    tokens = alphabet + ["He", "Hel", "Hell", "Ġw", "Ġwo", "Ġwor", "Ġworl"]
+    vocab, next_id = dict(fixed), 0
+    for t in tokens + [f"<filler{i}>" for i in range(50257)]:
+        if len(vocab) == 50257:
+            break
+        while next_id in fixed.values():
+            next_id += 1
+        vocab[t] = next_id
+        next_id += 1
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.save(str(path))
+    return path
+
+
+def test_gpt2_from_local_file_and_hf_cache(tmp_path, monkeypatch):
+    d = make_tokens_dir(tmp_path / "wt")
+    fake = make_fake_gpt2(tmp_path / "tokenizer.json")
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="gpt2", gpt2_tokenizer_file=str(fake))
+    assert m["tokenizer"] == "gpt2" and m["vocab_size"] == 50257
+    assert m["tokenizer_info"]["is_gpt2_vocabulary"] is True and m["tokenizer_info"]["stand_in"] is False
+    # the Hugging Face cache layout: models--<org>--<name>/snapshots/<rev>/tokenizer.json and refs/main
+    import huggingface_hub.constants as hc
+
+    repo = tmp_path / "hub" / "models--openai-community--gpt2"
+    snap = repo / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    (snap / "tokenizer.json").write_bytes(fake.read_bytes())
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o2", tokenizer="auto")
+    assert m["tokenizer"] == "gpt2" and "Hugging Face cache" in m["tokenizer_info"]["origin"]
+
+
+def test_gpt2_unavailable_or_wrong(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-tiktoken"))
+    d = make_tokens_dir(tmp_path / "wt")
+    with pytest.raises(DataError, match="GPT-2 tokenizer files are not available locally.*tokenizer: bpe"):
+        prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="gpt2")
+    from tokenizers import Tokenizer, models
+
+    other = tmp_path / "other.json"
+    Tokenizer(models.BPE()).save(str(other))
+    with pytest.raises(DataError, match="not the GPT-2 vocabulary"):
+        prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="gpt2", gpt2_tokenizer_file=str(other))
+    # auto falls back to the BPE stand-in, and says so
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="auto", bpe_vocab_size=300)
+    assert m["tokenizer_info"]["kind"] == "bpe" and m["tokenizer_info"]["stand_in"] is True
+
+
+# ------------------------------------------------------------------------------------------------ Hugging Face
+
+
+def make_hf_folder(root: Path) -> Path:
+    """A local folder laid out like Salesforce/wikitext: wikitext-2-raw-v1/<split>-00000-of-00001.parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = root / "wikitext_hub" / "wikitext-2-raw-v1"
+    folder.mkdir(parents=True)
+    for k, split in enumerate(("train", "validation", "test")):
+        rows = ["" if line == " \n" else line for line in ARTICLE * (k + 2)]  # blank lines are empty rows
+        pq.write_table(pa.table({"text": rows}), folder / f"{split}-00000-of-00001.parquet")
+    return folder.parent
+
+
+def test_hf_local_dataset(tmp_path):
+    hub = make_hf_folder(tmp_path)
+    m = prepare("wikitext2", f"hf:{hub}", tmp_path / "o", tokenizer="word", hf_cache_dir=str(tmp_path / "cache"))
+    assert m["hf_config"] == "wikitext-2-raw-v1" and m["revision"] is None
+    assert m["counts"]["valid"]["lines"] == len(ARTICLE) * 3
+    assert m["counts"]["valid"]["words"] == sum(len(line.split()) for line in ARTICLE) * 3 + len(ARTICLE) * 3
+    assert all(r["name"].startswith("wikitext-2-raw-v1/") for r in m["inputs"])
+
+
+def test_hf_offline_fails_fast_with_alternatives(tmp_path, monkeypatch):
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    t0 = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as exc:
+        prepare("wikitext2", "hf", tmp_path / "o", hf_cache_dir=str(tmp_path / "cache"), network_timeout=2)
+    assert time.monotonic() - t0 < 30
+    msg = str(exc.value)
+    assert "Salesforce/wikitext" in msg and "wikitext-2-raw-v1" in msg and wikitext2.HF_REVISION in msg
+    assert "tokens:PATH" in msg and "synthetic" in msg
+    assert not (tmp_path / "o").exists()

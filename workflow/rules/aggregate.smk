@@ -1,0 +1,54 @@
+# All runs -> tidy tables -> the paper's tables (CSV, Markdown, LaTeX, and HTML for the report).
+# Each rule lists the library module it runs as an input, so editing that code reruns the rule.
+
+
+rule aggregate:
+    input:
+        records=expand("{run}/run.json", run=run_dirs()),
+        metrics=expand("{run}/metrics.csv", run=run_dirs()),
+        code="src/astromorphic/aggregate.py",
+    output:
+        tidy="results/tables/runs.csv",
+        summary="results/tables/runs_summary.csv",
+        timing="results/timing/epochs.csv",
+    log:
+        "results/logs/aggregate.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        runs=run_dirs(),
+    shell:
+        "astromorphic aggregate --runs {params.runs} --out {output.tidy} --summary {output.summary}"
+        " --timing {output.timing} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        config="results/configs/all.yaml",
+        summary="results/tables/runs_summary.csv",
+        runs="results/tables/runs.csv",
+        reference="results/reference/paper_values.csv",
+        manifests=expand("results/data/{task}/manifest.json", task=TASKS),
+        code="src/astromorphic/tables.py",
+    output:
+        table_outputs("csv"),
+        table_outputs("md"),
+        table_outputs("tex"),
+        [
+            report(
+                path,
+                caption=f"../report/{Path(path).stem}.rst",
+                category="Tables",
+                labels={"table": Path(path).stem},
+            )
+            for path in table_outputs("html")
+        ],
+    log:
+        "results/logs/tables.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    shell:
+        "astromorphic tables --config {input.config} --summary {input.summary} --runs {input.runs}"
+        " --reference {input.reference} --data-dir results/data --out-dir results/tables > {log} 2>&1"

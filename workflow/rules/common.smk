@@ -1,0 +1,174 @@
+# Configuration: validated against the schema at start (before any job), defaults filled in; helpers
+# that turn it into file lists and per-rule parameters. Task defaults come from astromorphic.config, the
+# same code the training command uses, so the workflow and the library cannot disagree.
+import copy
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from astromorphic.aggregate import format_model_name, parse_model_name
+from astromorphic.config import resolve_task_config, validate_schema
+from astromorphic.tables import available_tables, has_sweep
+
+# First a check whose message names the offending key as a dotted path, then snakemake's own validation,
+# which fills in the defaults.
+try:
+    validate_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
+except ValueError as error:
+    raise WorkflowError(f"Invalid configuration: {error}") from None
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Jobs call the `astromorphic` command of the environment snakemake runs in, activated or not.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+TASK_ORDER = ("imdb", "cifar10", "wikitext2")
+TASKS = [t for t in TASK_ORDER if t in config["tasks"]]
+FIG4_PANELS = {"imdb": "a", "cifar10": "b"}
+SWEEP_KEYS = ("m_scale_factor", "alpha", "tau")
+# Local copies in the official formats: the data source kind per task (astromorphic prepare --source).
+LOCAL_SOURCE_KIND = {"imdb": "aclimdb", "cifar10": "imagefolder", "wikitext2": "tokens"}
+
+
+wildcard_constraints:
+    task="|".join(TASK_ORDER),
+    model=r"[A-Za-z0-9-]+(@[A-Za-z_]+=[^/@=]+)*",
+    seed=r"\d+",
+    panel="[ab]",
+    device="cpu|cuda",
+
+
+# ------------------------------------------------------------------------------------ runs
+
+
+def models_for(task):
+    """Plain presets trained on ``task``."""
+    extra = config["lm_extra_models"] if task == "wikitext2" else []
+    return list(dict.fromkeys(config["models"] + extra))
+
+
+def sweep_runs(task):
+    """(model name, seeds) of the sweep for ``task``: one attention key changed at a time."""
+    sweep = config["sweep"]
+    if task not in sweep["tasks"]:
+        return []
+    seeds = sweep["seeds"] or config["seeds"]
+    out = []
+    for preset in sweep["models"]:
+        for key in SWEEP_KEYS:
+            for value in sweep[key]:
+                out.append((format_model_name(preset, {key: value}), seeds))
+    return out
+
+
+def run_dirs(task=None):
+    tasks = [task] if task else TASKS
+    dirs = []
+    for t in tasks:
+        runs = [(m, config["seeds"]) for m in models_for(t)] + sweep_runs(t)
+        for model, seeds in runs:
+            dirs += [f"results/runs/{t}/{model}/seed{s}" for s in seeds]
+    return dirs
+
+
+def train_overrides(wildcards):
+    """`--set` options for a sweep variant (``astro@alpha=0.3`` -> tasks.<task>.attention.alpha=0.3)."""
+    _, overrides = parse_model_name(wildcards.model)
+    sets = [
+        f"--set tasks.{wildcards.task}.attention.{k}={v}" for k, v in overrides.items()
+    ]
+    return " ".join(sets)
+
+
+def preset_of(wildcards):
+    return parse_model_name(wildcards.model)[0]
+
+
+# ------------------------------------------------------------------------------------ configuration snapshots
+
+
+def task_config(task):
+    return resolve_task_config(config, task)
+
+
+def data_options(task):
+    """tasks.<task>.data, with the source pointed at data_dir/<task> when a local data folder is given."""
+    data = copy.deepcopy(task_config(task)["data"])
+    if config["data_dir"]:
+        data["source"] = f"{LOCAL_SOURCE_KIND[task]}:{config['data_dir']}/{task}"
+    return data
+
+
+def config_snapshot(name):
+    """What results/configs/<name>.yaml holds; a job reruns when this changes (params rerun trigger).
+
+    train/<task>: the resolved task section without what only reporting or scheduling reads
+    (train.threshold, resources), so that changing those retrains nothing.
+    """
+    head = {"label": config["label"], "synthetic": config["synthetic"]}
+    kind, _, task = name.partition("/")
+    if kind == "train":
+        section = task_config(task)
+        section.pop("resources", None)
+        section["train"]["threshold"] = None
+        return {**head, "tasks": {task: section}}
+    if kind == "data":
+        return {**head, "tasks": {task: {"data": data_options(task)}}}
+    if name == "simulation":
+        section = {
+            k: v
+            for k, v in config["simulation"].items()
+            if k not in ("enabled", "resources")
+        }
+        return {**head, "simulation": section}
+    if name == "all":
+        out = copy.deepcopy(config)
+        out["tasks"] = {t: task_config(t) for t in TASKS}
+        return out
+    raise ValueError(f"no configuration snapshot named {name!r}")
+
+
+def task_resources(task, key):
+    return task_config(task)["resources"][key]
+
+
+def section_resources(section, key):
+    defaults = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
+    return (config[section].get("resources") or {}).get(key, defaults[key])
+
+
+# ------------------------------------------------------------------------------------ outputs
+
+
+def threshold(task):
+    value = config["report"]["threshold"]
+    if value is None:
+        value = task_config(task)["train"].get("threshold")
+    return 0.85 if value is None else value
+
+
+def table_outputs(ext):
+    return [f"results/tables/{name}.{ext}" for name in available_tables(config)]
+
+
+def figure_stems():
+    stems = [f"figures/fig4{FIG4_PANELS[t]}_{t}" for t in TASKS if t in FIG4_PANELS]
+    if "wikitext2" in TASKS:
+        stems.append("figures/lm_perplexity")
+    stems.append("figures/controls_attention")
+    if config["bench"]["enabled"]:
+        stems.append(f"figures/figS2_attention_{config['bench']['device']}")
+    if config["simulation"]["enabled"]:
+        stems.append("figures/fig3_calcium")
+    return stems
+
+
+def final_outputs():
+    outs = []
+    for ext in ("csv", "md", "tex", "html"):
+        outs += table_outputs(ext)
+    for stem in figure_stems():
+        outs += [f"{stem}.png", f"{stem}.pdf"]
+    return outs

@@ -1,0 +1,140 @@
+# One rule per figure. Each lists its plotting module (and the shared style module) as inputs, so that
+# editing one plot function reruns only that figure.
+
+
+rule fig4:
+    input:
+        runs="results/tables/runs.csv",
+        code=[
+            "src/astromorphic/plotting/fig4.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/fig4{panel}_{task}.png",
+            caption="../report/fig4.rst",
+            category="Figures",
+            labels={"figure": "Fig. 4({panel})", "task": "{task}"},
+        ),
+        pdf="figures/fig4{panel}_{task}.pdf",
+    log:
+        "results/logs/figures/fig4{panel}_{task}.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        threshold=lambda wildcards: threshold(wildcards.task),
+        label=config["label"],
+    shell:
+        "astromorphic plot fig4 --runs {input.runs} --task {wildcards.task} --threshold {params.threshold}"
+        " --label {params.label:q} --out figures/fig4{wildcards.panel}_{wildcards.task} > {log} 2>&1"
+
+
+rule lm_curves:
+    input:
+        runs="results/tables/runs.csv",
+        summary="results/tables/runs_summary.csv",
+        code=[
+            "src/astromorphic/plotting/lm_curves.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/lm_perplexity.png",
+            caption="../report/lm_perplexity.rst",
+            category="Figures",
+            labels={"figure": "WikiText-2 perplexity"},
+        ),
+        pdf="figures/lm_perplexity.pdf",
+    log:
+        "results/logs/figures/lm_perplexity.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot lm --runs {input.runs} --summary {input.summary} --label {params.label:q}"
+        " --out figures/lm_perplexity > {log} 2>&1"
+
+
+rule controls_figure:
+    input:
+        runs="results/tables/runs.csv",
+        code=[
+            "src/astromorphic/plotting/controls.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/controls_attention.png",
+            caption="../report/controls_attention.rst",
+            category="Figures",
+            labels={"figure": "Attention probe"},
+        ),
+        pdf="figures/controls_attention.pdf",
+    log:
+        "results/logs/figures/controls_attention.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot controls --runs {input.runs} --label {params.label:q}"
+        " --out figures/controls_attention > {log} 2>&1"
+
+
+rule figS2:
+    input:
+        bench="results/bench/attention_{device}.csv",
+        code=[
+            "src/astromorphic/plotting/figS2.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/figS2_attention_{device}.png",
+            caption="../report/figS2.rst",
+            category="Figures",
+            labels={"figure": "Fig. S2", "device": "{device}"},
+        ),
+        pdf="figures/figS2_attention_{device}.pdf",
+    log:
+        "results/logs/figures/figS2_attention_{device}.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot figS2 --bench {input.bench} --label {params.label:q}"
+        " --out figures/figS2_attention_{wildcards.device} > {log} 2>&1"
+
+
+rule fig3:
+    input:
+        sweep="results/simulation/sweep.csv",
+        fit="results/simulation/fit.csv",
+        code=[
+            "src/astromorphic/plotting/fig3.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/fig3_calcium.png",
+            caption="../report/fig3.rst",
+            category="Figures",
+            labels={"figure": "Fig. 3"},
+        ),
+        pdf="figures/fig3_calcium.pdf",
+    log:
+        "results/logs/figures/fig3_calcium.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot fig3 --sweep {input.sweep} --fit {input.fit} --label {params.label:q}"
+        " --out figures/fig3_calcium > {log} 2>&1"

@@ -1,0 +1,38 @@
+# Computations behind the two figures that need no training: the neuron-astrocyte simulation (Fig. 3)
+# and the attention benchmark (Fig. S2).
+
+
+rule simulate:
+    input:
+        config="results/configs/simulation.yaml",
+    output:
+        sweep="results/simulation/sweep.csv",
+        fit="results/simulation/fit.csv",
+    log:
+        "results/logs/simulate.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    threads: lambda wildcards: section_resources("simulation", "threads")
+    resources:
+        mem_mb=lambda wildcards: section_resources("simulation", "mem_mb"),
+        runtime=lambda wildcards: section_resources("simulation", "runtime"),
+    shell:
+        "astromorphic simulate --config {input.config} --out-dir results/simulation > {log} 2>&1"
+
+
+rule bench_attention:
+    output:
+        "results/bench/attention_{device}.csv",
+    log:
+        "results/logs/bench/attention_{device}.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    threads: lambda wildcards: section_resources("bench", "threads")
+    resources:
+        mem_mb=lambda wildcards: section_resources("bench", "mem_mb"),
+        runtime=lambda wildcards: section_resources("bench", "runtime"),
+        gpu=lambda wildcards: 1 if wildcards.device == "cuda" else 0,
+    params:
+        n=lambda wildcards: ",".join(str(n) for n in config["bench"]["n"]),
+    shell:
+        "astromorphic bench attention --out {output} --n {params.n} --device {wildcards.device} > {log} 2>&1"

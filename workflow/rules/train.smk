@@ -1,0 +1,31 @@
+# One run per task, model and seed: results/runs/<task>/<model>/seed<k>/. A sweep variant is a model named
+# <preset>@<key>=<value> and gets the override on the command line. checkpoint.pt is not an output, so it
+# survives an interrupted job and the rerun resumes from it.
+
+
+rule train:
+    input:
+        config="results/configs/train/{task}.yaml",
+        data="results/data/{task}/manifest.json",
+    output:
+        record="results/runs/{task}/{model}/seed{seed}/run.json",
+        metrics="results/runs/{task}/{model}/seed{seed}/metrics.csv",
+    log:
+        "results/logs/train/{task}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{task}/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/astromorphic.yaml"
+    threads: lambda wildcards: task_resources(wildcards.task, "threads")
+    resources:
+        mem_mb=lambda wildcards: task_resources(wildcards.task, "mem_mb"),
+        runtime=lambda wildcards: task_resources(wildcards.task, "runtime"),
+        gpu=lambda wildcards: task_resources(wildcards.task, "gpu"),
+    params:
+        preset=preset_of,
+        overrides=train_overrides,
+    shell:
+        "astromorphic train --task {wildcards.task} --model {params.preset} --seed {wildcards.seed}"
+        " --config {input.config} --data results/data/{wildcards.task}"
+        " --out results/runs/{wildcards.task}/{wildcards.model}/seed{wildcards.seed} {params.overrides}"
+        " > {log} 2>&1"
