@@ -52,7 +52,7 @@ def naive_attention(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale,
         read = phi(q[b, h, i]) @ weight
         if feedback:
             g = presyn**alpha  # Eq. 14
-            calcium = float(phi(q[b, h, i]) @ g)  # Eq. 15
+            calcium = float((phi(q[b, h, i]) @ g).detach())  # Eq. 15
             p = 1.0 / calcium if calcium != 0 else 0.0  # Eq. 16
         else:
             p = 1.0 / len(written) if written else 0.0
@@ -100,7 +100,7 @@ def test_core_matches_naive(causal, sigmoid, feedback, alpha, with_w):
     q, k, v, w = rand_qkv()
     w = w if with_w else None
     expect = naive_attention(q, k, v, w, alpha, sigmoid, feedback, causal, m_scale=3.0)
-    for chunk in (1, 3, 16):  # several chunks with a ragged last one, and a single chunk
+    for chunk in (1, 3, 16, None):  # several chunks with a ragged last one, one chunk, automatic
         got = astromorphic_attention(
             q, k, v, w_astro=w, alpha=alpha, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=3.0,
             chunk_size=chunk,
@@ -144,6 +144,15 @@ def test_fully_padded_prefix_is_finite_and_zero():
         assert (out[:, :, :2] == 0).all()
         out.sum().backward()
         assert all(torch.isfinite(t.grad).all() for t in (qq, kk, vv))
+
+
+def test_automatic_chunk_length():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert A._resolve_chunk(None, 4, 64, 64, cpu) == A.CPU_CHUNK
+    assert A._resolve_chunk(7, 4, 64, 64, gpu) == 7
+    assert A._resolve_chunk(None, 4, 64, 64, gpu) == 256  # small states: few, large kernels
+    assert A._resolve_chunk(None, 144, 128, 128, gpu) == 16  # large states: bounded memory
+    assert A._resolve_chunk(None, 1, 2, 2, gpu) == 256
 
 
 def test_linearized_equals_katharopoulos_over_m():
@@ -393,6 +402,15 @@ def test_bad_input_raises_value_error_naming_the_argument():
     assert_value_error(lambda: relative_position_activity(w_nan, 1.0), "M", "finite")
 
 
+def test_module_passes_non_finite_activations_unless_asked():
+    mod = build_attention(AttentionSpec(kind="astromorphic"), 8, 2, 10, causal=True)
+    x = torch.randn(1, 6, 8)
+    x[0, 2, 0] = float("nan")
+    assert torch.isnan(mod(x)).any()  # divergence shows as NaN, for the training loop to detect
+    mod.check_finite = True
+    assert_value_error(lambda: mod(x), "finite")
+
+
 def test_module_bad_input():
     for spec in (AttentionSpec(kind="astromorphic"), AttentionSpec(kind="softmax"), AttentionSpec(kind="none")):
         mod = build_attention(spec, 8, 2, 10, causal=True)
@@ -421,3 +439,56 @@ def test_bench_attention_writes_csv(tmp_path):
     assert {"relpos_dense", "relpos_scan"} <= {r["kind"] for r in rows}
     assert all(r["status"] == "ok" for r in rows)
     assert all(float(r["fwdbwd_ms"]) > 0 and float(r["peak_mem_mb"]) >= 0 for r in rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# CUDA (the prefix states use different kernels there); skipped on machines without a GPU
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@cuda
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("sigmoid,feedback", [(True, True), (False, True), (True, False)])
+def test_cuda_matches_cpu(causal, sigmoid, feedback):
+    q, k, v, w = rand_qkv(b=2, h=3, n=70, dk=8, dv=8)
+    mask = torch.ones(2, 70, dtype=torch.bool)
+    mask[1, 50:] = False
+    kwargs = dict(sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=5.0, chunk_size=16, key_padding_mask=mask)
+    cpu_in = [t.clone().requires_grad_() for t in (q, k, v, w)]
+    gpu_in = [t.cuda().requires_grad_() for t in (q, k, v, w)]
+    ref = astromorphic_attention(*cpu_in[:3], w_astro=cpu_in[3], **kwargs)
+    out = astromorphic_attention(*gpu_in[:3], w_astro=gpu_in[3], **{**kwargs, "key_padding_mask": mask.cuda()})
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-9, atol=1e-12)
+    ref.square().sum().backward()
+    out.square().sum().backward()
+    for a, b in zip(cpu_in, gpu_in):
+        torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=1e-9, atol=1e-12)
+
+
+@cuda
+def test_cuda_gradcheck_causal_sigmoid_function():
+    gen = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(9, 2, 3, generator=gen, dtype=DT).cuda().requires_grad_() for _ in range(3))
+    assert torch.autograd.gradcheck(lambda a, b, c: A._CausalSigmoidRead.apply(a, b, c, 4), (q, k, v))
+
+
+@cuda
+def test_cuda_lm_causal_and_bf16():
+    from astromorphic.models import build_model
+    from astromorphic.presets import spec_for
+
+    torch.manual_seed(0)
+    cfg = {"d_model": 32, "n_layers": 1, "n_heads": 4, "max_len": 64, "dropout": 0.0}
+    model = build_model("wikitext2", spec_for("astro", {"m_scale_factor": 1.0}, 32), cfg, {"vocab_size": 50}).cuda()
+    tokens = torch.randint(0, 50, (2, 64), device="cuda")
+    changed = tokens.clone()
+    changed[:, 40:] = (changed[:, 40:] + 7) % 50
+    with torch.no_grad():
+        model.double()
+        assert (model(changed)[:, :40] - model(tokens)[:, :40]).abs().max().item() <= 1e-12
+        model.float()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        logits = model(tokens)
+    logits.float().logsumexp(-1).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

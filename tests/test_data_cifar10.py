@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from astromorphic.data import DataError, SourceUnavailableError, load_prepared, prepare
-from astromorphic.data import cifar10
+from astromorphic.data import DataError, SourceUnavailableError, cifar10, load_prepared, prepare
 
 CLASSES = ("cat", "airplane", "truck")  # not all ten: sorted order applies
 
@@ -27,7 +26,7 @@ def _image(seed: int, size: int = 32) -> np.ndarray:
 def make_image_tree(root: Path, classes=CLASSES, n=(3, 2), fmt="png") -> Path:
     from PIL import Image
 
-    for split, count in zip(("train", "test"), n):
+    for split, count in zip(("train", "test"), n, strict=True):
         for c, cls in enumerate(classes):
             folder = root / "cifar10" / split / cls
             folder.mkdir(parents=True)
@@ -193,7 +192,9 @@ def test_extracted_folder_read_without_md5(tmp_path):
 
 def test_extracted_folder_rejected_by_md5_check(tmp_path):
     make_batches_folder(tmp_path)
-    with pytest.raises(DataError, match=r"data_batch_1: MD5 [0-9a-f]{32} differs from the official c99cafc152244af753f735de768cd75f"):
+    with pytest.raises(
+        DataError, match=r"data_batch_1: MD5 [0-9a-f]{32} differs from the official c99cafc152244af753f735de768cd75f"
+    ):
         prepare("cifar10", f"torchvision:{tmp_path}", tmp_path / "o", download=False)
     assert not (tmp_path / "o").exists()
 
@@ -233,7 +234,9 @@ def test_pickle_with_code_is_refused(tmp_path):
             return (print, ("should never run",))
 
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
-    with pytest.raises(DataError, match=r"data_batch_3: not a CIFAR-10 python batch .*refusing to load (builtins|__builtin__)\.print"):
+    with pytest.raises(
+        DataError, match=r"data_batch_3: not a CIFAR-10 python batch .*refusing to load (builtins|__builtin__)\.print"
+    ):
         prepare("cifar10", f"torchvision:{tmp_path}", tmp_path / "o", verify_md5=False, download=False)
 
 

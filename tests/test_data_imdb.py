@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from astromorphic.data import DataError, SourceUnavailableError, load_embedding, load_prepared, prepare
-from astromorphic.data import imdb
+from astromorphic.data import DataError, SourceUnavailableError, imdb, load_embedding, load_prepared, prepare
 
 REVIEWS = {
-    ("train", "pos"): ["A great film.<br /><br />Great acting, great story!", "Great fun; I loved it.", "Simply great."],
+    ("train", "pos"): [
+        "A great film.<br /><br />Great acting, great story!",
+        "Great fun; I loved it.",
+        "Simply great.",
+    ],
     ("train", "neg"): ["A bad film.<br />Bad acting, awful story.", "Awful. Just bad.", "Bad, bad, bad."],
     ("test", "pos"): ["Great movie, loved the acting.", "great great", "Loved it."],
     ("test", "neg"): ["Awful movie, bad acting.", "bad awful", "Zzyzx is a word nobody wrote before."],
@@ -78,7 +81,7 @@ def test_folder_tree(tmp_path):
     assert vocab[:2] == ["<pad>", "<unk>"] and len(vocab) == manifest["vocab_size"]
     assert "br" not in vocab and "great" in vocab and "Great" not in vocab  # lower-cased, <br /> removed
     # padding is 0 after the length, tokens before it are not 0
-    for row, n in zip(tr["tokens"], tr["lengths"]):
+    for row, n in zip(tr["tokens"], tr["lengths"], strict=True):
         assert (row[n:] == 0).all() and (row[:n] != 0).all()
     # a test word never seen in training is <unk>
     assert manifest["length_stats"]["test"]["unk_fraction_of_kept_tokens"] > 0
@@ -182,7 +185,9 @@ def test_archive_without_a_split(tmp_path):
 def test_missing_path_and_unknown_source(tmp_path):
     with pytest.raises(DataError, match="not found; expected the aclImdb folder"):
         prepare("imdb", f"aclimdb:{tmp_path / 'nope'}", tmp_path / "out")
-    with pytest.raises(DataError, match="unknown source 'kaggle' for task imdb; expected hf, aclimdb:PATH or synthetic"):
+    with pytest.raises(
+        DataError, match="unknown source 'kaggle' for task imdb; expected hf, aclimdb:PATH or synthetic"
+    ):
         prepare("imdb", "kaggle", tmp_path / "out")
     with pytest.raises(DataError, match="unknown data option"):
         prepare("imdb", "synthetic", tmp_path / "out", seqlen=3)
@@ -262,7 +267,9 @@ def make_hf_folder(root: Path) -> Path:
     for split in ("train", "test"):
         texts = REVIEWS[(split, "neg")] + REVIEWS[(split, "pos")]
         labels = [0] * 3 + [1] * 3
-        pq.write_table(pa.table({"text": texts, "label": pa.array(labels, pa.int64())}), folder / f"{split}-00000-of-00001.parquet")
+        pq.write_table(
+            pa.table({"text": texts, "label": pa.array(labels, pa.int64())}), folder / f"{split}-00000-of-00001.parquet"
+        )
     return folder.parent
 
 
@@ -270,7 +277,10 @@ def test_hf_local_dataset_matches_aclimdb(tmp_path):
     hub = make_hf_folder(tmp_path)
     m = prepare("imdb", f"hf:{hub}", tmp_path / "hf", seq_len=8, min_freq=1, hf_cache_dir=str(tmp_path / "cache"))
     assert m["source"] == "hf" and m["revision"] is None
-    assert {r["name"] for r in m["inputs"]} == {"plain_text/train-00000-of-00001.parquet", "plain_text/test-00000-of-00001.parquet"}
+    assert {r["name"] for r in m["inputs"]} == {
+        "plain_text/train-00000-of-00001.parquet",
+        "plain_text/test-00000-of-00001.parquet",
+    }
     acl = make_acl_tree(tmp_path / "acl")
     prepare("imdb", f"aclimdb:{acl}", tmp_path / "acl_out", seq_len=8, min_freq=1)
     a, _ = load_prepared(tmp_path / "hf")
@@ -303,7 +313,10 @@ def test_cli_with_config_and_flags(tmp_path, capsys):
     acl = make_acl_tree(tmp_path)
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(f"tasks:\n  imdb:\n    data:\n      source: aclimdb:{acl}\n      seq_len: 16\n      min_freq: 1\n")
-    assert main(["imdb", "--config", str(cfg), "--out", str(tmp_path / "o"), "--seq-len", "8", "--set", "padding=left"]) == 0
+    assert (
+        main(["imdb", "--config", str(cfg), "--out", str(tmp_path / "o"), "--seq-len", "8", "--set", "padding=left"])
+        == 0
+    )
     _, manifest = load_prepared(tmp_path / "o")
     assert manifest["seq_len"] == 8 and manifest["padding"] == "left" and manifest["options"]["min_freq"] == 1
     assert "prepared imdb" in capsys.readouterr().out

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from astromorphic.data import load_prepared, main, prepare
-from astromorphic.data import synthetic
+from astromorphic.data import load_prepared, main, prepare, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +25,8 @@ def prepared(tmp_path_factory):
 
 
 def test_every_output_says_synthetic(prepared):
-    root, out = prepared
-    for task, (_, manifest) in out.items():
+    _, out = prepared
+    for _, manifest in out.values():
         assert manifest["synthetic"] is True and manifest["source"] == "synthetic"
         assert manifest["note"].startswith("SYNTHETIC STAND-IN")
         assert manifest["generator"]["version"] == synthetic.GENERATOR_VERSION

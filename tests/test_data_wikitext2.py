@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from astromorphic.data import DataError, SourceUnavailableError, load_prepared, prepare
-from astromorphic.data import wikitext2
+from astromorphic.data import DataError, SourceUnavailableError, load_prepared, prepare, wikitext2
 
 ARTICLE = [
     " \n",
@@ -43,7 +42,7 @@ def expected_words(path: Path) -> int:
 def test_word_tokenizer_counts_as_release(tmp_path):
     d = make_tokens_dir(tmp_path / "wt")
     m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="word")
-    splits, manifest = load_prepared(tmp_path / "o", verify=True)
+    splits, _ = load_prepared(tmp_path / "o", verify=True)
     for split in ("train", "valid", "test"):
         words = expected_words(d / f"wiki.{split}.tokens")
         assert m["counts"][split]["words"] == words
@@ -123,7 +122,17 @@ def make_fake_gpt2(path: Path) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    merges = [("H", "e"), ("He", "l"), ("Hel", "l"), ("Hell", "o"), ("Ġ", "w"), ("Ġw", "o"), ("Ġwo", "r"), ("Ġwor", "l"), ("Ġworl", "d")]
+    merges = [
+        ("H", "e"),
+        ("He", "l"),
+        ("Hel", "l"),
+        ("Hell", "o"),
+        ("Ġ", "w"),
+        ("Ġw", "o"),
+        ("Ġwo", "r"),
+        ("Ġwor", "l"),
+        ("Ġworl", "d"),
+    ]
     fixed = {"Hello": 15496, "Ġworld": 995}
     tokens = alphabet + ["He", "Hel", "Hell", "Ġw", "Ġwo", "Ġwor", "Ġworl"]
     vocab, next_id = dict(fixed), 0

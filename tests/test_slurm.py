@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 HELPERS = REPO / "tests" / "slurm"
@@ -84,14 +85,33 @@ def _missing_requirements() -> list[str]:
     return missing
 
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(1200),
-    pytest.mark.skipif(
-        bool(_missing_requirements()),
-        reason="the SLURM test needs " + "; ".join(_missing_requirements()),
-    ),
-]
+requires_cluster = pytest.mark.skipif(
+    bool(_missing_requirements()), reason="the SLURM test needs " + "; ".join(_missing_requirements())
+)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The profile (no cluster needed)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _profile(name: str) -> dict:
+    path = REPO / "profiles" / name / "config.yaml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def test_workflow_profile_leaves_the_cluster_settings_alone():
+    """Snakemake applies profiles/default on top of any --profile, key by key (it is the workflow profile),
+    so it must not change what profiles/slurm sets, nor cap the threads of cluster jobs."""
+    default, slurm = _profile("default"), _profile("slurm")
+    assert slurm.get("executor") == "slurm"
+    overridden = {k: (default[k], slurm[k]) for k in default.keys() & slurm.keys() if default[k] != slurm[k]}
+    assert not overridden, f"profiles/default overrides profiles/slurm (default, slurm): {overridden}"
+    assert "cores" not in default, (
+        f"profiles/default sets cores: {default.get('cores')}, which caps every SLURM job's --cpus-per-task"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -125,6 +145,7 @@ def cluster(tmp_path_factory, request):
     # Jobs run `python -m snakemake` and `astromorphic` from this interpreter's environment.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["SLURM_CONF"] = str(state / "slurm.conf")
+    timings: dict[str, float] = {}
     started = time.monotonic()
     try:
         result = subprocess.run(
@@ -133,7 +154,7 @@ def cluster(tmp_path_factory, request):
             text=True,
             timeout=600,
         )
-        timings = {"install_and_start_s": time.monotonic() - started}
+        timings["install_and_start_s"] = time.monotonic() - started
         if result.returncode != 0:
             pytest.fail(f"could not start the SLURM cluster:\n{result.stdout}\n{result.stderr}")
         yield Cluster(state=state, env=env, timings=timings)
@@ -141,7 +162,9 @@ def cluster(tmp_path_factory, request):
         stop = subprocess.run(
             ["bash", str(HELPERS / "stop_cluster.sh"), str(state)], capture_output=True, text=True, timeout=120
         )
-        _report(request.config, f"\nSLURM test cluster stopped: {stop.stdout.strip()} {stop.stderr.strip()}")
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+        _report(request.config, f"\nSLURM test timings (seconds): {parts}")
+        _report(request.config, f"SLURM test cluster stopped: {stop.stdout.strip()} {stop.stderr.strip()}")
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
@@ -280,13 +303,6 @@ def local_run(tmp_path_factory, cluster) -> Path:
     return workdir
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _timing_summary(request, cluster):
-    yield
-    parts = ", ".join(f"{k} {v:.0f}" for k, v in cluster.timings.items())
-    _report(request.config, f"\nSLURM test timings (seconds): {parts}")
-
-
 # ----------------------------------------------------------------------------------------------------
 # Output comparison
 # ----------------------------------------------------------------------------------------------------
@@ -356,64 +372,68 @@ def _differences(a: Path, b: Path) -> list[str]:
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_dag_completes_through_slurm(slurm_run):
-    assert slurm_run.returncode == 0, f"Snakemake failed on the cluster:\n{slurm_run.log[-8000:]}"
-    for target in TARGETS:
-        assert (slurm_run.workdir / target).is_file(), f"{target} was not made"
-    for run in RUNS:
-        record = json.loads((slurm_run.workdir / run / "run.json").read_text())
-        assert record["status"] == "finished", f"{run}: status {record['status']}"
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@requires_cluster
+class TestDagOnSlurm:
+    def test_dag_completes_through_slurm(self, slurm_run):
+        assert slurm_run.returncode == 0, f"Snakemake failed on the cluster:\n{slurm_run.log[-8000:]}"
+        for target in TARGETS:
+            assert (slurm_run.workdir / target).is_file(), f"{target} was not made"
+        for run in RUNS:
+            record = json.loads((slurm_run.workdir / run / "run.json").read_text())
+            assert record["status"] == "finished", f"{run}: status {record['status']}"
 
 
-def test_every_job_went_through_sbatch(slurm_run, cluster):
-    jobs = slurm_run.jobs
-    assert jobs, "no jobs in Snakemake's log"
-    local = sorted({job.rule for job in jobs.values() if job.local} - LOCAL_RULES)
-    assert not local, f"jobs run on the submitting host instead of through sbatch: {local}"
-    remote = [job for job in jobs.values() if not job.local]
-    unsubmitted = sorted(job.rule for job in remote if not job.slurm_ids)
-    assert not unsubmitted, f"jobs without a SLURM job id in the log: {unsubmitted}"
-    rules = {job.rule for job in remote}
-    assert SLURM_RULES <= rules, f"expected SLURM jobs of {sorted(SLURM_RULES)}, got {sorted(rules)}"
-    assert len([job for job in remote if job.rule == TRAIN_RULE]) == len(RUNS)
+    def test_every_job_went_through_sbatch(self, slurm_run, cluster):
+        jobs = slurm_run.jobs
+        assert jobs, "no jobs in Snakemake's log"
+        local = sorted({job.rule for job in jobs.values() if job.local} - LOCAL_RULES)
+        assert not local, f"jobs run on the submitting host instead of through sbatch: {local}"
+        remote = [job for job in jobs.values() if not job.local]
+        unsubmitted = sorted(job.rule for job in remote if not job.slurm_ids)
+        assert not unsubmitted, f"jobs without a SLURM job id in the log: {unsubmitted}"
+        rules = {job.rule for job in remote}
+        assert SLURM_RULES <= rules, f"expected SLURM jobs of {sorted(SLURM_RULES)}, got {sorted(rules)}"
+        assert len([job for job in remote if job.rule == TRAIN_RULE]) == len(RUNS)
 
-    slurm_ids = [sid for job in remote for sid in job.slurm_ids]
-    states = dict(
-        line.split("|", 1)
-        for line in cluster.slurm("squeue", "-h", "--states=all", "-o", "%i|%T", "-j", ",".join(slurm_ids)).split()
-    )
-    cancelled = slurm_run.cancelled.get("slurm_id")
-    for sid in slurm_ids:
-        expected = "CANCELLED" if sid == cancelled else "COMPLETED"
-        assert states.get(sid) == expected, f"SLURM job {sid}: state {states.get(sid)}, expected {expected}"
-        logs = list((slurm_run.workdir / ".snakemake" / "slurm_logs").rglob(f"{sid}.log"))
-        assert logs, f"no SLURM log for job {sid}"
-
-
-def test_cancelled_training_job_is_resubmitted_and_resumes(slurm_run):
-    cancelled = slurm_run.cancelled
-    assert cancelled, "no training job was caught running with a checkpoint, so none was cancelled"
-    job = slurm_run.jobs[cancelled["jobid"]]
-    assert job.slurm_ids[0] == cancelled["slurm_id"] and len(job.slurm_ids) == 2, (
-        f"expected the cancelled job to be submitted once more, got SLURM ids {job.slurm_ids}"
-    )
-    record = json.loads((cancelled["run_dir"] / "run.json").read_text())
-    assert record["status"] == "finished"
-    assert record.get("resumed_from_epochs"), (
-        f"the resubmitted job started afresh instead of resuming after epoch {cancelled['epochs_done']}"
-    )
-    assert record["resumed_from_epochs"][0] >= 1
+        slurm_ids = [sid for job in remote for sid in job.slurm_ids]
+        states = dict(
+            line.split("|", 1)
+            for line in cluster.slurm("squeue", "-h", "--states=all", "-o", "%i|%T", "-j", ",".join(slurm_ids)).split()
+        )
+        cancelled = slurm_run.cancelled.get("slurm_id")
+        for sid in slurm_ids:
+            expected = "CANCELLED" if sid == cancelled else "COMPLETED"
+            assert states.get(sid) == expected, f"SLURM job {sid}: state {states.get(sid)}, expected {expected}"
+            logs = list((slurm_run.workdir / ".snakemake" / "slurm_logs").rglob(f"{sid}.log"))
+            assert logs, f"no SLURM log for job {sid}"
 
 
-def test_second_invocation_has_nothing_to_do(slurm_run, cluster):
-    result = subprocess.run(
-        slurm_command(), cwd=slurm_run.workdir, env=cluster.env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-4000:]
+    def test_cancelled_training_job_is_resubmitted_and_resumes(self, slurm_run):
+        cancelled = slurm_run.cancelled
+        assert cancelled, "no training job was caught running with a checkpoint, so none was cancelled"
+        job = slurm_run.jobs[cancelled["jobid"]]
+        assert job.slurm_ids[0] == cancelled["slurm_id"] and len(job.slurm_ids) == 2, (
+            f"expected the cancelled job to be submitted once more, got SLURM ids {job.slurm_ids}"
+        )
+        record = json.loads((cancelled["run_dir"] / "run.json").read_text())
+        assert record["status"] == "finished"
+        assert record.get("resumed_from_epochs"), (
+            f"the resubmitted job started afresh instead of resuming after epoch {cancelled['epochs_done']}"
+        )
+        assert record["resumed_from_epochs"][0] >= 1
 
 
-def test_outputs_equal_a_local_run(slurm_run, local_run):
-    assert slurm_run.returncode == 0
-    problems = _differences(slurm_run.workdir, local_run)
-    assert not problems, "\n".join(problems)
+    def test_second_invocation_has_nothing_to_do(self, slurm_run, cluster):
+        result = subprocess.run(
+            slurm_command(), cwd=slurm_run.workdir, env=cluster.env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-4000:]
+
+
+    def test_outputs_equal_a_local_run(self, slurm_run, local_run):
+        assert slurm_run.returncode == 0
+        problems = _differences(slurm_run.workdir, local_run)
+        assert not problems, "\n".join(problems)

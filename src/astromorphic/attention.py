@@ -26,7 +26,10 @@ Decisions documented here
   to be formed. It is formed ``chunk_size`` positions at a time from the carried state, and a hand-written
   ``torch.autograd.Function`` recomputes each chunk during the backward pass (running backwards over the
   chunks, carrying the gradient of the state). Only the input rows and one state per chunk are kept for
-  the backward pass, so memory is O(N d + N d^2 / chunk_size), never O(N d^2).
+  the backward pass, so memory is O(N d + N d^2 / chunk_size + chunk_size d^2) per head, never O(N d^2).
+  ``chunk_size=None`` (default) chooses 64 on the CPU and, on CUDA, 16 to 256 by the size of the states.
+  Within a chunk the prefix states come from one cumsum kernel on CUDA and from a step-wise fused
+  multiply-add on the CPU (torch's CPU cumsum along a leading dimension is several times slower).
 * Causal without sigmoid is ordinary causal linear attention, computed chunk-wise (intra-chunk masked
   product plus the carried state), also with O(N d + N d^2 / chunk_size) memory.
 * Half precision. float16/bfloat16 inputs are computed in float32 (long prefix sums of positive terms
@@ -41,8 +44,11 @@ with P_ij = exp(-|i - j| / tau) (``position="exp"``, default) or |i - j| / N (``
 SPEC decision 5). The product M P is formed densely (N x N matrix) or without P: for "exp" as a blocked
 two-sided exponential scan (a matrix product with a small in-block decay matrix, plus a carry between
 blocks; only non-positive powers of exp(-1/tau) appear, so nothing overflows), for "linear" from prefix
-sums (in float64 against cancellation). ``method="auto"`` picks the dense form for N <= DENSE_MAX_N,
-the crossover measured by ``astromorphic bench attention``.
+sums (in float64 against cancellation). ``method="auto"`` picks the dense form for N <= DENSE_MAX_N
+(256 on the CPU, 4096 on CUDA), the crossovers measured by ``astromorphic bench attention``. Decay weights below the smallest normal float
+are set to zero (they are below float tolerance, and subnormal arithmetic is slow). W_astro depends on
+the positions only, never on token content (SPEC decision 7); for a sequence of length N it is built over
+all N positions, so it is the same function of position in the causal and the bidirectional models.
 
 Modules
 -------
@@ -63,13 +69,16 @@ iso-architecture with the softmax baseline. Kinds:
 * ``none``: the no-attention control; returns zeros, has no parameters.
 
 ``spec.leaky`` in a causal model makes the astromorphic attention write the whole sequence before reading
-(the ``astro-leaky`` diagnostic). ``module.record_stats = True`` stores ``module.last_stats``: for the
+(the ``astro-leaky`` diagnostic). Modules check shapes and lengths, but not activations for NaN/inf
+(``module.check_finite = True`` turns that on): a diverging run must reach the training loop's divergence
+check as NaN rather than stop with an exception. ``module.record_stats = True`` stores ``module.last_stats``: for the
 linear-attention kinds the mean and standard deviation over all entries of the sigmoid argument
 S / m of the full-sequence write state (recorded whether or not the sigmoid is applied).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -77,6 +86,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "AttentionSpec",
@@ -95,11 +105,14 @@ __all__ = [
 ATTENTION_KINDS = ("softmax", "linearized", "astromorphic", "none")
 POSITION_KINDS = ("exp", "linear")
 
-# Largest N for which relative_position_activity(method="auto") forms P densely (bench: relpos rows).
-DENSE_MAX_N = 256
+# Largest N for which relative_position_activity(method="auto") forms P densely, per device type
+# (measured with `astromorphic bench attention`, relpos_dense against relpos_scan rows).
+DENSE_MAX_N = {"cpu": 256, "cuda": 4096}
 
-# Chunk length of the causal computations (positions per chunk).
-DEFAULT_CHUNK = 32
+# Chunk length of the causal computations (positions per chunk); None = chosen by _resolve_chunk.
+DEFAULT_CHUNK = None
+CPU_CHUNK = 64
+CUDA_CHUNK_ELEMENTS = 1 << 24  # on CUDA, one chunk of prefix states holds at most this many numbers
 
 M_INIT_STD = 0.02
 
@@ -149,10 +162,24 @@ def _check_positive_number(name: str, x) -> float:
     return value
 
 
-def _check_chunk(chunk_size) -> int:
+def _check_chunk(chunk_size):
+    if chunk_size is None:
+        return None
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise _fail("chunk_size", "a positive integer", repr(chunk_size))
+        raise _fail("chunk_size", "a positive integer or None (automatic)", repr(chunk_size))
     return chunk_size
+
+
+def _resolve_chunk(chunk_size: Optional[int], z: int, dk: int, dv: int, device: torch.device) -> int:
+    """The chunk length: as given, else CPU_CHUNK on the CPU, and on CUDA the largest power of two in
+    [16, 256] whose chunk of z * dk * dv prefix states stays within CUDA_CHUNK_ELEMENTS (fewer, larger
+    kernels; the GPU is bound by kernel launches at small sizes)."""
+    if chunk_size is not None:
+        return chunk_size
+    if device.type != "cuda":
+        return CPU_CHUNK
+    fit = max(1, CUDA_CHUNK_ELEMENTS // max(1, z * dk * dv))
+    return int(min(256, max(16, 1 << (fit.bit_length() - 1))))
 
 
 def _check_mask(mask, batch: int, n: int) -> None:
@@ -178,7 +205,13 @@ def _safe_pow(x: Tensor, alpha: float) -> Tensor:
         return x
     positive = x > 0
     base = torch.where(positive, x, torch.ones_like(x))
-    return torch.where(positive, base.pow(alpha), torch.zeros_like(x))
+    if alpha == 0.5:  # square roots are exact to rounding and much faster than pow
+        powered = base.sqrt()
+    elif alpha == 0.25:
+        powered = base.sqrt().sqrt()
+    else:
+        powered = base.pow(alpha)
+    return torch.where(positive, powered, torch.zeros_like(x))
 
 
 def _safe_reciprocal(x: Tensor) -> Tensor:
@@ -254,6 +287,7 @@ class _CausalSigmoidRead(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor):
         q, k, v, starts = ctx.saved_tensors
         chunk = ctx.chunk
@@ -336,14 +370,14 @@ def astromorphic_attention(
     causal: bool = False,
     m_scale: float = 1.0,
     key_padding_mask: Optional[Tensor] = None,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: Optional[int] = DEFAULT_CHUNK,
     validate: bool = True,
 ) -> Tensor:
     """Attention term phi(Q)(H (.) P) of Eq. 17 (no residual); see the module docstring.
 
     q, k: (B, H, N, d_k); v: (B, H, N, d_v); w_astro: (H, d_k, N) or None; key_padding_mask: (B, N) bool,
-    True = real token, or None. Returns (B, H, N, d_v). ``validate=False`` skips the input checks
-    (including the finiteness check, which synchronises a GPU).
+    True = real token, or None. Returns (B, H, N, d_v). Shapes and numbers are always checked;
+    ``validate=False`` skips the NaN/inf check of the tensors (it synchronises a GPU).
     """
     alpha = _check_positive_number("alpha", alpha)
     m_scale = _check_positive_number("m_scale", m_scale)
@@ -371,7 +405,24 @@ def astromorphic_attention(
 
     out_dtype = q.dtype
     compute = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
-    q, k, v = q.to(compute), k.to(compute), v.to(compute)
+    with _autocast_off(q.device.type):
+        out = _core(
+            q.to(compute), k.to(compute), v.to(compute), None if w_astro is None else w_astro.to(compute),
+            alpha, sigmoid, feedback, causal, m_scale, key_padding_mask, chunk_size,
+        )
+    return out.to(out_dtype)
+
+
+def _autocast_off(device_type: str):
+    """Disable autocast (the core computes in the input precision, float32 for half inputs)."""
+    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _core(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, key_padding_mask, chunk_size) -> Tensor:
+    b, h, n, dk = q.shape
+    compute = q.dtype
 
     phi_q = feature_map(q)
     phi_k = feature_map(k)
@@ -381,7 +432,7 @@ def astromorphic_attention(
         v = v * real
     write_k = phi_k
     if w_astro is not None:
-        write_k = phi_k + w_astro.to(compute).transpose(-1, -2).unsqueeze(0)
+        write_k = phi_k + w_astro.transpose(-1, -2).unsqueeze(0)
         if key_padding_mask is not None:
             write_k = write_k * real
     write_k = write_k * (1.0 / m_scale)
@@ -392,10 +443,10 @@ def astromorphic_attention(
         if sigmoid:
             state = torch.sigmoid(state)
         num = phi_q @ state
-    elif sigmoid:
-        num = _causal_sigmoid_read(phi_q, write_k.expand(b, h, n, dk), v, chunk_size)
     else:
-        num = _causal_linear_read(phi_q, write_k.expand(b, h, n, dk), v, chunk_size)
+        chunk = _resolve_chunk(chunk_size, b * h, dk, v.shape[-1], q.device)
+        read = _causal_sigmoid_read if sigmoid else _causal_linear_read
+        num = read(phi_q, write_k.expand(b, h, n, dk), v, chunk)
 
     # row scaling P_i
     if feedback:
@@ -410,8 +461,7 @@ def astromorphic_attention(
         else:
             count = torch.arange(1, n + 1, device=q.device, dtype=compute) if causal else q.new_full((n,), n)
         scale = _safe_reciprocal(count)
-    out = num * scale.unsqueeze(-1)
-    return out.to(out_dtype)
+    return num * scale.unsqueeze(-1)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -419,43 +469,47 @@ def astromorphic_attention(
 
 
 def _decay_block_size(n: int) -> int:
-    """Block length ~ sqrt(N) (power of two, >= 16): balances the in-block and between-block products."""
-    return max(16, 1 << max(0, math.ceil(math.log2(math.sqrt(max(n, 1))))))
+    """Block length of the exponential scan: ~sqrt(N) as a power of two, within [16, 64] (measured)."""
+    return int(min(64, max(16, 1 << round(math.log2(math.sqrt(max(n, 1)))))))
+
+
+def _decay(distance: Tensor, tau: float) -> Tensor:
+    """exp(-distance / tau), with values below the smallest normal number set to zero (no subnormals)."""
+    out = torch.exp(-distance / tau)
+    return out.masked_fill(out < torch.finfo(out.dtype).tiny, 0.0)
 
 
 def _exp_decay_product(m: Tensor, tau: float, block: Optional[int] = None) -> Tensor:
     """(M P) for P_ij = exp(-|i - j| / tau) without forming P: M (..., N) -> (..., N).
 
-    (M P)_j = L_j + R_j with L_j = sum_{i <= j} M_i r^(j - i) and R_j = sum_{i > j} M_i r^(i - j),
-    r = exp(-1/tau). Each side is a linear recurrence, evaluated in blocks of length c: a product with a
-    c x c decay matrix inside every block, plus the state carried from the earlier blocks (a product with
-    an (N/c) x (N/c) decay matrix). All powers of r are computed directly as exp(-distance / tau).
+    With r = exp(-1/tau), (M P)_j = sum_i M_i r^|i - j| is a forward plus a backward linear recurrence.
+    They are evaluated in blocks of length c: one product with the c x c decay matrix covers both
+    directions inside every block; each block's sums weighted to its end and to its start are carried to
+    the later and the earlier blocks through an (N/c) x (N/c) decay matrix. Only non-positive powers of r
+    appear, so nothing overflows; all powers are computed directly as exp(-distance / tau).
     """
     n = m.shape[-1]
     c = block or _decay_block_size(n)
+    if n <= c:
+        return m @ relative_position_matrix(n, tau, "exp", device=m.device, dtype=m.dtype)
     pad = (-n) % c
     nb = (n + pad) // c
-    idx = torch.arange(c, device=m.device, dtype=m.dtype)
-    dist = idx[None, :] - idx[:, None]  # [i, j] = j - i
-    inclusive = torch.where(dist >= 0, torch.exp(-dist.clamp_min(0) / tau), torch.zeros_like(dist))
-    exclusive = torch.where(dist > 0, torch.exp(-dist.clamp_min(0) / tau), torch.zeros_like(dist))
-    to_end = torch.exp(-(c - 1 - idx) / tau)  # weight of position i at the block's last position
-    from_prev = torch.exp(-(idx + 1) / tau)  # weight of the previous block's end state at position j
-    bidx = torch.arange(nb, device=m.device, dtype=m.dtype)
-    bdist = bidx[None, :] - 1 - bidx[:, None]  # [b', b] = b - 1 - b'
-    between = torch.where(bdist >= 0, torch.exp(-c * bdist.clamp_min(0) / tau), torch.zeros_like(bdist))
+    kw = {"device": m.device, "dtype": m.dtype}
+    idx = torch.arange(c, **kw)
+    in_block = _decay((idx[:, None] - idx[None, :]).abs(), tau)  # (c, c)
+    to_ends = _decay(torch.stack([c - 1 - idx, idx], dim=-1), tau)  # (c, 2): to the block's end / start
+    from_carry = _decay(torch.stack([idx + 1, c - idx], dim=0), tau)  # (2, c): from the previous end / next start
+    bidx = torch.arange(nb, **kw)
+    gap = bidx[None, :] - 1 - bidx[:, None]  # [b', b] = b - 1 - b'
+    to_later = torch.where(gap >= 0, _decay(c * gap.clamp_min(0), tau), torch.zeros_like(gap))
 
-    def one_side(x: Tensor, in_block: Tensor) -> Tensor:
-        blocks = x.unflatten(-1, (nb, c))  # (..., nb, c)
-        local = blocks @ in_block
-        ends = blocks @ to_end  # (..., nb): state at each block end from that block alone
-        carried = ends @ between  # (..., nb): state at the end of the previous block
-        return (local + carried.unsqueeze(-1) * from_prev).flatten(-2)
-
-    x = F.pad(m, (0, pad)) if pad else m
-    left = one_side(x, inclusive)[..., :n]
-    right = one_side(x.flip(-1), exclusive).flip(-1)[..., :n]  # the padding (zeros) adds nothing
-    return left + right
+    blocks = (F.pad(m, (0, pad)) if pad else m).unflatten(-1, (nb, c))  # (..., nb, c)
+    ends = blocks @ to_ends  # (..., nb, 2)
+    carry_left = ends[..., 0] @ to_later  # state at the end of the previous block, (..., nb)
+    carry_right = ends[..., 1] @ to_later.transpose(0, 1)  # state at the start of the next block
+    carries = torch.stack([carry_left, carry_right], dim=-1)  # (..., nb, 2)
+    out = blocks @ in_block + carries @ from_carry
+    return out.flatten(-2)[..., :n]
 
 
 def _linear_distance_product(m: Tensor) -> Tensor:
@@ -477,7 +531,7 @@ def relative_position_matrix(n: int, tau: float = 16.0, position: str = "exp", *
     idx = torch.arange(n, device=device, dtype=dtype or torch.get_default_dtype())
     dist = (idx[:, None] - idx[None, :]).abs()
     if position == "exp":
-        return torch.exp(-dist / tau)
+        return _decay(dist, tau)
     if position == "linear":
         return dist / n
     raise _fail("position", f"one of {POSITION_KINDS}", repr(position))
@@ -488,7 +542,9 @@ def relative_position_activity(
 ) -> Tensor:
     """W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, N); returns (H, d_k, N).
 
-    ``method``: "dense" forms P (N x N), "scan" never does, "auto" picks by N (DENSE_MAX_N).
+    ``validate=False`` skips the NaN/inf check of M.
+    ``method``: "dense" forms P (N x N), "scan" never does, "auto" picks by N and device (DENSE_MAX_N).
+    Computed in float32 for half-precision M, with autocast off.
     """
     _check_tensor("M", M, 3, "(H, d_k, N)")
     if position not in POSITION_KINDS:
@@ -501,16 +557,20 @@ def relative_position_activity(
         _check_finite_tensor("M", M)
     n = M.shape[-1]
     if method == "auto":
-        method = "dense" if n <= DENSE_MAX_N else "scan"
-    if method == "dense":
-        mp = M @ relative_position_matrix(n, tau, position, device=M.device, dtype=M.dtype)
-    elif position == "exp":
-        mp = _exp_decay_product(M, tau)
-    else:
-        mp = _linear_distance_product(M)
-    d = mp @ M.transpose(-1, -2)  # D = M P M^T, (H, d_k, d_k)
-    edges = M.transpose(-1, -2) @ d  # a = M^T D, (H, N, d_k)
-    return feature_map(edges).transpose(-1, -2)
+        method = "dense" if n <= DENSE_MAX_N.get(M.device.type, DENSE_MAX_N["cpu"]) else "scan"
+    out_dtype = M.dtype
+    if M.dtype in (torch.float16, torch.bfloat16):
+        M = M.float()
+    with _autocast_off(M.device.type):
+        if method == "dense":
+            mp = M @ relative_position_matrix(n, tau, position, device=M.device, dtype=M.dtype)
+        elif position == "exp":
+            mp = _exp_decay_product(M, tau)
+        else:
+            mp = _linear_distance_product(M)
+        d = mp @ M.transpose(-1, -2)  # D = M P M^T, (H, d_k, d_k)
+        edges = M.transpose(-1, -2) @ d  # a = M^T D, (H, N, d_k)
+        return feature_map(edges).transpose(-1, -2).to(out_dtype)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -616,7 +676,7 @@ class AstromorphicAttention(_ProjectedAttention):
         m_scale: float = 1.0,
         tau: float = 16.0,
         position: str = "exp",
-        chunk_size: int = DEFAULT_CHUNK,
+        chunk_size: Optional[int] = DEFAULT_CHUNK,
     ):
         super().__init__(d_model, n_heads, max_len, causal)
         self.kind = kind
@@ -629,7 +689,9 @@ class AstromorphicAttention(_ProjectedAttention):
         self.position = position
         self.tau = _check_positive_number("tau", tau) if position == "exp" else float(tau)
         self.chunk_size = _check_chunk(chunk_size)
-        self.validate = True
+        # Activations are not checked for NaN/inf (a diverging run must reach the training loop's
+        # divergence check rather than raise); set True to check them (it synchronises a GPU).
+        self.check_finite = False
         if relative_position:
             self.M = nn.Parameter(torch.randn(n_heads, self.d_head, max_len) * M_INIT_STD)
         else:
@@ -646,7 +708,7 @@ class AstromorphicAttention(_ProjectedAttention):
         """W_astro for the first n positions, or None without relative position."""
         if self.M is None:
             return None
-        return relative_position_activity(self.M[..., :n], self.tau, position=self.position, validate=self.validate)
+        return relative_position_activity(self.M[..., :n], self.tau, position=self.position, validate=self.check_finite)
 
     def _core(self, q, k, v, key_padding_mask):
         n = q.shape[-2]
@@ -665,7 +727,7 @@ class AstromorphicAttention(_ProjectedAttention):
             m_scale=self.m_scale,
             key_padding_mask=key_padding_mask,
             chunk_size=self.chunk_size,
-            validate=self.validate,
+            validate=self.check_finite,
         )
 
     @torch.no_grad()
@@ -702,7 +764,7 @@ class NoAttention(nn.Module):
 
 
 def build_attention(
-    spec: AttentionSpec, d_model: int, n_heads: int, max_len: int, causal: bool, *, chunk_size: int = DEFAULT_CHUNK
+    spec: AttentionSpec, d_model: int, n_heads: int, max_len: int, causal: bool, *, chunk_size: Optional[int] = DEFAULT_CHUNK
 ) -> nn.Module:
     """The attention module for ``spec``: forward(x (B, N, D), key_padding_mask) -> attention term (B, N, D)."""
     if not isinstance(spec, AttentionSpec):

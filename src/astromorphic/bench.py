@@ -1,7 +1,8 @@
 """Attention benchmark (Fig. S2 as a measurement): time and peak memory against sequence length N.
 
 ``astromorphic bench attention --out results/bench/attention_cpu.csv [--device cpu|cuda] [--n 128,...,8192]
-[--batch 1 --heads 4 --dim 64] [--repeats 3] [--dtype float32|bfloat16] [--chunk C] [--threads T]``
+[--batch 1 --heads 4 --dim 64] [--repeats 3] [--dtype float32|bfloat16] [--chunk C] [--threads T]
+[--kinds softmax,linearized,astromorphic,relpos_dense,relpos_scan] [--causal false|true|both]``
 
 Rows (one per device, dtype, kind, causal, N):
 
@@ -34,6 +35,7 @@ float32 internally); on the CPU float32.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
@@ -63,6 +65,7 @@ COLUMNS = (
 )
 DEFAULT_N = tuple(128 * 2**i for i in range(7))  # 128 .. 8192
 KINDS = ("softmax", "linearized", "astromorphic")
+RELPOS_KINDS = ("relpos_dense", "relpos_scan")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
@@ -73,7 +76,7 @@ def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, 
     def rand(*shape, scale=1.0):
         return (torch.randn(*shape, generator=gen) * scale).to(device=device, dtype=dtype).requires_grad_()
 
-    if kind in ("relpos_dense", "relpos_scan"):
+    if kind in RELPOS_KINDS:
         m = rand(h, d, n, scale=0.02)
         method = kind.split("_")[1]
         return (m,), lambda m: relative_position_activity(m, 16.0, method=method, validate=False)
@@ -97,7 +100,7 @@ def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, 
             )
 
         return (q, k, v, m), layer
-    raise ValueError(f"kind: expected one of {KINDS + ('relpos_dense', 'relpos_scan')}, got {kind!r}")
+    raise ValueError(f"kind: expected one of {KINDS + RELPOS_KINDS}, got {kind!r}")
 
 
 def _sync(device: torch.device) -> None:
@@ -117,13 +120,27 @@ def _time_once(fn: Callable, inputs, device, backward: bool) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """The profiler's native library logs every start and stop on file descriptor 2; silence that."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _cpu_peak_mb(fn: Callable, inputs) -> float:
     """Peak of tensor memory allocated during fn (profiler allocation events, in time order)."""
     from torch.profiler import ProfilerActivity, profile
 
     for t in inputs:
         t.grad = None
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn(*inputs).float().sum().backward()
     allocs = []
     stack = list(prof.profiler.kineto_results.experimental_event_tree())
@@ -267,11 +284,9 @@ def run_attention(args) -> list[dict]:
         for dtype in dtypes:
             if dtype not in DTYPES:
                 raise ValueError(f"--dtype: expected one of {sorted(DTYPES)}, got {dtype!r}")
-            for kind in KINDS:
-                for causal in (False, True):
+            for kind in args.kinds:
+                for causal in (False,) if kind.startswith("relpos") else args.causal:
                     points.append((device, dtype, kind, causal))
-            for kind in ("relpos_dense", "relpos_scan"):
-                points.append((device, dtype, kind, False))
     rows = []
     bar = _progress(len(points) * len(args.n))
     for device, dtype, kind, causal in points:
@@ -304,6 +319,21 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _kind_list(text: str) -> list[str]:
+    kinds = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [k for k in kinds if k not in KINDS + RELPOS_KINDS]
+    if not kinds or bad:
+        raise argparse.ArgumentTypeError(f"expected kinds among {KINDS + RELPOS_KINDS}, got {text!r}")
+    return kinds
+
+
+def _causal_list(text: str) -> list[bool]:
+    table = {"false": [False], "true": [True], "both": [False, True]}
+    if text.lower() not in table:
+        raise argparse.ArgumentTypeError(f"expected false, true or both, got {text!r}")
+    return table[text.lower()]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="astromorphic bench", description="benchmarks")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -316,8 +346,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=64, help="head size d (d_k = d_v)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dtype", default=None, help="float32 and/or bfloat16 (default: float32; CUDA adds bfloat16)")
-    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="chunk length of the causal computations")
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="chunk length of the causal computations (default automatic)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's default)")
+    p.add_argument("--kinds", type=_kind_list, default=list(KINDS + RELPOS_KINDS), help="subset of the kinds")
+    p.add_argument("--causal", type=_causal_list, default=[False, True], help="false, true or both (default both)")
     p.add_argument("--max-seconds", type=float, default=120.0, help="skip larger N of a kind after a slower point")
     return parser
 
@@ -326,7 +358,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.what == "attention":
         for name in ("batch", "heads", "dim", "repeats", "chunk"):
-            if getattr(args, name) < 1:
+            if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
         rows = run_attention(args)
         write_text(args.out, _rows_to_csv(rows))

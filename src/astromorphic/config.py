@@ -99,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
             "data": {"seq_len": 512},
             "model": {"d_model": 768, "n_layers": 1, "n_heads": 6, "ffn_mult": 4, "dropout": 0.1, "max_len": 512},
             "attention": {"alpha": 0.25, "m_scale_factor": 100.0, "tau": 16.0, "position": "exp"},
-            "train": {"lr": 1.0e-5, "batch_size": 24, "epochs": 50},
+            "train": {"lr": 1.0e-5, "batch_size": 24, "epochs": 50, "probe_samples": 4},
         },
     },
 }

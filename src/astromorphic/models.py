@@ -15,6 +15,8 @@ Defaults follow the paper (SPEC.md section 3): IMDB D=128, 1 layer, 4 heads, 400
 Decisions documented here (each a ``model_cfg`` key):
 
 * ``activation``: GELU in the FFN (``"gelu"``, or ``"relu"``); the paper does not say.
+* ``chunk_size`` (null = automatic): positions per chunk of the causal astromorphic attention (memory
+  against speed; see astromorphic.attention).
 * ``dropout`` (0.1): after the embedding, on the attention term and the FFN output before each residual
   add, inside the FFN, and before the classifier head / LM output layer.
 * ``abs_pos`` (true): a learned absolute position embedding added to the token embedding, in every model
@@ -119,7 +121,7 @@ class Block(nn.Module):
         max_len: int,
         causal: bool,
         activation: str = "gelu",
-        chunk_size: int = DEFAULT_CHUNK,
+        chunk_size: Optional[int] = DEFAULT_CHUNK,
     ):
         super().__init__()
         if activation not in _ACTIVATIONS:
@@ -301,7 +303,11 @@ def resolve_model_cfg(task: str, model_cfg: Optional[dict]) -> dict:
     if unknown:
         raise _fail("model_cfg", f"keys among {sorted(cfg)} for task {task!r}", f"unknown keys {unknown}")
     cfg.update(model_cfg or {})
-    for key in ("d_model", "n_layers", "n_heads", "max_len", "chunk_size") + (
+    if cfg["chunk_size"] is not None and (
+        isinstance(cfg["chunk_size"], bool) or not isinstance(cfg["chunk_size"], int) or cfg["chunk_size"] < 1
+    ):
+        raise _fail("model_cfg['chunk_size']", "a positive integer or null (automatic)", repr(cfg["chunk_size"]))
+    for key in ("d_model", "n_layers", "n_heads", "max_len") + (
         ("patch", "stem_channels", "image_size") if task == "cifar10" else ()
     ):
         value = cfg[key]

@@ -457,7 +457,6 @@ def simulate_synapse(
         else:
             snapshots[mark_kind] = y[IACC:].copy()
             m += 1
-    n_calls_total = n_calls
 
     window = duration_s - warmup_s
     means = (snapshots[-3] - snapshots[-1]) / window
@@ -484,7 +483,7 @@ def simulate_synapse(
         "n_pre_spikes": int(pre.size),
         "n_releases": len(releases),
         "n_post_spikes": len(post),
-        "n_solver_calls": n_calls_total,
+        "n_solver_calls": n_calls,
     }
     out: dict[str, Any] = {
         "summary": summary,
@@ -765,9 +764,14 @@ SIM_DEFAULTS: dict[str, Any] = {
 }
 
 
+WORKFLOW_KEYS = ("enabled", "resources")
+
+
 def resolve_simulation_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``simulation`` section of a configuration with defaults filled in and checked."""
-    section = dict(section or {})
+    """The ``simulation`` section of a configuration with defaults filled in and checked.
+
+    ``enabled`` and ``resources`` belong to the workflow and are ignored here."""
+    section = {k: v for k, v in dict(section or {}).items() if k not in WORKFLOW_KEYS}
     unknown = sorted(set(section) - set(SIM_DEFAULTS))
     if unknown:
         raise ValueError(f"simulation: unknown key(s) {', '.join(unknown)}; known: {', '.join(SIM_DEFAULTS)}")

@@ -606,9 +606,8 @@ def available_tables(config: dict) -> list[str]:
 
 
 def has_sweep(config: dict) -> bool:
-    sw = config.get("sweep") or {}
-    return bool(sw.get("tasks")) and bool(sw.get("models")) and any(
-        sw.get(k) for k in ("m_scale_factor", "alpha", "tau"))
+    sweep = config.get("sweep") or {}
+    return bool(sweep.get("tasks")) and bool(sweep.get("grid"))
 
 
 # ------------------------------------------------------------------------------------------ writers

@@ -22,14 +22,16 @@ except ValueError as error:
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs call the `astromorphic` command of the environment snakemake runs in, activated or not.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+os.environ["PATH"] = os.pathsep.join(
+    [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+)
 
 TASK_ORDER = ("imdb", "cifar10", "wikitext2")
 TASKS = [t for t in TASK_ORDER if t in config["tasks"]]
 FIG4_PANELS = {"imdb": "a", "cifar10": "b"}
-SWEEP_KEYS = ("m_scale_factor", "alpha", "tau")
 # Local copies in the official formats: the data source kind per task (astromorphic prepare --source).
 LOCAL_SOURCE_KIND = {"imdb": "aclimdb", "cifar10": "imagefolder", "wikitext2": "tokens"}
+CIFAR_PYTHON_FILES = ("cifar-10-python.tar.gz", "cifar-10-batches-py")
 
 
 wildcard_constraints:
@@ -55,12 +57,12 @@ def sweep_runs(task):
     if task not in sweep["tasks"]:
         return []
     seeds = sweep["seeds"] or config["seeds"]
-    out = []
-    for preset in sweep["models"]:
-        for key in SWEEP_KEYS:
-            for value in sweep[key]:
-                out.append((format_model_name(preset, {key: value}), seeds))
-    return out
+    return [
+        (format_model_name(preset, {entry["key"]: value}), seeds)
+        for entry in sweep["grid"]
+        for preset in entry["models"]
+        for value in entry["values"]
+    ]
 
 
 def run_dirs(task=None):
@@ -97,7 +99,15 @@ def data_options(task):
     """tasks.<task>.data, with the source pointed at data_dir/<task> when a local data folder is given."""
     data = copy.deepcopy(task_config(task)["data"])
     if config["data_dir"]:
-        data["source"] = f"{LOCAL_SOURCE_KIND[task]}:{config['data_dir']}/{task}"
+        folder = Path(config["data_dir"]) / task
+        kind = LOCAL_SOURCE_KIND[task]
+        if task == "cifar10" and any((folder / f).exists() for f in CIFAR_PYTHON_FILES):
+            kind = "torchvision"  # the official python batches rather than image folders
+        data["source"] = f"{kind}:{folder}"
+        if task == "wikitext2" and not (folder / "wiki.train.tokens").exists():
+            # No training split in the folder (as in ../shared/data): train on the validation text; the
+            # manifest and every run record say that the split is then not held out.
+            data.setdefault("split_map", {"train": "valid"})
     return data
 
 

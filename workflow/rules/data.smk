@@ -24,9 +24,10 @@ rule prepare:
         manifest="results/data/{task}/manifest.json",
     log:
         "results/logs/prepare/{task}.log",
+    priority: 20
     conda:
         "../envs/astromorphic.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

@@ -33,6 +33,9 @@ rule bench_attention:
         runtime=lambda wildcards: section_resources("bench", "runtime"),
         gpu=lambda wildcards: 1 if wildcards.device == "cuda" else 0,
     params:
-        n=lambda wildcards: ",".join(str(n) for n in config["bench"]["n"]),
+        n=",".join(str(n) for n in config["bench"]["n"]),
+        repeats=config["bench"]["repeats"],
+        max_seconds=config["bench"]["max_seconds"],
     shell:
-        "astromorphic bench attention --out {output} --n {params.n} --device {wildcards.device} > {log} 2>&1"
+        "astromorphic bench attention --out {output} --n {params.n} --device {wildcards.device}"
+        " --repeats {params.repeats} --max-seconds {params.max_seconds} > {log} 2>&1"

@@ -14,6 +14,8 @@ rule train:
         "results/logs/train/{task}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{task}/{model}/seed{seed}.tsv"
+    # Training is the long path of the DAG: start it before the simulation and the benchmark.
+    priority: 10
     conda:
         "../envs/astromorphic.yaml"
     threads: lambda wildcards: task_resources(wildcards.task, "threads")

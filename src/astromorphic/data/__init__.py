@@ -22,8 +22,9 @@ wikitext2  ``hf`` (Salesforce/wikitext, raw config, pinned revision), ``tokens:P
            wiki.{train,valid,test}.tokens files), ``synthetic``
 =========  ==========================================================================================
 
-Options (config section ``tasks.<task>.data``; every key optional except ``source``)
------------------------------------------------------------------------------------
+Options (config section ``tasks.<task>.data``; every key optional except ``source``; null = the default
+for the chosen source; unknown keys are errors)
+-----------------------------------------------------------------------------------------------------
 All tasks:
     ``source`` (str), ``seed`` (int, 0: synthetic generators and random subsets),
     ``n_train``, ``n_test`` (int or null; synthetic: how many to generate; real: a class-balanced random
@@ -31,7 +32,7 @@ All tasks:
 imdb:
     ``seq_len`` (400; synthetic 64), ``truncation`` (head|tail), ``padding`` (right|left),
     ``lowercase`` (null = lower-case unless GloVe is used), ``min_freq`` (2; synthetic 1),
-    ``max_vocab`` (30000 incl. <pad>, <unk>; null = no cap), ``glove`` (path to GloVe .txt/.zip/.gz or null),
+    ``max_vocab`` (30000 incl. <pad>, <unk>; 0 = no cap), ``glove`` (path to GloVe .txt/.zip/.gz or null),
     ``glove_dim`` (300), ``vocab_size`` (synthetic only, 200), ``hf_dataset``, ``hf_revision``,
     ``hf_cache_dir``.
 cifar10:
@@ -68,18 +69,22 @@ from astromorphic.data.common import (
 )
 
 __all__ = [
+    "MANIFEST_NAME",
     "TASKS",
+    "TIMING_NAME",
     "DataError",
     "SourceUnavailableError",
-    "prepare",
-    "load_prepared",
     "load_embedding",
+    "load_prepared",
     "main",
-    "MANIFEST_NAME",
-    "TIMING_NAME",
+    "prepare",
 ]
 
-TASKS = {"imdb": "astromorphic.data.imdb", "cifar10": "astromorphic.data.cifar10", "wikitext2": "astromorphic.data.wikitext2"}
+TASKS = {
+    "imdb": "astromorphic.data.imdb",
+    "cifar10": "astromorphic.data.cifar10",
+    "wikitext2": "astromorphic.data.wikitext2",
+}
 
 
 def _task_module(task: str):
@@ -107,6 +112,7 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
         "format_version": common.FORMAT_VERSION,
         "astromorphic_version": __version__,
         "source_spec": source,
+        "timing_file": TIMING_NAME,  # wall-clock times stay out of the manifest, which must be deterministic
         **manifest,
         "options": {k: opts[k] for k in sorted(opts)},
     }
@@ -128,13 +134,17 @@ def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str
     directory = Path(directory)
     manifest_path = directory / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise DataError(f"{manifest_path}: not found; prepare the data first (astromorphic prepare TASK --source ... --out {directory})")
+        raise DataError(
+            f"{manifest_path}: not found; prepare the data first (astromorphic prepare TASK --source ... --out {directory})"
+        )
     manifest = json.loads(manifest_path.read_text())
     if verify:
         for rec in manifest.get("outputs", []):
             path = directory / rec["name"]
             if not path.is_file() or aio.sha256_file(path) != rec["sha256"]:
-                raise DataError(f"{path}: missing or changed since preparation (sha256 differs from {manifest_path.name})")
+                raise DataError(
+                    f"{path}: missing or changed since preparation (sha256 differs from {manifest_path.name})"
+                )
     splits = {}
     for split in manifest["splits"]:
         path = directory / f"{split}.pt"
@@ -189,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
         "See `python -c 'import astromorphic.data as d; help(d)'` for all keys.",
     )
     p.add_argument("task", choices=sorted(TASKS))
-    p.add_argument("--source", help="hf | aclimdb:PATH | torchvision[:ROOT] | imagefolder:PATH | tokens:PATH | synthetic")
+    p.add_argument(
+        "--source", help="hf | aclimdb:PATH | torchvision[:ROOT] | imagefolder:PATH | tokens:PATH | synthetic"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="YAML config; its tasks.<task>.data section gives the options")
     p.add_argument("--seq-len", type=int, dest="seq_len")

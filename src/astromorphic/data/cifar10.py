@@ -144,7 +144,10 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, dict[str, list[tuple[s
             if not class_dirs:
                 raise DataError(f"{split_dir}: no class folders; expected {split}/<class>/ folders of PNG/JPEG images")
             for cdir in class_dirs:
-                files = sorted((p for p in cdir.iterdir() if p.is_file() and _IMAGE.search(p.relative_to(root).as_posix())), key=lambda p: common.natural_key(p.name))
+                files = sorted(
+                    (p for p in cdir.iterdir() if p.is_file() and _IMAGE.search(p.relative_to(root).as_posix())),
+                    key=lambda p: common.natural_key(p.name),
+                )
                 if not files:
                     raise DataError(f"{cdir}: class folder with no images; expected PNG or JPEG files")
                 entries = []
@@ -170,7 +173,11 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, dict[str, list[tuple[s
         for archive in archives:
             what = "gzip'd tar archive of {train,test}/<class>/ image files"
             count = 0
-            for name, data in common.progress(common.iter_archive(archive, lambda n: bool(_IMAGE.search(n)), what), desc=f"read {archive.name}", unit=" files"):
+            for name, data in common.progress(
+                common.iter_archive(archive, lambda n: bool(_IMAGE.search(n)), what),
+                desc=f"read {archive.name}",
+                unit=" files",
+            ):
                 if data is None:
                     m = _CLASS_DIR.search(name)
                     if m:
@@ -195,7 +202,9 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, dict[str, list[tuple[s
     for split in SPLITS:
         missing = sorted(classes - set(tree[split]))
         if missing:
-            raise DataError(f"{path}: {split} has no folder for class(es) {', '.join(missing)}; expected {split}/<class>/ for every class")
+            raise DataError(
+                f"{path}: {split} has no folder for class(es) {', '.join(missing)}; expected {split}/<class>/ for every class"
+            )
     return tree, inputs
 
 
@@ -251,7 +260,9 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_torchvision(root: Path, opts: dict[str, Any]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[dict[str, Any]], bool]:
+def read_torchvision(
+    root: Path, opts: dict[str, Any]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[dict[str, Any]], bool]:
     """Images and labels per split, class names, input records, and whether MD5 sums were checked."""
     try:
         from torchvision.datasets import CIFAR10
@@ -287,16 +298,27 @@ def read_torchvision(root: Path, opts: dict[str, Any]) -> tuple[dict[str, tuple[
         try:
             CIFAR10(str(root), train=True, download=True)  # downloads, checks the archive MD5, extracts
         except Exception as exc:
-            raise SourceUnavailableError(f"source 'torchvision': download of {CIFAR10.url} failed ({type(exc).__name__}: {exc}). {ALTERNATIVES}") from exc
+            raise SourceUnavailableError(
+                f"source 'torchvision': download of {CIFAR10.url} failed ({type(exc).__name__}: {exc}). {ALTERNATIVES}"
+            ) from exc
     if folder.is_dir():
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
-            raise DataError(f"{folder}: missing {', '.join(missing)}; expected the extracted official cifar-10-batches-py folder")
+            raise DataError(
+                f"{folder}: missing {', '.join(missing)}; expected the extracted official cifar-10-batches-py folder"
+            )
         for name in names:
             data = (folder / name).read_bytes()
             check(name, data, str(folder / name))
             contents[name] = data
-            inputs.append({"name": f"{CIFAR10.base_folder}/{name}", "sha256": common.sha256_bytes(data), "bytes": len(data), "md5": _md5(data)})
+            inputs.append(
+                {
+                    "name": f"{CIFAR10.base_folder}/{name}",
+                    "sha256": common.sha256_bytes(data),
+                    "bytes": len(data),
+                    "md5": _md5(data),
+                }
+            )
     else:
         if verify:
             got = _md5_file(archive)
@@ -328,8 +350,15 @@ def read_torchvision(root: Path, opts: dict[str, Any]) -> tuple[dict[str, tuple[
             batch = _load_batch(contents[name], name)
             data = np.asarray(batch.get("data"))
             lab = np.asarray(batch.get("labels"), dtype=np.int64)
-            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * IMAGE_SIZE * IMAGE_SIZE or len(lab) != len(data):
-                raise DataError(f"{name}: expected 'data' uint8 (n, 3072) and n 'labels', got {data.dtype} {data.shape} and {lab.shape}")
+            if (
+                data.dtype != np.uint8
+                or data.ndim != 2
+                or data.shape[1] != 3 * IMAGE_SIZE * IMAGE_SIZE
+                or len(lab) != len(data)
+            ):
+                raise DataError(
+                    f"{name}: expected 'data' uint8 (n, 3072) and n 'labels', got {data.dtype} {data.shape} and {lab.shape}"
+                )
             if lab.size and (lab.min() < 0 or lab.max() > 9):
                 raise DataError(f"{name}: labels outside 0..9")
             images.append(data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE))
@@ -361,8 +390,11 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
 # ------------------------------------------------------------------------------------------------ prepare
 
 
-def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict[str, bytes], dict[str, Any]]:
-    import torch
+def prepare(
+    kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    with timer.stage("import"):
+        import torch
 
     seed = common.require_int(opts, "seed", minimum=0)
     manifest: dict[str, Any] = {"task": "cifar10", "source": kind, "synthetic": kind == "synthetic"}
@@ -417,12 +449,15 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
         manifest["generator"] = {
             "name": "cifar_like",
             "version": synthetic.GENERATOR_VERSION,
+            "numpy": np.__version__,
             "seed": seed,
             "test_seed": seed + 1_000_003,
             "rule": "class = arrangement of three bright blobs of random colours on a 3x3 grid (row, column, diagonal, ...)",
         }
     else:
-        raise DataError(f"unknown source {kind!r} for task cifar10; expected torchvision[:ROOT], imagefolder:PATH or synthetic")
+        raise DataError(
+            f"unknown source {kind!r} for task cifar10; expected torchvision[:ROOT], imagefolder:PATH or synthetic"
+        )
     manifest["inputs"] = inputs
     n_classes = len(class_names)
 
@@ -432,7 +467,12 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
             n = common.require_int(opts, f"n_{split}", 1, allow_none=True)
             if n is not None and n < len(data[split][1]):
                 idx = common.balanced_subset(data[split][1], n, n_classes, seed, f"cifar10 {split}")
-                subsets[split] = {"n": n, "of": len(data[split][1]), "seed": seed, "rule": "class-balanced random subset, original order"}
+                subsets[split] = {
+                    "n": n,
+                    "of": len(data[split][1]),
+                    "seed": seed,
+                    "rule": "class-balanced random subset, original order",
+                }
                 data[split] = (data[split][0][idx], data[split][1][idx])
 
     with timer.stage("statistics"):
@@ -441,11 +481,13 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
     with timer.stage("serialize"):
         for split in SPLITS:
             images, labels = data[split]
-            files[f"{split}.pt"] = common.tensor_file_bytes({"images": torch.from_numpy(images), "labels": torch.from_numpy(labels)})
+            files[f"{split}.pt"] = common.tensor_file_bytes(
+                {"images": torch.from_numpy(images), "labels": torch.from_numpy(labels)}
+            )
     manifest.update(
         {
             "splits": list(SPLITS),
-            "counts": {s: {"examples": int(len(data[s][1]))} for s in SPLITS},
+            "counts": {s: {"examples": len(data[s][1])} for s in SPLITS},
             "subsets": subsets,
             "n_classes": n_classes,
             "class_names": list(class_names),

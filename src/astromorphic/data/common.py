@@ -26,8 +26,9 @@ import sys
 import tarfile
 import time
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from astromorphic import io as aio
@@ -77,7 +78,10 @@ def default_shared_data_dir() -> Path:
 def resolve_options(
     task: str, source_kind: str, options: dict[str, Any], defaults: dict[str, Any], synthetic_defaults: dict[str, Any]
 ) -> dict[str, Any]:
-    """Merge user options over the defaults for this source; unknown keys are errors (typos must not pass)."""
+    """Merge user options over the defaults for this source; unknown keys are errors (typos must not pass).
+
+    A value of None means "the default for this source" (so a config schema may fill absent keys with null).
+    """
     merged = dict(defaults)
     if source_kind == "synthetic":
         merged.update(synthetic_defaults)
@@ -87,7 +91,7 @@ def resolve_options(
             f"unknown data option(s) for task {task!r}: {', '.join(unknown)}; known options: {', '.join(sorted(merged))}"
         )
     for key, value in options.items():
-        if value is not None or key not in merged:
+        if value is not None:
             merged[key] = value
     return merged
 
@@ -271,7 +275,9 @@ def write_prepared(out_dir: str | os.PathLike, files: dict[str, bytes], manifest
             stale = {rec["name"] for rec in json.loads(old_manifest.read_text()).get("outputs", [])}
         old_manifest.unlink()
     manifest = dict(manifest)
-    manifest["outputs"] = [{"name": name, "sha256": sha256_bytes(data), "bytes": len(data)} for name, data in sorted(files.items())]
+    manifest["outputs"] = [
+        {"name": name, "sha256": sha256_bytes(data), "bytes": len(data)} for name, data in sorted(files.items())
+    ]
     for name, data in sorted(files.items()):
         aio.write_bytes(out / name, data)
     for name in sorted(stale - set(files)):
@@ -348,7 +354,9 @@ def load_hf_dataset(
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a dependency
-        raise SourceUnavailableError(f"source {source_label!r} needs the 'datasets' package ({exc}); {alternatives}") from exc
+        raise SourceUnavailableError(
+            f"source {source_label!r} needs the 'datasets' package ({exc}); {alternatives}"
+        ) from exc
 
     local = Path(name)
     if local.is_dir():
@@ -365,7 +373,9 @@ def load_hf_dataset(
         try:
             ds = datasets.load_dataset(str(local), **kwargs)
         except Exception as exc:
-            raise DataError(f"{local}: cannot load it as a local Hugging Face dataset ({type(exc).__name__}: {exc})") from exc
+            raise DataError(
+                f"{local}: cannot load it as a local Hugging Face dataset ({type(exc).__name__}: {exc})"
+            ) from exc
         records = [file_record(p, str(p.relative_to(local))) for p in files]
         return ds, records
 

@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "padding": "right",
     "lowercase": None,  # None: lower-case unless GloVe vectors are used (GloVe 840B is cased)
     "min_freq": 2,  # vocabulary: words seen at least this often in the training split
-    "max_vocab": 30000,  # vocabulary size cap, the two special tokens included; None: no cap
+    "max_vocab": 30000,  # vocabulary size cap, the two special tokens included; 0: no cap
     "glove": None,  # path to a GloVe text file (.txt, .zip or .gz): keep its vectors for the vocabulary
     "glove_dim": 300,
     "n_train": None,  # None: all; else a class-balanced random subset of this size (seeded)
@@ -68,7 +68,7 @@ SYNTHETIC_DEFAULTS: dict[str, Any] = {
     "n_test": 1000,
     "vocab_size": 200,
     "min_freq": 1,
-    "max_vocab": None,
+    "max_vocab": 0,
 }
 
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
@@ -135,8 +135,13 @@ def read_aclimdb(path: str | Path) -> tuple[dict[str, list[tuple[int, int, int, 
             for label in CLASS_NAMES:
                 folder = root / split / label
                 if not folder.is_dir():
-                    raise DataError(f"{folder}: folder missing; expected {split} reviews labelled {label} as <id>_<rating>.txt")
-                files = sorted((p for p in folder.iterdir() if _MEMBER.search(p.as_posix())), key=lambda p: common.natural_key(p.name))
+                    raise DataError(
+                        f"{folder}: folder missing; expected {split} reviews labelled {label} as <id>_<rating>.txt"
+                    )
+                files = sorted(
+                    (p for p in folder.iterdir() if _MEMBER.search(p.as_posix())),
+                    key=lambda p: common.natural_key(p.name),
+                )
                 for p in common.progress(files, desc=f"read {split}/{label}"):
                     data = p.read_bytes()
                     rel = p.relative_to(root).as_posix()
@@ -148,7 +153,11 @@ def read_aclimdb(path: str | Path) -> tuple[dict[str, list[tuple[int, int, int, 
     for archive in archives:
         before = sum(len(v) for v in found.values())
         what = "gzip'd tar archive of aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt review files"
-        for name, data in common.progress(common.iter_archive(archive, lambda n: bool(_MEMBER.search(n)), what), desc=f"read {archive.name}", unit=" files"):
+        for name, data in common.progress(
+            common.iter_archive(archive, lambda n: bool(_MEMBER.search(n)), what),
+            desc=f"read {archive.name}",
+            unit=" files",
+        ):
             if data is not None:
                 add(name, data, str(archive))
         record = common.file_record(archive)
@@ -172,7 +181,13 @@ def read_aclimdb(path: str | Path) -> tuple[dict[str, list[tuple[int, int, int, 
 
 def read_hf(opts: dict[str, Any]) -> tuple[dict[str, tuple[list[str], list[int]]], list[dict[str, Any]]]:
     ds, inputs = common.load_hf_dataset(
-        opts["hf_dataset"], None, opts["hf_revision"], opts["hf_cache_dir"], float(opts["network_timeout"]), "hf", ALTERNATIVES
+        opts["hf_dataset"],
+        None,
+        opts["hf_revision"],
+        opts["hf_cache_dir"],
+        float(opts["network_timeout"]),
+        "hf",
+        ALTERNATIVES,
     )
     out = {}
     for split in SPLITS:
@@ -181,7 +196,9 @@ def read_hf(opts: dict[str, Any]) -> tuple[dict[str, tuple[list[str], list[int]]
         table = ds[split]
         missing = {"text", "label"} - set(table.column_names)
         if missing:
-            raise DataError(f"Hugging Face dataset {opts['hf_dataset']!r} split {split!r} lacks column(s) {sorted(missing)}")
+            raise DataError(
+                f"Hugging Face dataset {opts['hf_dataset']!r} split {split!r} lacks column(s) {sorted(missing)}"
+            )
         texts, labels = list(table["text"]), [int(x) for x in table["label"]]
         bad = sorted(set(labels) - {0, 1})
         if bad:
@@ -194,7 +211,9 @@ def read_glove(path: str | Path, words: set[str], dim: int) -> dict[str, np.ndar
     """Stream a GloVe text file (``word v1 ... vD`` per line; plain, .gz or .zip) and keep vectors of ``words``."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: GloVe file not found (expected a text file of 'word v1 ... v{dim}' lines, .txt/.zip/.gz)")
+        raise DataError(
+            f"{path}: GloVe file not found (expected a text file of 'word v1 ... v{dim}' lines, .txt/.zip/.gz)"
+        )
     wanted = {w.encode("utf-8"): w for w in words}
     vectors: dict[str, np.ndarray] = {}
 
@@ -238,7 +257,9 @@ def read_glove(path: str | Path, words: set[str], dim: int) -> dict[str, np.ndar
 # ------------------------------------------------------------------------------------------------ encoding
 
 
-def build_vocabulary(counts: Counter, min_freq: int, max_vocab: int | None, allowed: set[str] | None = None) -> list[str]:
+def build_vocabulary(
+    counts: Counter, min_freq: int, max_vocab: int | None, allowed: set[str] | None = None
+) -> list[str]:
     items = [(w, c) for w, c in counts.items() if c >= min_freq and (allowed is None or w in allowed)]
     items.sort(key=lambda wc: (-wc[1], wc[0]))
     if max_vocab is not None:
@@ -277,17 +298,24 @@ def encode(
 # ------------------------------------------------------------------------------------------------ prepare
 
 
-def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict[str, bytes], dict[str, Any]]:
-    import torch
+def prepare(
+    kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    with timer.stage("import"):
+        import torch
 
     seq_len = common.require_int(opts, "seq_len")
     common.require_choice(opts, "truncation", ("head", "tail"))
     common.require_choice(opts, "padding", ("right", "left"))
     min_freq = common.require_int(opts, "min_freq")
-    max_vocab = common.require_int(opts, "max_vocab", minimum=3, allow_none=True)
+    max_vocab = common.require_int(opts, "max_vocab", minimum=0) or None
+    if max_vocab is not None and max_vocab < 3:
+        raise DataError(f"data option 'max_vocab' must be 0 (no cap) or at least 3, got {max_vocab}")
     seed = common.require_int(opts, "seed", minimum=0)
     if opts["vocab_size"] is not None and kind != "synthetic":
-        raise DataError("option vocab_size applies to the synthetic source only; use max_vocab to cap a real vocabulary")
+        raise DataError(
+            "option vocab_size applies to the synthetic source only; use max_vocab to cap a real vocabulary"
+        )
     use_glove = opts["glove"] is not None
     lowercase = (not use_glove) if opts["lowercase"] is None else bool(opts["lowercase"])
 
@@ -297,7 +325,9 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
     with timer.stage("read"):
         if kind == "aclimdb":
             if not arg:
-                raise DataError("source aclimdb needs a path: --source aclimdb:PATH (the aclImdb folder or its .tar.gz archives)")
+                raise DataError(
+                    "source aclimdb needs a path: --source aclimdb:PATH (the aclImdb folder or its .tar.gz archives)"
+                )
             reviews, inputs = read_aclimdb(arg)
             for split in SPLITS:
                 texts[split] = [r[3] for r in reviews[split]]
@@ -321,12 +351,14 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
             manifest["generator"] = {
                 "name": "imdb_like",
                 "version": synthetic.GENERATOR_VERSION,
+                "numpy": np.__version__,
                 "seed": seed,
                 "test_seed": seed + 1_000_003,
                 "vocab_size": vocab_size,
                 "rule": (
-                    "label = majority of sentiment-word polarities; a negator flips the next sentiment word "
-                    f"within {synthetic.NEGATION_SCOPE} tokens; stray negators are distractors"
+                    "a negator flips the next sentiment word within "
+                    f"{synthetic.NEGATION_SCOPE} tokens; after negation all sentiment words agree with the label; "
+                    f"{synthetic.NEGATION_RATE:.0%} of sentiment words are negated; stray negators are distractors"
                 ),
             }
         else:
@@ -342,11 +374,18 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
                 idx = common.balanced_subset(labels[split], n, 2, seed, f"imdb {split}")
                 texts[split] = [texts[split][i] for i in idx]
                 labels[split] = labels[split][idx]
-                subsets[split] = {"n": n, "of": original, "seed": seed, "rule": "class-balanced random subset, original order"}
+                subsets[split] = {
+                    "n": n,
+                    "of": original,
+                    "seed": seed,
+                    "rule": "class-balanced random subset, original order",
+                }
 
     with timer.stage("tokenize"):
         token_lists = {
-            split: [tokenize(t, lowercase) for t in common.progress(texts[split], desc=f"tokenize {split}", unit=" reviews")]
+            split: [
+                tokenize(t, lowercase) for t in common.progress(texts[split], desc=f"tokenize {split}", unit=" reviews")
+            ]
             for split in SPLITS
         }
     with timer.stage("vocabulary"):
@@ -380,13 +419,20 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
         vocab = build_vocabulary(counts, min_freq, max_vocab)
     stoi = {w: i for i, w in enumerate(vocab)}
 
+    length_stats, encoded = {}, {}
     with timer.stage("encode"):
-        length_stats = {}
         for split in SPLITS:
-            tokens, lengths, stats = encode(token_lists[split], stoi, seq_len, opts["truncation"], opts["padding"])
-            length_stats[split] = stats
+            encoded[split] = encode(token_lists[split], stoi, seq_len, opts["truncation"], opts["padding"])
+            length_stats[split] = encoded[split][2]
+    with timer.stage("serialize"):
+        for split in SPLITS:
+            tokens, lengths, _ = encoded.pop(split)
             files[f"{split}.pt"] = common.tensor_file_bytes(
-                {"tokens": torch.from_numpy(tokens), "lengths": torch.from_numpy(lengths), "labels": torch.from_numpy(labels[split])}
+                {
+                    "tokens": torch.from_numpy(tokens),
+                    "lengths": torch.from_numpy(lengths),
+                    "labels": torch.from_numpy(labels[split]),
+                }
             )
     files["vocab.json"] = common.json_list_bytes(vocab)
 

@@ -4,19 +4,24 @@ They power the offline quick default. Each one keeps the shapes and interfaces o
 built so that the attention variants can differ: the answer depends on how tokens or patches relate to
 each other, not on any single one of them.
 
-- IMDB-like reviews: the label is the majority of the sentiment words' polarities, where a negator
-  ("not", "never", "hardly") flips the polarity of the next sentiment word if that word follows within
-  ``NEGATION_SCOPE`` tokens (it is placed 2-5 tokens earlier, with filler in between). Stray negators with
-  no sentiment word in reach act as distractors, so the presence of a negator alone says nothing.
+- IMDB-like reviews: one to three sentiment words in filler text. A negator ("not", "never", "hardly")
+  flips the polarity of the next sentiment word if that word follows within ``NEGATION_SCOPE`` tokens
+  (it is placed 2-5 tokens earlier, with filler in between); after negation every sentiment word of a
+  review agrees with its label. ``NEGATION_RATE`` of the sentiment words are negated, so counting
+  surface polarities alone is right about 73 % of the time; the rest needs the negation. Stray
+  negators with no sentiment word in reach are distractors, so the presence of a negator says nothing.
   :func:`imdb_rule_label` applies the rule to a word list; every generated review satisfies it.
 - CIFAR-like images: three bright blobs of random colours on a dark noisy background; the class is the
   spatial arrangement of the blobs on a 3x3 grid (a row, a column, a diagonal, an L, ...), with jitter.
+  Colour carries no class information; after mean pooling, only a model that binds what it sees to where
+  it sees it can tell the classes apart.
 - WikiText-like text: articles from a small probabilistic grammar with long-range agreement (subject and
   verb agree in number across prepositional phrases and relative clauses; pronouns in the next sentence
   agree with the previous subject) and topic consistency within an article (each article draws its
   nouns from its topic). Laid out like the WikiText release: " = Title = " lines, blank lines, paragraphs.
 
-Every function here is pure: same arguments, same output, on any machine.
+Every function here is pure: same arguments, same output (numpy guarantees its Generator streams within a
+release; the manifest records the generator version).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ NEGATIVE_WORDS = (
 )  # fmt: skip
 NEGATORS = ("not", "never", "hardly")
 NEGATION_SCOPE = 6  # a negator flips the first sentiment word within this many tokens after it
-NEGATION_RATE = 0.3  # share of sentiment words that are negated: word counts alone reach about 70 %
+NEGATION_RATE = 0.3  # share of sentiment words that are negated
 _NEG_DISTANCES = (2, 3, 4, 5)
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -89,11 +94,22 @@ def imdb_rule_label(words: list[str]) -> int | None:
     return int(score > 0)
 
 
-def imdb_like(n: int, seq_len: int, vocab_size: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """``n`` reviews (space-joined words, lengths between ``seq_len // 2`` and ``seq_len``) and balanced labels."""
+def imdb_like(
+    n: int,
+    seq_len: int,
+    vocab_size: int,
+    seed: int,
+    min_length: int | None = None,
+    counts: tuple[int, ...] = (1, 2, 3),
+    lexicon: int = len(POSITIVE_WORDS),
+) -> tuple[list[str], np.ndarray]:
+    """``n`` reviews (space-joined words, lengths between ``min_length`` (default ``seq_len // 2``) and
+    ``seq_len``) and balanced labels; ``counts``: the numbers of sentiment words a review may hold;
+    ``lexicon``: how many words of each polarity are used."""
     if seq_len < 24:
         raise ValueError(f"seq_len {seq_len} is too short for the synthetic reviews (need >= 24)")
     vocab = imdb_vocabulary(vocab_size)
+    positive, negative = POSITIVE_WORDS[:lexicon], NEGATIVE_WORDS[:lexicon]
     filler = vocab["filler"]
     rng = np.random.default_rng(seed)
     zipf = 1.0 / np.arange(1, len(filler) + 1) ** 0.8
@@ -103,13 +119,10 @@ def imdb_like(n: int, seq_len: int, vocab_size: int, seed: int) -> tuple[list[st
     labels = np.empty(n, dtype=np.int64)
     for i in range(n):
         target = i % 2
-        length = int(rng.integers(max(seq_len // 2, 24), seq_len + 1))
-        max_k = 1 + 2 * min(2, (length - 6) // spacing // 2)  # odd number of sentiment words that fits
-        k = (1, 3, 5)[int(rng.integers((max_k + 1) // 2))]
-        while True:  # effective polarities whose majority is the target label
-            eff = 2 * rng.integers(0, 2, size=k) - 1
-            if int(eff.sum() > 0) == target:
-                break
+        length = int(rng.integers(max(min_length or seq_len // 2, 12), seq_len + 1))
+        fits = [kk for kk in counts if 6 + (kk - 1) * spacing <= length] or [1]
+        k = fits[int(rng.integers(len(fits)))]
+        eff = np.full(k, 1 if target else -1)  # after negation, every sentiment word agrees with the label
         negated = rng.random(k) < NEGATION_RATE
         idx = np.minimum(np.searchsorted(cdf, rng.random(length)), len(filler) - 1)
         words = [filler[j] for j in idx]
@@ -125,7 +138,7 @@ def imdb_like(n: int, seq_len: int, vocab_size: int, seed: int) -> tuple[list[st
         occupied = set()
         for j, p in enumerate(positions):
             polarity = int(eff[j]) * (-1 if negated[j] else 1)
-            pool = POSITIVE_WORDS if polarity > 0 else NEGATIVE_WORDS
+            pool = positive if polarity > 0 else negative
             words[p] = str(pool[int(rng.integers(len(pool)))])
             occupied.add(p)
             if negated[j]:
@@ -171,22 +184,24 @@ _CIFAR_LAYOUTS = (
 )
 
 
-def cifar_like(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def cifar_like(
+    n: int, seed: int, size: int = 32, noise: float = 4.0, blob_sizes: tuple[int, int] = (7, 10), jitter: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images (n, 3, size, size) uint8 and balanced labels; the class is the blobs' arrangement."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n, dtype=np.int64) % len(_CIFAR_LAYOUTS)
     rng.shuffle(labels)
     base = rng.integers(10, 70, size=(n, 3, 1, 1)).astype(np.float32)
-    images = base + rng.normal(0.0, 12.0, size=(n, 3, size, size)).astype(np.float32)
+    images = base + rng.normal(0.0, noise, size=(n, 3, size, size)).astype(np.float32)
     cell = size // 3
     for i in range(n):
         img = images[i]
         for r, c in _CIFAR_LAYOUTS[labels[i]]:
             colour = rng.integers(0, 120, size=3).astype(np.float32)
             colour[int(rng.integers(3))] = rng.integers(190, 256)  # one bright channel: blobs stand out
-            blob = int(rng.integers(5, 8))
-            y0 = r * cell + (cell - blob) // 2 + int(rng.integers(-2, 3))
-            x0 = c * cell + (cell - blob) // 2 + int(rng.integers(-2, 3))
+            blob = int(rng.integers(blob_sizes[0], blob_sizes[1]))
+            y0 = r * cell + (cell - blob) // 2 + int(rng.integers(-jitter, jitter + 1))
+            x0 = c * cell + (cell - blob) // 2 + int(rng.integers(-jitter, jitter + 1))
             y0, x0 = min(max(y0, 0), size - blob), min(max(x0, 0), size - blob)
             img[:, y0 : y0 + blob, x0 : x0 + blob] = colour[:, None, None] + rng.normal(0.0, 6.0, size=(3, blob, blob))
     images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
@@ -196,19 +211,117 @@ def cifar_like(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, np.ndarra
 # ------------------------------------------------------------------------------------------------- WikiText-like
 
 _TOPICS = {
-    "river": [("river", "rivers"), ("bank", "banks"), ("boat", "boats"), ("fish", "fishes"), ("bridge", "bridges"), ("mill", "mills")],
-    "war": [("soldier", "soldiers"), ("army", "armies"), ("battle", "battles"), ("fort", "forts"), ("general", "generals"), ("siege", "sieges")],
-    "music": [("song", "songs"), ("band", "bands"), ("album", "albums"), ("singer", "singers"), ("concert", "concerts"), ("chorus", "choruses")],
-    "game": [("player", "players"), ("team", "teams"), ("match", "matches"), ("coach", "coaches"), ("league", "leagues"), ("season", "seasons")],
-    "church": [("bishop", "bishops"), ("chapel", "chapels"), ("monk", "monks"), ("tower", "towers"), ("bell", "bells"), ("priest", "priests")],
-    "storm": [("storm", "storms"), ("wind", "winds"), ("wave", "waves"), ("coast", "coasts"), ("cloud", "clouds"), ("island", "islands")],
-    "film": [("film", "films"), ("actor", "actors"), ("scene", "scenes"), ("director", "directors"), ("studio", "studios"), ("critic", "critics")],
-    "bird": [("bird", "birds"), ("nest", "nests"), ("egg", "eggs"), ("wing", "wings"), ("feather", "feathers"), ("hawk", "hawks")],
+    "river": [
+        ("river", "rivers"),
+        ("bank", "banks"),
+        ("boat", "boats"),
+        ("fish", "fishes"),
+        ("bridge", "bridges"),
+        ("mill", "mills"),
+    ],
+    "war": [
+        ("soldier", "soldiers"),
+        ("army", "armies"),
+        ("battle", "battles"),
+        ("fort", "forts"),
+        ("general", "generals"),
+        ("siege", "sieges"),
+    ],
+    "music": [
+        ("song", "songs"),
+        ("band", "bands"),
+        ("album", "albums"),
+        ("singer", "singers"),
+        ("concert", "concerts"),
+        ("chorus", "choruses"),
+    ],
+    "game": [
+        ("player", "players"),
+        ("team", "teams"),
+        ("match", "matches"),
+        ("coach", "coaches"),
+        ("league", "leagues"),
+        ("season", "seasons"),
+    ],
+    "church": [
+        ("bishop", "bishops"),
+        ("chapel", "chapels"),
+        ("monk", "monks"),
+        ("tower", "towers"),
+        ("bell", "bells"),
+        ("priest", "priests"),
+    ],
+    "storm": [
+        ("storm", "storms"),
+        ("wind", "winds"),
+        ("wave", "waves"),
+        ("coast", "coasts"),
+        ("cloud", "clouds"),
+        ("island", "islands"),
+    ],
+    "film": [
+        ("film", "films"),
+        ("actor", "actors"),
+        ("scene", "scenes"),
+        ("director", "directors"),
+        ("studio", "studios"),
+        ("critic", "critics"),
+    ],
+    "bird": [
+        ("bird", "birds"),
+        ("nest", "nests"),
+        ("egg", "eggs"),
+        ("wing", "wings"),
+        ("feather", "feathers"),
+        ("hawk", "hawks"),
+    ],
 }
-_COMMON_NOUNS = [("city", "cities"), ("year", "years"), ("man", "men"), ("woman", "women"), ("house", "houses"), ("road", "roads")]
-_INTRANSITIVE = [("arrives", "arrive"), ("falls", "fall"), ("grows", "grow"), ("remains", "remain"), ("returns", "return"), ("waits", "wait"), ("sleeps", "sleep"), ("appears", "appear")]
-_TRANSITIVE = [("sees", "see"), ("follows", "follow"), ("finds", "find"), ("builds", "build"), ("likes", "like"), ("leaves", "leave"), ("meets", "meet"), ("holds", "hold")]
-_ADJECTIVES = ["old", "new", "large", "small", "early", "late", "famous", "quiet", "dark", "bright", "northern", "southern", "royal", "local", "second", "final"]
+_COMMON_NOUNS = [
+    ("city", "cities"),
+    ("year", "years"),
+    ("man", "men"),
+    ("woman", "women"),
+    ("house", "houses"),
+    ("road", "roads"),
+]
+_INTRANSITIVE = [
+    ("arrives", "arrive"),
+    ("falls", "fall"),
+    ("grows", "grow"),
+    ("remains", "remain"),
+    ("returns", "return"),
+    ("waits", "wait"),
+    ("sleeps", "sleep"),
+    ("appears", "appear"),
+]
+_TRANSITIVE = [
+    ("sees", "see"),
+    ("follows", "follow"),
+    ("finds", "find"),
+    ("builds", "build"),
+    ("likes", "like"),
+    ("leaves", "leave"),
+    ("meets", "meet"),
+    ("holds", "hold"),
+]
+_ADJECTIVES = [
+    "old",
+    "new",
+    "large",
+    "small",
+    "early",
+    "late",
+    "famous",
+    "quiet",
+    "dark",
+    "bright",
+    "northern",
+    "southern",
+    "royal",
+    "local",
+    "second",
+    "final",
+]
 _ADVERBS = ["later", "often", "again", "slowly", "together", "there"]
 _PREPOSITIONS = ["near", "behind", "beside", "under", "with", "from"]
 _DET_SG = ["a", "this", "every", "the"]

@@ -53,7 +53,9 @@ HF_REVISION = "b08601e04326c79dfdd32d625aee71d232d685c3"
 SPLITS = ("train", "valid", "test")
 HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 EOS, UNK = "<eos>", "<unk>"
-WORDS_RULE = "whitespace-separated words plus one end-of-line token per line, blank lines included (as in the tokenized release)"
+WORDS_RULE = (
+    "whitespace-separated words plus one end-of-line token per line, blank lines included (as in the tokenized release)"
+)
 GPT2_CHECK = ("Hello world", [15496, 995])
 GPT2_VOCAB_SIZE = 50257
 GPT2_HF_REPOS = ("openai-community/gpt2", "gpt2")
@@ -111,7 +113,9 @@ def count_words(lines: list[str]) -> int:
 def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: not found; expected a folder with wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens")
+        raise DataError(
+            f"{path}: not found; expected a folder with wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens"
+        )
     raw: dict[str, bytes] = {}
     inputs: list[dict[str, Any]] = []
     where: dict[str, str] = {}
@@ -141,7 +145,11 @@ def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict
     for split in SPLITS:
         if split in raw or split in split_map:
             continue
-        hint = " Map another split for training with --split-map train=valid (the manifest records it)." if split == "train" else ""
+        hint = (
+            " Map another split for training with --split-map train=valid (the manifest records it)."
+            if split == "train"
+            else ""
+        )
         raise DataError(f"{base}/wiki.{split}.tokens: missing; expected the official WikiText-2 {split} file.{hint}")
     lines = {}
     for split, data in raw.items():
@@ -156,12 +164,20 @@ def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict
 
 def read_hf(opts: dict[str, Any]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
     ds, inputs = common.load_hf_dataset(
-        opts["hf_dataset"], opts["hf_config"], opts["hf_revision"], opts["hf_cache_dir"], float(opts["network_timeout"]), "hf", ALTERNATIVES
+        opts["hf_dataset"],
+        opts["hf_config"],
+        opts["hf_revision"],
+        opts["hf_cache_dir"],
+        float(opts["network_timeout"]),
+        "hf",
+        ALTERNATIVES,
     )
     lines = {}
     for split, hf_split in HF_SPLITS.items():
         if hf_split not in ds:
-            raise DataError(f"Hugging Face dataset {opts['hf_dataset']!r} has no {hf_split!r} split (has {', '.join(ds)})")
+            raise DataError(
+                f"Hugging Face dataset {opts['hf_dataset']!r} has no {hf_split!r} split (has {', '.join(ds)})"
+            )
         rows = ds[hf_split]["text"]
         # One row per line of the release; the raw config keeps the newline, blank lines are empty rows.
         lines[split] = [r if r.endswith("\n") else r + "\n" for r in rows]
@@ -306,7 +322,9 @@ def find_gpt2(opts: dict[str, Any]) -> tuple[_Tokenizer | None, list[str]]:
     if opts.get("gpt2_tokenizer_file"):
         path = Path(opts["gpt2_tokenizer_file"])
         if not path.is_file():
-            raise DataError(f"{path}: GPT-2 tokenizer file not found (option gpt2_tokenizer_file; expected a tokenizer.json)")
+            raise DataError(
+                f"{path}: GPT-2 tokenizer file not found (option gpt2_tokenizer_file; expected a tokenizer.json)"
+            )
         candidates.append((path, "gpt2_tokenizer_file"))
     else:
         try:
@@ -334,7 +352,13 @@ def find_gpt2(opts: dict[str, Any]) -> tuple[_Tokenizer | None, list[str]]:
                 f"{path}: not the GPT-2 vocabulary ({GPT2_CHECK[0]!r} -> {ids}, expected {GPT2_CHECK[1]}; "
                 f"vocabulary {tok.get_vocab_size()}, expected {GPT2_VOCAB_SIZE})"
             )
-        info = {"kind": "gpt2", "is_gpt2_vocabulary": True, "stand_in": False, "origin": origin, "source_file": common.file_record(path)}
+        info = {
+            "kind": "gpt2",
+            "is_gpt2_vocabulary": True,
+            "stand_in": False,
+            "origin": origin,
+            "source_file": common.file_record(path),
+        }
         return HFTokenizer(tok, "gpt2", info), looked
     cache = _tiktoken_cache_dir()
     looked.append(f"tiktoken cache {cache}")
@@ -348,7 +372,12 @@ def find_gpt2(opts: dict[str, Any]) -> tuple[_Tokenizer | None, list[str]]:
         enc = tiktoken.get_encoding("gpt2")
         if enc.encode_ordinary(GPT2_CHECK[0]) != GPT2_CHECK[1]:
             raise DataError(f"{cache}: the cached tiktoken GPT-2 files do not give the GPT-2 encoding")
-        info = {"kind": "gpt2", "is_gpt2_vocabulary": True, "stand_in": False, "origin": f"tiktoken {tiktoken.__version__}"}
+        info = {
+            "kind": "gpt2",
+            "is_gpt2_vocabulary": True,
+            "stand_in": False,
+            "origin": f"tiktoken {tiktoken.__version__}",
+        }
         return TiktokenGPT2(enc, info), looked
     return None, looked
 
@@ -379,8 +408,11 @@ def make_tokenizer(choice: str, train_lines: list[str], opts: dict[str, Any]) ->
 # ------------------------------------------------------------------------------------------------ prepare
 
 
-def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict[str, bytes], dict[str, Any]]:
-    import torch
+def prepare(
+    kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    with timer.stage("import"):
+        import torch
 
     choice = common.require_choice(opts, "tokenizer", ("auto", "gpt2", "bpe", "word"))
     seed = common.require_int(opts, "seed", minimum=0)
@@ -419,6 +451,7 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
             manifest["generator"] = {
                 "name": "wikitext_like",
                 "version": synthetic.GENERATOR_VERSION,
+                "numpy": np.__version__,
                 "seeds": seeds,
                 "rule": (
                     "articles from a probabilistic grammar: subject-verb number agreement across prepositional "
@@ -441,7 +474,11 @@ def prepare(kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timi
             if n is not None:
                 kept = _prefix_words(lines[split], n)
                 if len(kept) < len(lines[split]):
-                    subsets[split] = {"words": count_words(kept), "of_words": count_words(lines[split]), "rule": "first lines up to n words"}
+                    subsets[split] = {
+                        "words": count_words(kept),
+                        "of_words": count_words(lines[split]),
+                        "rule": "first lines up to n words",
+                    }
                     lines[split] = kept
     with timer.stage("tokenizer"):
         tok = make_tokenizer(choice, lines["train"], opts)

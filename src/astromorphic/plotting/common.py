@@ -64,11 +64,13 @@ def style(preset: str, index: int = 0) -> tuple[str, str, str]:
     return colours[index % len(colours)], "-.", preset
 
 
-def provenance_line(synthetic: bool, label: str | None) -> str:
+def provenance_line(synthetic: bool, label: str | None, width: int = 60) -> str:
+    """Where the figure's data come from, wrapped to ``width`` characters."""
+    import textwrap
+
     cfg = f" (configuration: {label})" if label else ""
-    if synthetic:
-        return f"synthetic stand-in data{cfg}: not comparable with the paper"
-    return f"real data{cfg}"
+    text = f"synthetic stand-in data{cfg}: not comparable with the paper" if synthetic else f"real data{cfg}"
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def band(frame: pd.DataFrame, value: str, x: str = "epoch") -> pd.DataFrame:

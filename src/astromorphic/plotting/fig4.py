@@ -19,7 +19,7 @@ def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float
          label: str | None = None) -> list[Path]:
     plt = common.setup()
     runs = common.plain_runs(pd.read_csv(runs_csv), task)
-    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
     drawn = 0
     for i, preset in enumerate(common.FIG4_VARIANTS):
         rows = runs[runs["model"] == preset]
@@ -36,5 +36,5 @@ def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float
                  f"{common.provenance_line(common.is_synthetic(runs), label)}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     return common.finish(fig, out_stem)

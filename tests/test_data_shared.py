@@ -1,0 +1,71 @@
+"""Full-size checks on the real data copies (``$ASTRO_DATA_DIR``, default ``../shared/data`` beside the
+repository). They run in CI, where the copies are present, and are skipped elsewhere with a message
+that says what they need."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from astromorphic.data import load_prepared, prepare
+from astromorphic.data.common import DATA_DIR_ENV
+
+pytestmark = pytest.mark.shared_data
+
+# $ASTRO_DATA_DIR, else ../shared/data relative to the repository root (the parent of tests/)
+DATA = Path(os.environ.get(DATA_DIR_ENV) or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+
+
+def need(*relative: str) -> Path:
+    missing = [r for r in relative if not (DATA / r).is_file()]
+    if missing:
+        pytest.skip(
+            f"needs the real data copies in {DATA} (set {DATA_DIR_ENV} to point elsewhere); missing: {', '.join(missing)}"
+        )
+    return DATA
+
+
+def test_imdb_full_from_archives(tmp_path):
+    data = need("imdb/aclImdb_train.tar.gz", "imdb/aclImdb_test.tar.gz")
+    m = prepare("imdb", f"aclimdb:{data / 'imdb'}", tmp_path / "imdb")
+    assert m["counts"] == {"train": {"examples": 25000}, "test": {"examples": 25000}}
+    assert m["class_balance"] == {"train": [12500, 12500], "test": [12500, 12500]}
+    assert m["vocab_size"] == 30000 and m["seq_len"] == 400
+    by_name = {r["name"]: r["sha256"] for r in m["inputs"]}
+    assert by_name["aclImdb_train.tar.gz"] == "28d60fdaf1b0d75cadd47bf3b2b4e0f73e2fd874dc6379bcc5b5b6b691415999"
+    splits, _ = load_prepared(tmp_path / "imdb")
+    assert tuple(splits["train"]["tokens"].shape) == (25000, 400)
+    vocab = json.loads((tmp_path / "imdb" / "vocab.json").read_text())
+    first = [vocab[i] for i in splits["train"]["tokens"][12500][:5].tolist()]  # train/pos/0_9.txt
+    assert first == ["bromwell", "high", "is", "a", "cartoon"]
+
+
+def test_cifar10_full_from_jpeg_archives(tmp_path):
+    data = need("cifar10/cifar10_jpg_train.tar.gz", "cifar10/cifar10_jpg_test.tar.gz")
+    m = prepare("cifar10", f"imagefolder:{data / 'cifar10'}", tmp_path / "cifar10")
+    assert m["counts"] == {"train": {"examples": 50000}, "test": {"examples": 10000}}
+    assert m["class_balance"] == {"train": [5000] * 10, "test": [1000] * 10}
+    assert m["class_names"][0] == "airplane" and m["class_names"][9] == "truck"
+    # SOURCES.md: decoded train mean (125.27, 122.93, 113.86), std (62.5, 61.9, 66.5) in 0..255 units
+    assert [round(x * 255, 2) for x in m["mean"]] == pytest.approx([125.27, 122.93, 113.86], abs=0.01)
+    assert [round(x * 255, 1) for x in m["std"]] == pytest.approx([62.5, 61.9, 66.5], abs=0.1)
+    assert m["lossy_copy"] is True
+
+
+def test_wikitext2_valid_test_counts(tmp_path):
+    data = need("wikitext2/wiki.valid.tokens", "wikitext2/wiki.test.tokens")
+    m = prepare(
+        "wikitext2", f"tokens:{data / 'wikitext2'}", tmp_path / "wt", tokenizer="word", split_map={"train": "valid"}
+    )
+    assert m["counts"]["valid"] == {"tokens": 217646, "words": 217646, "lines": 3760}
+    assert m["counts"]["test"] == {"tokens": 245569, "words": 245569, "lines": 4358}
+    assert m["split_map"] == {"train": "valid"} and m["warnings"]
+    # the BPE stand-in keeps the word counts (they come from the text, not from the tokenizer)
+    b = prepare(
+        "wikitext2", f"tokens:{data / 'wikitext2'}", tmp_path / "bpe", split_map={"train": "valid"}, tokenizer="bpe"
+    )
+    assert b["counts"]["test"]["words"] == 245569 and b["counts"]["test"]["tokens"] > 245569
+    assert b["tokenizer_info"]["stand_in"] is True

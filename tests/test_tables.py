@@ -1,0 +1,179 @@
+"""Aggregation and tables on fabricated run directories (no training)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from _fake_runs import make_runs, write_run
+from astromorphic import aggregate, tables
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_values.csv"
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    runs, cfg = make_runs(root)
+    out = root / "tables"
+    assert aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv"), "--timing", str(root / "t.csv")]) == 0
+    args = ["--config", str(cfg), "--summary", str(out / "runs_summary.csv"), "--runs", str(out / "runs.csv"),
+            "--reference", str(REFERENCE), "--out-dir", str(out)]
+    assert tables.main(args) == 0
+    return root, out, args
+
+
+def test_model_names_round_trip():
+    assert aggregate.parse_model_name("astro") == ("astro", {})
+    name = aggregate.format_model_name("astro", {"m_scale_factor": 50.0, "alpha": 0.3})
+    assert name == "astro@m_scale_factor=50@alpha=0.3"
+    assert aggregate.parse_model_name(name) == ("astro", {"m_scale_factor": 50, "alpha": 0.3})
+    with pytest.raises(ValueError):
+        aggregate.parse_model_name("astro@alpha")
+
+
+def test_tidy_has_one_row_per_epoch_and_no_timing(built):
+    _, out, _ = built
+    tidy = pd.read_csv(out / "runs.csv")
+    assert not [c for c in tidy.columns if c.startswith("time_")]
+    assert list(tidy.columns[:8]) == ["task", "model", "preset", "overrides", "seed", "status", "synthetic", "epoch"]
+    assert not tidy.duplicated(["task", "model", "seed", "epoch"]).any()
+    diverged = tidy[(tidy.task == "wikitext2") & (tidy.model == "linearized")]
+    assert diverged["epoch"].max() == 2 and set(diverged["status"]) == {"diverged"}
+    summary = pd.read_csv(out / "runs_summary.csv")
+    assert len(summary) == 2 * (3 * 7 + 1)
+    row = summary[(summary.task == "imdb") & (summary.model == "astro") & (summary.seed == 0)].iloc[0]
+    assert row["attn_ratio_init"] == pytest.approx(0.25) and row["synthetic"]
+
+
+def test_every_table_in_every_format_says_synthetic(built):
+    _, out, _ = built
+    names = tables.available_tables(yaml.safe_load((built[0] / "config.yaml").read_text()))
+    assert set(names) == {"table1", "learning_speed", "speedups", "table2", "tableS1", "tableS2", "tableS3", "controls"}
+    for name in names:
+        for ext in ("csv", "md", "tex", "html"):
+            text = (out / f"{name}.{ext}").read_text()
+            assert "synthetic stand-in" in text, (name, ext)
+
+
+def test_table1_mean_sd_paper_difference_citations_diverged(built):
+    _, out, _ = built
+    t1 = pd.read_csv(out / "table1.csv")
+    row = t1[(t1.task == "imdb") & (t1.model == "astro")].iloc[0]
+    summary = pd.read_csv(out / "runs_summary.csv")
+    accs = 100 * summary[(summary.task == "imdb") & (summary.model == "astro")]["final_test_acc"]
+    assert row["mean"] == pytest.approx(accs.mean()) and row["sd"] == pytest.approx(accs.std(ddof=1))
+    assert row["paper_value"] == pytest.approx(88.7) and row["difference"] == pytest.approx(accs.mean() - 88.7)
+    cites = t1[t1.kind == "citation"]
+    assert set(cites.model) == {"Spikformer", "LSTM", "AWD-LSTM"}
+    assert all("citation, not run" in n for n in cites.note)
+    lin = t1[(t1.task == "wikitext2") & (t1.model == "linearized")]
+    assert (lin["n_diverged"] == 2).all() and lin["mean"].isna().all()
+    md = (out / "table1.md").read_text()
+    assert "diverged (2/2 seeds)" in md
+    assert "test perplexity per token" in md and "test perplexity per word" in md
+    # synthetic tokens are not GPT-2 tokens: no difference to the paper's perplexity is computed
+    assert "not comparable (tokenization)" in md
+
+
+def test_learning_speed_censoring_and_speedups(built):
+    _, out, _ = built
+    speed = pd.read_csv(out / "learning_speed.csv")
+    imdb = speed[(speed.task == "imdb")].set_index("model")
+    # the fabricated no-attention run never reaches 85 %: shown as not reached, not dropped
+    assert imdb.loc["no-attention", "n_reached"] == 0 and math.isnan(imdb.loc["no-attention", "mean"])
+    assert "not reached by epoch 6 (0/2 seeds)" in (out / "learning_speed.md").read_text()
+    assert imdb.loc["astro", "paper_speedup_vs_linearized"] == pytest.approx((54 - 16) / 54)
+    pairs = pd.read_csv(out / "speedups.csv")
+    p = pairs[(pairs.task == "cifar10") & (pairs.fast == "astro") & (pairs.slow == "astro-no-relpos")].iloc[0]
+    assert p["paper_speedup"] == pytest.approx((111 - 45) / 111)
+    a, b = imdb.loc["astro", "mean"], imdb.loc["astro-no-relpos", "mean"]
+    assert pairs[(pairs.task == "imdb") & (pairs.fast == "astro") & (pairs.slow == "astro-no-relpos")].iloc[0][
+        "speedup"] == pytest.approx((b - a) / b)
+
+
+def test_epochs_to_threshold():
+    assert aggregate.epochs_to_threshold([0, 1, 2, 3], [0.5, 0.84, 0.85, 0.9], 0.85) == 2
+    assert math.isnan(aggregate.epochs_to_threshold([0, 1], [0.5, float("nan")], 0.85))
+
+
+def test_controls_welch_and_ratio(built):
+    _, out, _ = built
+    ctrl = pd.read_csv(out / "controls.csv")
+    assert "no-attention" not in set(ctrl.model)
+    row = ctrl[(ctrl.task == "imdb") & (ctrl.model == "astro")].iloc[0]
+    assert row["diff_mean"] > 0 and 0 <= row["welch_p"] <= 1
+    assert row["attn_ratio_final_mean"] == pytest.approx(0.6)
+    assert math.isnan(tables.welch_p([1.0], [2.0, 3.0]))
+
+
+def test_table_s_from_config_and_table2_from_registry(built):
+    _, out, _ = built
+    s1 = pd.read_csv(out / "tableS1.csv").set_index("key")
+    assert s1.loc["train.epochs", "value"] == "6" and s1.loc["train.epochs", "same"] == "no"
+    assert s1.loc["model.d_model", "same"] == "yes"  # the fake config keeps the paper's width
+    t2 = pd.read_csv(out / "table2.csv").set_index("preset")
+    from astromorphic.presets import PRESETS
+
+    assert list(t2.index) == list(PRESETS)
+
+
+def test_tables_are_byte_identical_when_rebuilt(built, tmp_path):
+    _, out, args = built
+    again = tmp_path / "again"
+    assert tables.main([*args[:-1], str(again)]) == 0
+    for path in sorted(again.iterdir()):
+        assert path.read_bytes() == (out / path.name).read_bytes(), path.name
+
+
+def test_sweep_runs_are_kept_apart(tmp_path):
+    runs, cfg_path = make_runs(tmp_path, tasks=("imdb",), seeds=(0, 1), epochs=3)
+    for seed in (0, 1):
+        write_run(runs, "imdb", "astro@m_scale_factor=50", seed, epochs=3)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["sweep"] = {"tasks": ["imdb"], "grid": [{"key": "m_scale_factor", "values": [50], "models": ["astro"]}]}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "tables"
+    aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv")])
+    summary = pd.read_csv(out / "runs_summary.csv")
+    sweep_rows = summary[summary.model == "astro@m_scale_factor=50"]
+    assert set(sweep_rows.preset) == {"astro"} and set(sweep_rows.overrides) == {"m_scale_factor=50"}
+    tables.main(["--config", str(cfg_path), "--summary", str(out / "runs_summary.csv"), "--runs", str(out / "runs.csv"),
+                 "--reference", str(REFERENCE), "--out-dir", str(out)])
+    t1 = pd.read_csv(out / "table1.csv")
+    assert "astro@m_scale_factor=50" not in set(t1.model)  # sweep variants stay out of Table I
+    sweep = pd.read_csv(out / "sweep.csv")
+    assert sweep.iloc[0]["key"] == "m_scale_factor" and sweep.iloc[0]["n"] == 2
+
+
+def test_schema_covers_the_library_defaults():
+    """Keys the training command accepts must be accepted by the schema, and the model enum must match the registry."""
+    from astromorphic.config import TRAIN_DEFAULTS
+    from astromorphic.presets import PRESETS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    task = schema["$defs"]["task"]["properties"]
+    assert set(TRAIN_DEFAULTS) <= set(task["train"]["properties"])
+    assert set(schema["$defs"]["model"]["enum"]) == set(PRESETS)
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"models": ["vanila"]}, "models.0"),
+        ({"seeds": 3}, "seeds"),
+        ({"tasks": {"imdb": {"attention": {"alpha": 1.5}}}}, "tasks.imdb.attention.alpha"),
+        ({"tasks": {"imdb": {"attention": {"alpha": 0}}}}, "tasks.imdb.attention.alpha"),
+        ({"sweep": {"grid": [{"key": "alpha", "values": [2.0], "models": ["astro"]}]}}, r"sweep.grid.0.values.0"),
+    ],
+)
+def test_schema_rejects_invalid_values_naming_the_key(change, key):
+    from astromorphic.config import validate_schema
+
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        validate_schema(change, SCHEMA)

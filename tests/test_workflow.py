@@ -1,0 +1,182 @@
+"""The reproduction DAG end to end, at the smallest sizes (tests/workflow/tiny.yaml).
+
+The workflow files are copied into a temporary folder and run there with snakemake, so the repository's own
+results/ and figures/ are never touched; the rules call the installed `astromorphic` commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "workflow" / "tiny.yaml"
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+
+
+def _copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "config", "profiles", "src"):
+        src = REPO / name
+        (shutil.copytree(src, dest / name, ignore=IGNORE) if src.is_dir() else shutil.copy2(src, dest / name))
+    (dest / "results" / "reference").mkdir(parents=True)
+    shutil.copy2(REPO / "results" / "reference" / "paper_values.csv", dest / "results" / "reference")
+    shutil.copy2(TINY, dest / "tiny.yaml")
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """rule -> count from the 'Job stats' table of a dry run."""
+    jobs, in_table = {}, False
+    for line in output.splitlines():
+        if line.startswith("Job stats:"):
+            in_table = True
+            continue
+        if in_table:
+            match = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+            if match and match[1] != "total":
+                jobs[match[1]] = int(match[2])
+            elif line.strip() == "" and jobs:
+                break
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory):
+    workdir = _copy_workflow(tmp_path_factory.mktemp("dag"))
+    proc = snakemake(workdir)
+    return workdir, proc
+
+
+def test_every_table_and_figure_is_made(dag):
+    workdir, _ = dag
+    for name in ("table1", "learning_speed", "speedups", "table2", "tableS1", "tableS2", "tableS3", "controls"):
+        for ext in ("csv", "md", "tex", "html"):
+            path = workdir / "results" / "tables" / f"{name}.{ext}"
+            assert path.is_file() and "synthetic stand-in" in path.read_text(), path
+    for stem in ("fig4a_imdb", "fig4b_cifar10", "lm_perplexity", "controls_attention", "figS2_attention_cpu",
+                 "fig3_calcium"):
+        for ext in ("png", "pdf"):
+            assert (workdir / "figures" / f"{stem}.{ext}").stat().st_size > 1000, stem
+    for log in ("prepare/imdb.log", "train/imdb/astro/seed1.log", "tables.log", "figures/fig4a_imdb.log"):
+        assert (workdir / "results" / "logs" / log).is_file()
+    assert (workdir / "results" / "benchmarks" / "train" / "cifar10" / "astro" / "seed0.tsv").is_file()
+    run = json.loads((workdir / "results" / "runs" / "imdb" / "astro" / "seed0" / "run.json").read_text())
+    assert run["status"] == "finished" and run["probe_init"]
+
+
+def test_second_run_has_nothing_to_do(dag):
+    workdir, _ = dag
+    proc = snakemake(workdir, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_editing_a_plot_reruns_only_that_figure(dag):
+    workdir, _ = dag
+    code = workdir / "src" / "astromorphic" / "plotting" / "lm_curves.py"
+    os.utime(code, (time.time() + 5, time.time() + 5))
+    try:
+        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
+        assert jobs == {"lm_curves": 1, "all": 1}, jobs
+    finally:
+        snakemake(workdir, "--touch", "figures/lm_perplexity.png", "figures/lm_perplexity.pdf")
+
+
+def test_editing_one_task_reruns_only_its_runs(dag, tmp_path):
+    workdir, _ = dag
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["tasks"]["imdb"]["train"]["lr"] = 1.0e-3
+    changed = workdir / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "changed.yaml"], cwd=workdir,
+                          capture_output=True, text=True)
+    jobs = planned_jobs(proc.stdout)
+    assert jobs.get("train") == 4 and "prepare" not in jobs, jobs  # imdb: 2 models x 2 seeds
+    assert "results/runs/cifar10" not in proc.stdout and "results/runs/wikitext2" not in proc.stdout
+
+
+def test_report_holds_every_table_and_figure(dag):
+    workdir, _ = dag
+    snakemake(workdir, "--report", "results/report.html")
+    html = (workdir / "results" / "report.html").read_text()
+    for name in ("table1.html", "learning_speed.html", "tableS3.html", "fig4a_imdb.png", "fig3_calcium.png",
+                 "figS2_attention_cpu.png"):
+        assert name in html, name
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [("models=[vanila]", "models"), ("seeds=3", "seeds"), ("sweep={grid: [{key: alpha, values: [1.5], models: [astro]}]}", "sweep")],
+)
+def test_invalid_configuration_fails_before_any_job(dag, override, key):
+    workdir, _ = dag
+    proc = snakemake(workdir, "--config", override, check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "Invalid configuration" in text and key in text
+    assert "Select jobs to execute" not in text
+
+
+def test_alpha_outside_range_fails_naming_the_key(dag):
+    workdir, _ = dag
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["tasks"]["imdb"]["attention"] = {"alpha": 1.5}
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "bad.yaml"], cwd=workdir,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "tasks.imdb.attention.alpha" in proc.stdout + proc.stderr
+
+
+def test_interrupted_training_resumes_without_retraining(dag, tmp_path):
+    """Stop snakemake in the middle of a training job, run it again: finished runs are kept, the stopped run
+    resumes from its checkpoint, and the aggregated metrics equal those of the uninterrupted run."""
+    reference, _ = dag
+    workdir = _copy_workflow(tmp_path / "dag")
+    target = "results/tables/runs.csv"
+    env = {**os.environ, "ASTROMORPHIC_TEST_STEP_DELAY": "0.2"}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "tiny.yaml", target]
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    finished, stopped = set(), None
+    while time.time() < deadline and stopped is None:
+        time.sleep(0.5)
+        for record in (workdir / "results" / "runs").glob("*/*/seed*/run.json"):
+            state = json.loads(record.read_text())
+            if state["status"] == "finished":
+                finished.add(record.parent)
+            elif state["status"] == "running" and state["epochs_completed"] >= 1 and finished:
+                stopped = record.parent
+                break
+    assert stopped is not None, "no run reached the middle of its training in time"
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    assert not (stopped / "run.json").exists() or json.loads((stopped / "run.json").read_text())["status"] == "running"
+    assert (stopped / "checkpoint.pt").exists()
+    kept = {run: (run / "metrics.csv").stat().st_mtime_ns for run in finished}
+
+    out = snakemake(workdir, target).stdout
+    record = json.loads((stopped / "run.json").read_text())
+    assert record["status"] == "finished" and record["resumed_from_epochs"], record.get("resumed_from_epochs")
+    for run, mtime in kept.items():
+        assert (run / "metrics.csv").stat().st_mtime_ns == mtime, f"{run} was retrained"
+    assert (workdir / target).read_bytes() == (reference / target).read_bytes(), out[-3000:]
