@@ -6,7 +6,7 @@ slurm-wlm and munge when they are missing and starts munged, slurmctld and slurm
 recorded (``tests/slurm/stop_cluster.sh``). Elsewhere it is skipped with a message saying what it needs.
 
 On a small DAG (``tests/slurm/tiny.yaml``: prepare, two training runs, aggregate, one figure) run with
-``profiles/slurm`` unchanged, it checks that
+``profiles/slurm`` as a user runs it (only the status checks come faster), it checks that
 
 * every job went through sbatch: Snakemake logged a SLURM job id for it, SLURM wrote that job's log,
   and SLURM reports the job COMPLETED;
@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,6 @@ TEST_ONLY_ARGS = (
     "--slurm-init-seconds-before-status-checks=2",
     "--seconds-between-status-checks=2",
     "--slurm-keep-successful-logs",
-    "--latency-wait=10",
 )
 # Slows every training step a little, so that the test can cancel a job in the middle of its run
 # (see astromorphic.training); it changes only the time_* columns.
@@ -109,9 +109,9 @@ def test_workflow_profile_leaves_the_cluster_settings_alone():
     assert slurm.get("executor") == "slurm"
     overridden = {k: (default[k], slurm[k]) for k in default.keys() & slurm.keys() if default[k] != slurm[k]}
     assert not overridden, f"profiles/default overrides profiles/slurm (default, slurm): {overridden}"
-    assert "cores" not in default, (
-        f"profiles/default sets cores: {default.get('cores')}, which caps every SLURM job's --cpus-per-task"
-    )
+    assert (
+        "cores" not in default
+    ), f"profiles/default sets cores: {default.get('cores')}, which caps every SLURM job's --cpus-per-task"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -121,24 +121,26 @@ def test_workflow_profile_leaves_the_cluster_settings_alone():
 
 @dataclass
 class Cluster:
-    state: Path
-    env: dict[str, str]
-    timings: dict[str, float] = field(default_factory=dict)
+    env: dict[str, str]  # the environment to run SLURM commands and Snakemake in
+    timings: dict[str, float]  # seconds, reported when the cluster stops
 
     def slurm(self, *args: str) -> str:
         return subprocess.run(args, env=self.env, check=True, capture_output=True, text=True).stdout
 
 
 def _report(config: pytest.Config, line: str) -> None:
+    """Write a line to the terminal, past pytest's output capture (fixture teardown is captured)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, request):
     # One test cluster per host at a time: runs on the same host wait for each other.
-    lock = open(Path(tmp_path_factory.getbasetemp()).parent / "astromorphic-slurm-test.lock", "w")
+    lock = open(Path(tempfile.gettempdir()) / "astromorphic-slurm-test.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
     state = tmp_path_factory.mktemp("slurm")
     env = dict(os.environ)
@@ -157,14 +159,15 @@ def cluster(tmp_path_factory, request):
         timings["install_and_start_s"] = time.monotonic() - started
         if result.returncode != 0:
             pytest.fail(f"could not start the SLURM cluster:\n{result.stdout}\n{result.stderr}")
-        yield Cluster(state=state, env=env, timings=timings)
+        yield Cluster(env=env, timings=timings)
     finally:
         stop = subprocess.run(
             ["bash", str(HELPERS / "stop_cluster.sh"), str(state)], capture_output=True, text=True, timeout=120
         )
         parts = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
         _report(request.config, f"\nSLURM test timings (seconds): {parts}")
-        _report(request.config, f"SLURM test cluster stopped: {stop.stdout.strip()} {stop.stderr.strip()}")
+        stopped = "; ".join(line for line in (stop.stdout + stop.stderr).splitlines() if line)
+        _report(request.config, f"SLURM test cluster: {stopped}")
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
@@ -187,10 +190,28 @@ _JOB_HEADER = re.compile(r"^(local)?rule (\S+):$")
 _SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
 
 
+_RULER = "=" * 80
+
+
+def _without_embedded_logs(text: str) -> list[str]:
+    """Snakemake's own lines: the logs of failed jobs it prints (show-failed-logs), between a
+    `Logfile PATH:` line and two rulers, hold the job-step Snakemake's lines, which look alike."""
+    lines, kept, inside = text.splitlines(), [], False
+    for i, line in enumerate(lines):
+        if not inside and line.startswith("Logfile ") and i + 1 < len(lines) and lines[i + 1] == _RULER:
+            inside, rulers = True, 0
+        if inside:
+            rulers += line == _RULER
+            inside = rulers < 2
+            continue
+        kept.append(line)
+    return kept
+
+
 def parse_log(text: str) -> dict[int, LoggedJob]:
     """Jobs Snakemake announced (by its job id), with the SLURM job ids it submitted each one as."""
     jobs: dict[int, LoggedJob] = {}
-    lines = text.splitlines()
+    lines = _without_embedded_logs(text)
     for i, line in enumerate(lines):
         header = _JOB_HEADER.match(line.strip())
         if not header:
@@ -206,7 +227,7 @@ def parse_log(text: str) -> dict[int, LoggedJob]:
                 jobid = int(value)
         if jobid is not None:
             jobs.setdefault(jobid, LoggedJob(header.group(2), jobid, bool(header.group(1)), outputs))
-    for match in _SUBMITTED.finditer(text):
+    for match in _SUBMITTED.finditer("\n".join(lines)):
         job = jobs.get(int(match.group(1)))
         if job is not None and match.group(2) not in job.slurm_ids:
             job.slurm_ids.append(match.group(2))
@@ -242,11 +263,10 @@ def slurm_command() -> list[str]:
 @dataclass
 class SlurmRun:
     workdir: Path
-    returncode: int
+    returncode: int | None  # None: still running after DAG_TIMEOUT_S
     log: str
     jobs: dict[int, LoggedJob]
     cancelled: dict  # the training job cancelled mid-run: slurm id, run directory, epochs done before
-    seconds: float
 
 
 def _cancel_one_training_job(cluster: Cluster, proc: subprocess.Popen, log_path: Path, workdir: Path) -> dict:
@@ -263,8 +283,12 @@ def _cancel_one_training_job(cluster: Cluster, proc: subprocess.Popen, log_path:
                 epochs_done = len(_read_csv(metrics)) - 1  # row 0 is the model at initialisation
                 if epochs_done >= 1:
                     cluster.slurm("scancel", job.slurm_ids[-1])
-                    return {"slurm_id": job.slurm_ids[-1], "jobid": job.jobid, "run_dir": run_dir,
-                            "epochs_done": epochs_done}
+                    return {
+                        "slurm_id": job.slurm_ids[-1],
+                        "jobid": job.jobid,
+                        "run_dir": run_dir,
+                        "epochs_done": epochs_done,
+                    }
         time.sleep(0.3)
     return {}
 
@@ -280,14 +304,19 @@ def slurm_run(cluster, tmp_path_factory) -> SlurmRun:
         try:
             cancelled = _cancel_one_training_job(cluster, proc, log_path, workdir)
             returncode = proc.wait(timeout=max(1.0, DAG_TIMEOUT_S - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            returncode = None  # test_dag_completes_through_slurm reports it, with the log
         finally:
             if proc.poll() is None:
-                proc.terminate()  # Snakemake cancels its SLURM jobs on SIGTERM
-                proc.wait(timeout=60)
-    seconds = time.monotonic() - started
-    cluster.timings["slurm_dag_s"] = seconds
+                proc.terminate()  # Snakemake cancels its SLURM jobs on SIGTERM ...
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()  # ... unless it hangs; stop_cluster.sh cancels what is left
+                    proc.wait()
+    cluster.timings["slurm_dag_s"] = time.monotonic() - started
     text = log_path.read_text(errors="replace")
-    return SlurmRun(workdir, returncode, text, parse_log(text), cancelled, seconds)
+    return SlurmRun(workdir, returncode, text, parse_log(text), cancelled)
 
 
 @pytest.fixture(scope="module")
@@ -384,7 +413,6 @@ class TestDagOnSlurm:
             record = json.loads((slurm_run.workdir / run / "run.json").read_text())
             assert record["status"] == "finished", f"{run}: status {record['status']}"
 
-
     def test_every_job_went_through_sbatch(self, slurm_run, cluster):
         jobs = slurm_run.jobs
         assert jobs, "no jobs in Snakemake's log"
@@ -409,21 +437,19 @@ class TestDagOnSlurm:
             logs = list((slurm_run.workdir / ".snakemake" / "slurm_logs").rglob(f"{sid}.log"))
             assert logs, f"no SLURM log for job {sid}"
 
-
     def test_cancelled_training_job_is_resubmitted_and_resumes(self, slurm_run):
         cancelled = slurm_run.cancelled
         assert cancelled, "no training job was caught running with a checkpoint, so none was cancelled"
         job = slurm_run.jobs[cancelled["jobid"]]
-        assert job.slurm_ids[0] == cancelled["slurm_id"] and len(job.slurm_ids) == 2, (
-            f"expected the cancelled job to be submitted once more, got SLURM ids {job.slurm_ids}"
-        )
+        assert (
+            job.slurm_ids[0] == cancelled["slurm_id"] and len(job.slurm_ids) == 2
+        ), f"expected the cancelled job to be submitted once more, got SLURM ids {job.slurm_ids}"
         record = json.loads((cancelled["run_dir"] / "run.json").read_text())
         assert record["status"] == "finished"
-        assert record.get("resumed_from_epochs"), (
-            f"the resubmitted job started afresh instead of resuming after epoch {cancelled['epochs_done']}"
-        )
-        assert record["resumed_from_epochs"][0] >= 1
-
+        assert record.get(
+            "resumed_from_epochs"
+        ), f"the resubmitted job started afresh instead of resuming after epoch {cancelled['epochs_done']}"
+        assert record["resumed_from_epochs"][0] >= cancelled["epochs_done"]
 
     def test_second_invocation_has_nothing_to_do(self, slurm_run, cluster):
         result = subprocess.run(
@@ -431,7 +457,6 @@ class TestDagOnSlurm:
         )
         assert result.returncode == 0, result.stderr[-4000:]
         assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-4000:]
-
 
     def test_outputs_equal_a_local_run(self, slurm_run, local_run):
         assert slurm_run.returncode == 0

@@ -93,9 +93,14 @@ def test_lr_schedule_warmup_then_cosine():
 
 
 def test_cifar_augmentation_is_a_crop_and_flip_drawn_from_the_generator():
-    cfg = resolve_task_config({"tasks": {"cifar10": {"train": {"augment": {"random_crop_padding": 2, "hflip": True}}}}}, "cifar10")
+    cfg = resolve_task_config(
+        {"tasks": {"cifar10": {"train": {"augment": {"random_crop_padding": 2, "hflip": True}}}}}, "cifar10"
+    )
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    splits = {"train": {"images": images, "labels": torch.zeros(6, dtype=torch.long)}, "test": {"images": images, "labels": torch.zeros(6, dtype=torch.long)}}
+    splits = {
+        "train": {"images": images, "labels": torch.zeros(6, dtype=torch.long)},
+        "test": {"images": images, "labels": torch.zeros(6, dtype=torch.long)},
+    }
     data = training.ImageData(splits, {"mean": [0.5] * 3, "std": [0.25] * 3}, cfg)
     a = data._augment(images, torch.Generator().manual_seed(1))
     b = data._augment(images, torch.Generator().manual_seed(1))
@@ -111,11 +116,19 @@ def test_cifar_augmentation_is_a_crop_and_flip_drawn_from_the_generator():
 
 def test_defaults_are_the_papers_setup():
     imdb, cifar, lm = (resolve_task_config({}, t) for t in ("imdb", "cifar10", "wikitext2"))
-    assert (imdb["model"]["d_model"], imdb["model"]["max_len"], imdb["train"]["lr"], imdb["train"]["batch_size"]) == (128, 400, 1e-5, 64)
+    assert (imdb["model"]["d_model"], imdb["model"]["max_len"], imdb["train"]["lr"], imdb["train"]["batch_size"]) == (
+        128,
+        400,
+        1e-5,
+        64,
+    )
     assert (cifar["model"]["n_layers"], cifar["model"]["n_heads"], cifar["train"]["epochs"]) == (8, 8, 250)
     assert (lm["model"]["d_model"], lm["data"]["seq_len"], lm["attention"]["m_scale_factor"]) == (768, 512, 100.0)
     assert imdb["train"]["grad_clip"] is None  # divergence stays visible
     assert set(DEFAULTS["tasks"]) == {"imdb", "cifar10", "wikitext2"}
+    assert cifar["train"]["augment"] == {"random_crop_padding": 4, "hflip": True}
+    no_aug = resolve_task_config({"tasks": {"cifar10": {"train": {"augment": {}}}}}, "cifar10")
+    assert no_aug["train"]["augment"] == {}
 
 
 @pytest.mark.parametrize(
@@ -125,7 +138,11 @@ def test_defaults_are_the_papers_setup():
         ("astro", {"train": {"lr": -0.1}}, "tasks.imdb.train.lr must be > 0, got -0.1"),
         ("astro", {"data": {"seq_len": 64}}, "tasks.imdb.data.seq_len (64) exceeds tasks.imdb.model.max_len (32)"),
         ("astro", {"train": {"schedule": "linear"}}, "tasks.imdb.train.schedule"),
-        ("astro", {"model": {"n_heads": 3}}, "tasks.imdb.model.d_model (16) must be divisible by tasks.imdb.model.n_heads (3)"),
+        (
+            "astro",
+            {"model": {"n_heads": 3}},
+            "tasks.imdb.model.d_model (16) must be divisible by tasks.imdb.model.n_heads (3)",
+        ),
         ("astro-leaky", {}, "not defined for task 'imdb'"),
     ],
 )
@@ -173,7 +190,9 @@ def test_run_record_is_complete(reference_run):
     for key in ("config", "seed", "code_version", "packages", "device", "data_manifest_sha256", "final", "probe_init"):
         assert record[key] not in (None, "", {}), key
     assert record["code_version"].startswith(("git:", "package:"))
-    assert record["packages"]["torch"] == torch.__version__.split("+")[0] or record["packages"]["torch"].startswith(torch.__version__.split("+")[0])
+    assert record["packages"]["torch"] == torch.__version__.split("+")[0] or record["packages"]["torch"].startswith(
+        torch.__version__.split("+")[0]
+    )
     rows = read_metrics(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3, 4]
     header = list(rows[0])
@@ -200,7 +219,20 @@ def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted_run(reference_run, da
     ref_out, _ = reference_run
     cfg = write_config(tmp_path / "cfg.yaml", tiny_config("imdb", epochs=4))
     out = tmp_path / "killed"
-    argv = ["--task", "imdb", "--model", "astro", "--seed", "3", "--config", str(cfg), "--out", str(out), "--data", str(data_dirs["imdb"])]
+    argv = [
+        "--task",
+        "imdb",
+        "--model",
+        "astro",
+        "--seed",
+        "3",
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--data",
+        str(data_dirs["imdb"]),
+    ]
     env = dict(os.environ, ASTROMORPHIC_TEST_STEP_DELAY="0.15", CI="1", PYTHONPATH=str(REPO / "src"))
     proc = subprocess.Popen([sys.executable, "-m", "astromorphic", "train", *argv], env=env, stderr=subprocess.DEVNULL)
     try:
@@ -236,7 +268,20 @@ def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted_run(reference_run, da
 def test_nonfinite_loss_gives_diverged_exit_0_and_the_record_so_far(data_dirs, tmp_path):
     cfg = write_config(tmp_path / "cfg.yaml", tiny_config("imdb", epochs=4))
     out = tmp_path / "div"
-    argv = ["--task", "imdb", "--model", "linearized", "--seed", "0", "--config", str(cfg), "--out", str(out), "--data", str(data_dirs["imdb"])]
+    argv = [
+        "--task",
+        "imdb",
+        "--model",
+        "linearized",
+        "--seed",
+        "0",
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--data",
+        str(data_dirs["imdb"]),
+    ]
     assert main([*argv, "--inject-nonfinite-at", "3:2"]) == 0
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "diverged" and record["diverged_epoch"] == 3
@@ -275,7 +320,9 @@ def test_other_presets_train(model, data_dirs, tmp_path):
 
 
 def test_leaky_lm_fails_the_causality_audit_and_says_so(data_dirs, tmp_path):
-    record = train_run("wikitext2", "astro-leaky", 0, tiny_config("wikitext2", epochs=1), tmp_path / "leaky", data_dirs["wikitext2"])
+    record = train_run(
+        "wikitext2", "astro-leaky", 0, tiny_config("wikitext2", epochs=1), tmp_path / "leaky", data_dirs["wikitext2"]
+    )
     assert record["status"] == "finished"
     assert not record["causality_audit"]["passed"]
     assert record["causality_audit"]["max_abs_change"] > record["causality_audit"]["tolerance"]
@@ -289,7 +336,9 @@ def test_changed_config_does_not_reuse_a_finished_run(data_dirs, tmp_path):
 
 
 def test_overrides_and_throughput_measurement():
-    config = training.apply_overrides(tiny_config("imdb"), ["tasks.imdb.attention.alpha=0.3", "tasks.imdb.train.grad_clip=1.0"])
+    config = training.apply_overrides(
+        tiny_config("imdb"), ["tasks.imdb.attention.alpha=0.3", "tasks.imdb.train.grad_clip=1.0"]
+    )
     cfg = validate_run(config, "imdb", "astro")
     assert cfg["attention"]["alpha"] == 0.3 and cfg["train"]["grad_clip"] == 1.0
     result = training.measure_throughput("imdb", "astro", config, n_batches=1, warmup=0)

@@ -27,6 +27,7 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
 def _copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "workflow", "config", "profiles", "src"):
         src = REPO / name
         (shutil.copytree(src, dest / name, ignore=IGNORE) if src.is_dir() else shutil.copy2(src, dest / name))
@@ -95,7 +96,8 @@ def test_editing_a_plot_reruns_only_that_figure(dag):
     code = workdir / "src" / "astromorphic" / "plotting" / "lm_curves.py"
     os.utime(code, (time.time() + 5, time.time() + 5))
     try:
-        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
+        proc = snakemake(workdir, "-n")
+        jobs = planned_jobs(proc.stdout + proc.stderr)
         assert jobs == {"lm_curves": 1, "all": 1}, jobs
     finally:
         snakemake(workdir, "--touch", "figures/lm_perplexity.png", "figures/lm_perplexity.pdf")
@@ -109,9 +111,10 @@ def test_editing_one_task_reruns_only_its_runs(dag, tmp_path):
     changed.write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "changed.yaml"], cwd=workdir,
                           capture_output=True, text=True)
-    jobs = planned_jobs(proc.stdout)
+    text = proc.stdout + proc.stderr
+    jobs = planned_jobs(text)
     assert jobs.get("train") == 4 and "prepare" not in jobs, jobs  # imdb: 2 models x 2 seeds
-    assert "results/runs/cifar10" not in proc.stdout and "results/runs/wikitext2" not in proc.stdout
+    assert "results/runs/cifar10" not in text and "results/runs/wikitext2" not in text
 
 
 def test_report_holds_every_table_and_figure(dag):

@@ -222,8 +222,17 @@ def _value(rows, device, dtype, kind, causal, n, col="fwdbwd_ms") -> Optional[fl
     return None
 
 
+def _normalise(row: dict) -> dict:
+    """Rows as measured or as read back from the CSV (strings) -> typed N and causal."""
+    out = dict(row)
+    out["N"] = int(out["N"])
+    out["causal"] = out["causal"] if isinstance(out["causal"], bool) else str(out["causal"]).lower() == "true"
+    return out
+
+
 def summarise(rows: list[dict]) -> list[str]:
     """The paper-facing numbers: crossovers against softmax, causal memory growth, cost of the extras."""
+    rows = [_normalise(r) for r in rows]
     lines = []
     for device, dtype in sorted({(r["device"], r["dtype"]) for r in rows}):
         ns = sorted({r["N"] for r in rows if (r["device"], r["dtype"]) == (device, dtype)})

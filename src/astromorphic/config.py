@@ -77,7 +77,15 @@ DEFAULTS: dict[str, Any] = {
     "synthetic": False,
     "results_dir": "results",
     "seeds": [0, 1, 2],
-    "models": ["vanilla", "linearized", "astro", "astro-no-relpos", "astro-no-nonlin", "astro-no-feedback", "no-attention"],
+    "models": [
+        "vanilla",
+        "linearized",
+        "astro",
+        "astro-no-relpos",
+        "astro-no-nonlin",
+        "astro-no-feedback",
+        "no-attention",
+    ],
     "lm_extra_models": ["astro-leaky"],
     "tasks": {
         # IMDB: encoder, 1 layer, 4 heads, D = 128, 400 tokens, lr 1e-5, batch 64, 120 epochs (Table S1).
@@ -90,9 +98,22 @@ DEFAULTS: dict[str, Any] = {
         # CIFAR-10: conv stem, patch 2 -> 16 x 16 = 256 patches, 8 layers, 8 heads, D = 256 (Table S2).
         "cifar10": {
             "data": {},
-            "model": {"d_model": 256, "n_layers": 8, "n_heads": 8, "ffn_mult": 4, "dropout": 0.1, "max_len": 256, "patch": 2},
+            "model": {
+                "d_model": 256,
+                "n_layers": 8,
+                "n_heads": 8,
+                "ffn_mult": 4,
+                "dropout": 0.1,
+                "max_len": 256,
+                "patch": 2,
+            },
             "attention": {"alpha": 0.25, "m_scale_factor": 500.0, "tau": 16.0, "position": "exp"},
-            "train": {"lr": 1.0e-3, "batch_size": 32, "epochs": 250, "augment": {"random_crop_padding": 4, "hflip": True}},
+            "train": {
+                "lr": 1.0e-3,
+                "batch_size": 32,
+                "epochs": 250,
+                "augment": {"random_crop_padding": 4, "hflip": True},
+            },
         },
         # WikiText-2: decoder, 1 layer, 6 heads, D = 768, 512 tokens, lr 1e-5, batch 24, 50 epochs (Table S3).
         "wikitext2": {
@@ -185,6 +206,9 @@ def resolve_task_config(config: dict, task: str) -> dict:
     for key, value in given.items():  # keep any other section (e.g. notes) as written
         resolved.setdefault(key, copy.deepcopy(value))
     train = resolved["train"]
+    given_train = _section(given, task, "train")
+    if "augment" in given_train:  # replaced as a whole: `augment: {}` switches the default augmentation off
+        train["augment"] = copy.deepcopy(given_train["augment"]) or {}
     if train.get("threads") is None:
         train["threads"] = resolved["resources"].get("threads") or 1
     if train.get("eval_batch_size") is None:
@@ -347,7 +371,9 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _number(section: dict, key: str, prefix: str, *, low=None, high=None, low_open=False, high_open=False, optional=False):
+def _number(
+    section: dict, key: str, prefix: str, *, low=None, high=None, low_open=False, high_open=False, optional=False
+):
     value = section.get(key)
     name = f"{prefix}.{key}"
     if value is None:

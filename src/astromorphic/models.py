@@ -28,12 +28,17 @@ Decisions documented here (each a ``model_cfg`` key):
   frozen when ``freeze_embedding`` (true), followed by a learned Linear(E, D); otherwise a learned
   (V, D) embedding. Classification: mean over the real tokens (``key_padding_mask``) of the last block's
   output, Dropout, Linear(D, n_classes). Without a mask every token counts as real.
-* CIFAR-10: Conv3x3(3 -> stem_channels, 64 by default) + BatchNorm + GELU, then a patch embedding
+* CIFAR-10 (``image_size`` 32, ``patch`` 2, ``stem_channels`` 64): Conv3x3(3 -> stem_channels) + BatchNorm
+  + GELU (the stem normalisation and activation are our choice), then a patch embedding
   Conv(stem_channels -> D, kernel = stride = patch), the encoder blocks, then GELU and the mean over the
   tokens ("nonlinearity and average pooling"), Dropout, Linear(D, n_classes).
 * WikiText-2: one causal block, then LayerNorm + Dropout (the paper's "LayerNorm + dropout before the
   output") and a linear layer to the vocabulary, whose weight is tied to the token embedding when
   ``tie_weights`` (true, as in GPT-2; no bias then).
+
+Input checks: tokens (int64, (B, N), 1 <= N <= max_len, ids below vocab_size), key_padding_mask and
+images (shape, finite values) raise ValueError naming the argument and what was expected; activations
+inside the model are not checked, so a diverging run shows NaN to the training loop instead of raising.
 
 Probing: ``model.set_probe(True)`` makes every block record ``attn_ratio`` = ||attention term|| /
 ||block input|| (Frobenius norms over the real tokens of the whole batch) and turns on the attention's

@@ -512,7 +512,10 @@ def attention_probe(model: torch.nn.Module, batch: _Batch, device: torch.device,
         with _autocast(device, dtype):
             model(*batch.inputs)
         layers = model.attention_probe() or []
-        return [{k: float(v) for k, v in layer.items() if isinstance(v, (int, float)) or torch.is_tensor(v)} for layer in layers]
+        return [
+            {k: float(v) for k, v in layer.items() if isinstance(v, (int, float)) or torch.is_tensor(v)}
+            for layer in layers
+        ]
     finally:
         model.set_probe(False)
         model.train(was_training)
@@ -556,7 +559,9 @@ def causality_audit(
     try:
         gen = torch.Generator().manual_seed(1_000_003 + seed)
         length = windows.shape[1]
-        positions = sorted({0, length // 4, length // 2, (3 * length) // 4, length - 2} & set(range(max(length - 1, 0))))
+        positions = sorted(
+            {0, length // 4, length // 2, (3 * length) // 4, length - 2} & set(range(max(length - 1, 0)))
+        )
         x = windows.to(device)
         with _autocast(device, dtype):
             base = model(x).float()
@@ -800,7 +805,11 @@ def train_run(
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda s: lr_factor(
-                s, total_steps=total_steps, warmup_steps=warmup, schedule=train["schedule"], min_ratio=train["min_lr_ratio"]
+                s,
+                total_steps=total_steps,
+                warmup_steps=warmup,
+                schedule=train["schedule"],
+                min_ratio=train["min_lr_ratio"],
             ),
         )
 
@@ -886,7 +895,15 @@ def train_run(
             record["probe_init"] = probe
             if task == "wikitext2":
                 record["causality_audit_init"] = _audit(net, data, info, device, dtype, train, seed)
-            columns = ["epoch", "train_loss", *TASK_METRICS[task], "lr", "grad_norm", *probe_columns(probe), *TIME_COLUMNS]
+            columns = [
+                "epoch",
+                "train_loss",
+                *TASK_METRICS[task],
+                "lr",
+                "grad_norm",
+                *probe_columns(probe),
+                *TIME_COLUMNS,
+            ]
             rows.append(
                 {
                     "epoch": 0,
@@ -905,7 +922,19 @@ def train_run(
 
         for epoch in range(start_epoch + 1, int(train["epochs"]) + 1):
             outcome = _train_epoch(
-                task, net, data, optimizer, scheduler, data_gen, device, dtype, train, epoch, inject, step_delay, show_progress
+                task,
+                net,
+                data,
+                optimizer,
+                scheduler,
+                data_gen,
+                device,
+                dtype,
+                train,
+                epoch,
+                inject,
+                step_delay,
+                show_progress,
             )
             if outcome["diverged"] is not None:
                 div = outcome["diverged"]
@@ -979,7 +1008,9 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     return state
 
 
-def _train_epoch(task, net, data, optimizer, scheduler, data_gen, device, dtype, train, epoch, inject, step_delay, show_progress):
+def _train_epoch(
+    task, net, data, optimizer, scheduler, data_gen, device, dtype, train, epoch, inject, step_delay, show_progress
+):
     """One pass over the training batches; stops at the first non-finite loss or gradient norm."""
     from tqdm import tqdm
 
@@ -989,7 +1020,9 @@ def _train_epoch(task, net, data, optimizer, scheduler, data_gen, device, dtype,
     loss_sum, units, samples, norm_sum, steps = 0.0, 0, 0, 0.0, 0
     lr = optimizer.param_groups[0]["lr"]
     n_batches = data.n_train_batches()
-    bar = tqdm(total=n_batches, desc=f"epoch {epoch}", unit="batch", disable=not show_progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        total=n_batches, desc=f"epoch {epoch}", unit="batch", disable=not show_progress, leave=False, dynamic_ncols=True
+    )
     t0 = time.perf_counter()
     diverged = None
     try:
@@ -1022,7 +1055,11 @@ def _train_epoch(task, net, data, optimizer, scheduler, data_gen, device, dtype,
             steps += 1
             if show_progress:
                 elapsed = time.perf_counter() - t0
-                bar.set_postfix(loss=f"{loss_sum / units:.4f}", rate=f"{units / max(elapsed, 1e-9):.0f} {data.unit}/s", refresh=False)
+                bar.set_postfix(
+                    loss=f"{loss_sum / units:.4f}",
+                    rate=f"{units / max(elapsed, 1e-9):.0f} {data.unit}/s",
+                    refresh=False,
+                )
                 bar.update(1)
             if step_delay:
                 time.sleep(step_delay)
@@ -1051,7 +1088,9 @@ def _synthetic_batch(task: str, cfg: dict, batch_size: int, vocab_size: int, gen
     if task == "imdb":
         mask = torch.ones(batch_size, length, dtype=torch.bool)
         return _Batch((tokens, mask), torch.randint(0, 2, (batch_size,), generator=gen), batch_size, tokens.numel())
-    return _Batch((tokens,), torch.randint(0, vocab_size, (batch_size, length), generator=gen), batch_size, tokens.numel())
+    return _Batch(
+        (tokens,), torch.randint(0, vocab_size, (batch_size, length), generator=gen), batch_size, tokens.numel()
+    )
 
 
 def measure_throughput(
@@ -1148,7 +1187,9 @@ def run_sizes(task: str, cfg: dict) -> dict:
     d, t = cfg["data"], cfg["train"]
     n_train = d.get("n_train") or PAPER_DATA_SIZES[task]["train"]
     if task == "wikitext2":
-        n_eval = (d.get("n_valid") or 0) + (d.get("n_test") or 0) if d.get("n_train") else PAPER_DATA_SIZES[task]["eval"]
+        n_eval = (
+            (d.get("n_valid") or 0) + (d.get("n_test") or 0) if d.get("n_train") else PAPER_DATA_SIZES[task]["eval"]
+        )
         if t.get("max_eval_tokens"):
             n_eval = min(n_eval, 2 * t["max_eval_tokens"])
         per_batch = t["batch_size"] * int(train_seq_len(cfg))
@@ -1175,9 +1216,11 @@ def _throughput_cli(args) -> int:
     rows = []
     for task in tasks:
         task_cfg = resolve_task_config(config, task)
-        models = args.model.split(",") if args.model else [
-            m for m in (config.get("models") or _default_models()) if m != "astro-leaky" or task == "wikitext2"
-        ]
+        models = (
+            args.model.split(",")
+            if args.model
+            else [m for m in (config.get("models") or _default_models()) if m != "astro-leaky" or task == "wikitext2"]
+        )
         if task == "wikitext2" and not args.model:
             models += [m for m in config.get("lm_extra_models", ["astro-leaky"]) if m not in models]
         for model in models:
@@ -1186,7 +1229,9 @@ def _throughput_cli(args) -> int:
                 cfg["tasks"][task]["train"]["device"] = args.device
             if args.threads:
                 cfg["tasks"][task]["train"]["threads"] = args.threads
-            res = measure_throughput(task, model, cfg, args.n_batches, batch_size=args.batch_size, vocab_size=args.vocab_size)
+            res = measure_throughput(
+                task, model, cfg, args.n_batches, batch_size=args.batch_size, vocab_size=args.vocab_size
+            )
             res["sizes"] = sizes
             run = run_sizes(task, validate_run(cfg, task, model))
             res.update({"run_train_units": run["train"], "run_eval_units": run["eval"]})
@@ -1195,7 +1240,7 @@ def _throughput_cli(args) -> int:
             print(
                 f"{sizes:>8} {task:>9} {model:>18}  bs={res['batch_size']:<3} "
                 f"train {res['train_throughput']:10.1f} {res['unit']}/s  eval {res['eval_throughput']:10.1f} {res['unit']}/s  "
-                f"run ({run['epochs']} epochs) ~ {res['projected_run_h']:.2f} h",
+                f"run ({run['epochs']} epochs) ~ {_duration(res['projected_run_h'])}",
                 flush=True,
             )
     if args.csv:
@@ -1210,6 +1255,10 @@ def _throughput_cli(args) -> int:
             writer.writerow({k: _fmt(v) if isinstance(v, float) else v for k, v in row.items()})
         aio.write_text(path, existing + buf.getvalue())
     return 0
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
 
 
 def _default_models() -> list[str]:
@@ -1270,7 +1319,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="--throughput: override the configured batch size")
     parser.add_argument("--device", help="--throughput: override train.device")
     parser.add_argument("--threads", type=int, help="--throughput: override train.threads")
-    parser.add_argument("--vocab-size", type=int, help="--throughput: vocabulary size (default: data.vocab_size, else 20000 / 50257)")
+    parser.add_argument(
+        "--vocab-size", type=int, help="--throughput: vocabulary size (default: data.vocab_size, else 20000 / 50257)"
+    )
     parser.add_argument("--sizes", help="--throughput: label of the size set in the output")
     parser.add_argument("--csv", help="--throughput: append the results to this CSV")
     return parser

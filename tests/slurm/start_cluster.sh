@@ -32,9 +32,19 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
     fi
     echo "installing slurm-wlm and munge"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends slurm-wlm munge >"$state/apt.log" 2>&1 \
-        || { tail -n 30 "$state/apt.log" >&2; exit 1; }
+    # The packages' scripts would start system-wide munge, slurmctld and slurmd services; a
+    # policy-rc.d that refuses every start keeps the daemons of this cluster the only ones.
+    policy=/usr/sbin/policy-rc.d made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        made_policy=1
+    fi
+    installed=1
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge; } \
+        >"$state/apt.log" 2>&1 || installed=
+    if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+    if [ -z "$installed" ]; then tail -n 30 "$state/apt.log" >&2; exit 1; fi
 fi
 
 # --- configuration ---------------------------------------------------------------------------
@@ -56,7 +66,7 @@ ctld_port=$(pick_port 16817)
 slurmd_port=$(pick_port 16818 "$ctld_port")
 
 # `slurmd -C` reports this host's CPU layout and memory in slurm.conf syntax.
-node_line=$(slurmd -C | head -n 1)
+node_line=$(slurmd -C | head -n 1 | sed "s/^NodeName=[^ ]*/NodeName=$host/")
 sed -e "s|@STATE@|$state|g" -e "s|@HOST@|$host|g" -e "s|@NODE@|$node_line|" \
     -e "s|@CTLD_PORT@|$ctld_port|" -e "s|@SLURMD_PORT@|$slurmd_port|" \
     "$here/slurm.conf.in" >"$state/slurm.conf"

@@ -11,7 +11,7 @@ from snakemake.utils import validate
 
 from astromorphic.aggregate import format_model_name, parse_model_name
 from astromorphic.config import resolve_task_config, validate_schema
-from astromorphic.tables import available_tables, has_sweep
+from astromorphic.tables import available_tables
 
 # First a check whose message names the offending key as a dotted path, then snakemake's own validation,
 # which fills in the defaults.
@@ -102,7 +102,9 @@ def data_options(task):
         folder = Path(config["data_dir"]) / task
         kind = LOCAL_SOURCE_KIND[task]
         if task == "cifar10" and any((folder / f).exists() for f in CIFAR_PYTHON_FILES):
-            kind = "torchvision"  # the official python batches rather than image folders
+            kind = (
+                "torchvision"  # the official python batches rather than image folders
+            )
         data["source"] = f"{kind}:{folder}"
         if task == "wikitext2" and not (folder / "wiki.train.tokens").exists():
             # No training split in the folder (as in ../shared/data): train on the validation text; the
