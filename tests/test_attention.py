@@ -102,7 +102,15 @@ def test_core_matches_naive(causal, sigmoid, feedback, alpha, with_w):
     expect = naive_attention(q, k, v, w, alpha, sigmoid, feedback, causal, m_scale=3.0)
     for chunk in (1, 3, 16, None):  # several chunks with a ragged last one, one chunk, automatic
         got = astromorphic_attention(
-            q, k, v, w_astro=w, alpha=alpha, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=3.0,
+            q,
+            k,
+            v,
+            w_astro=w,
+            alpha=alpha,
+            sigmoid=sigmoid,
+            feedback=feedback,
+            causal=causal,
+            m_scale=3.0,
             chunk_size=chunk,
         )
         assert got.shape == (2, 2, 7, 4)
@@ -116,7 +124,15 @@ def test_core_with_padding_matches_naive(causal, sigmoid, feedback):
     mask = torch.tensor([[True, True, True, True, False, False], [True, False, True, True, True, False]])
     expect = naive_attention(q, k, v, w, 0.25, sigmoid, feedback, causal, 2.0, mask)
     got = astromorphic_attention(
-        q, k, v, w_astro=w, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask,
+        q,
+        k,
+        v,
+        w_astro=w,
+        sigmoid=sigmoid,
+        feedback=feedback,
+        causal=causal,
+        m_scale=2.0,
+        key_padding_mask=mask,
         chunk_size=4,
     )
     torch.testing.assert_close(got, expect, rtol=1e-6, atol=1e-12)
@@ -125,7 +141,15 @@ def test_core_with_padding_matches_naive(causal, sigmoid, feedback):
     k2[~mask[:, None, :].expand(2, 2, 6)] = 5.0
     v2[~mask[:, None, :].expand(2, 2, 6)] = -7.0
     got2 = astromorphic_attention(
-        q, k2, v2, w_astro=w, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask,
+        q,
+        k2,
+        v2,
+        w_astro=w,
+        sigmoid=sigmoid,
+        feedback=feedback,
+        causal=causal,
+        m_scale=2.0,
+        key_padding_mask=mask,
         chunk_size=4,
     )
     torch.testing.assert_close(got2, got, rtol=0, atol=1e-12)
@@ -159,7 +183,9 @@ def test_linearized_equals_katharopoulos_over_m():
     q, k, v, _ = rand_qkv(n=9)
     m = 7.0
     for causal in (False, True):
-        got = astromorphic_attention(q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m, chunk_size=4)
+        got = astromorphic_attention(
+            q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m, chunk_size=4
+        )
         torch.testing.assert_close(got, katharopoulos(q, k, v, causal) / m, rtol=1e-10, atol=1e-12)
 
 
@@ -202,7 +228,15 @@ def test_gradcheck_core(causal, sigmoid, feedback):
 
     def f(q, k, v, w):
         return astromorphic_attention(
-            q, k, v, w_astro=w, sigmoid=sigmoid, feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask,
+            q,
+            k,
+            v,
+            w_astro=w,
+            sigmoid=sigmoid,
+            feedback=feedback,
+            causal=causal,
+            m_scale=2.0,
+            key_padding_mask=mask,
             chunk_size=2,
         )
 
@@ -263,7 +297,9 @@ def test_exp_scan_has_no_overflow_for_long_short_decay():
     for tau in (0.05, 1.0, 1e4):
         out = A._exp_decay_product(M, tau)
         assert torch.isfinite(out).all()
-    torch.testing.assert_close(A._exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0))
+    torch.testing.assert_close(
+        A._exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0)
+    )
 
 
 def test_relative_position_gradcheck():
@@ -280,13 +316,19 @@ def all_specs():
     specs = [AttentionSpec(kind="softmax"), AttentionSpec(kind="linearized", m_scale=5.0), AttentionSpec(kind="none")]
     for nonlin, relpos, feedback in itertools.product([True, False], repeat=3):
         specs.append(
-            AttentionSpec(kind="astromorphic", nonlinearity=nonlin, relative_position=relpos, feedback=feedback, m_scale=3.0)
+            AttentionSpec(
+                kind="astromorphic", nonlinearity=nonlin, relative_position=relpos, feedback=feedback, m_scale=3.0
+            )
         )
     specs.append(AttentionSpec(kind="astromorphic", m_scale=3.0, position="linear"))
     return specs
 
 
-@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: f"{s.kind}-{int(s.nonlinearity)}{int(s.relative_position)}{int(s.feedback)}-{s.position}")
+@pytest.mark.parametrize(
+    "spec",
+    all_specs(),
+    ids=lambda s: f"{s.kind}-{int(s.nonlinearity)}{int(s.relative_position)}{int(s.feedback)}-{s.position}",
+)
 def test_causal_modules_are_strictly_causal(spec):
     torch.manual_seed(0)
     mod = build_attention(spec, 8, 2, 24, causal=True, chunk_size=4).double()
@@ -393,7 +435,9 @@ def test_bad_input_raises_value_error_naming_the_argument():
     w_bad[0, 0, 0] = float("inf")
     assert_value_error(lambda: core(q, k, v, w_astro=w_bad), "w_astro", "finite")
     assert_value_error(lambda: core(q, k, v, key_padding_mask=torch.ones(2, 7)), "key_padding_mask", "bool")
-    assert_value_error(lambda: core(q, k, v, key_padding_mask=torch.ones(2, 6, dtype=torch.bool)), "key_padding_mask", "(B, N)")
+    assert_value_error(
+        lambda: core(q, k, v, key_padding_mask=torch.ones(2, 6, dtype=torch.bool)), "key_padding_mask", "(B, N)"
+    )
     assert_value_error(lambda: relative_position_activity(w, -1.0), "tau", "> 0")
     assert_value_error(lambda: relative_position_activity(w[0], 1.0), "M", "(H, d_k, N)")
     assert_value_error(lambda: relative_position_activity(w, 1.0, position="cosine"), "position")
@@ -429,7 +473,9 @@ def test_bench_attention_writes_csv(tmp_path):
     from astromorphic import bench
 
     out = tmp_path / "bench.csv"
-    rc = bench.main(["attention", "--out", str(out), "--n", "24", "--batch", "1", "--heads", "2", "--dim", "8", "--repeats", "1"])
+    rc = bench.main(
+        ["attention", "--out", str(out), "--n", "24", "--batch", "1", "--heads", "2", "--dim", "8", "--repeats", "1"]
+    )
     assert rc == 0
     rows = list(csv.DictReader(out.open()))
     assert set(bench.COLUMNS) == set(rows[0])

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from astromorphic.attention import AttentionSpec
-from astromorphic.models import MODEL_DEFAULTS, DecoderLM, TextClassifier, VisionClassifier, build_model, resolve_model_cfg
+from astromorphic.models import (
+    MODEL_DEFAULTS,
+    DecoderLM,
+    TextClassifier,
+    VisionClassifier,
+    build_model,
+    resolve_model_cfg,
+)
 from astromorphic.presets import MECHANISMS, PRESETS, get_preset, preset_names, spec_for, table2_rows
 
 ATTN_CFG = {"alpha": 0.25, "m_scale_factor": 0.5, "tau": 4.0, "position": "exp"}
@@ -27,7 +34,11 @@ def tiny(task, **extra):
 
 def make(task, preset, **extra):
     spec = spec_for(preset, ATTN_CFG, tiny(task)["d_model"])
-    info = {"imdb": {"vocab_size": 50, "n_classes": 2, "pad_id": 0}, "cifar10": {"n_classes": 10}, "wikitext2": {"vocab_size": 40}}
+    info = {
+        "imdb": {"vocab_size": 50, "n_classes": 2, "pad_id": 0},
+        "cifar10": {"n_classes": 10},
+        "wikitext2": {"vocab_size": 40},
+    }
     return build_model(task, spec, tiny(task, **extra), info[task])
 
 
@@ -138,13 +149,23 @@ def test_probe(preset):
 
 def test_paper_defaults():
     assert {k: MODEL_DEFAULTS["imdb"][k] for k in ("d_model", "n_layers", "n_heads", "max_len")} == {
-        "d_model": 128, "n_layers": 1, "n_heads": 4, "max_len": 400
+        "d_model": 128,
+        "n_layers": 1,
+        "n_heads": 4,
+        "max_len": 400,
     }
     assert {k: MODEL_DEFAULTS["cifar10"][k] for k in ("d_model", "n_layers", "n_heads", "patch", "max_len")} == {
-        "d_model": 256, "n_layers": 8, "n_heads": 8, "patch": 2, "max_len": 256
+        "d_model": 256,
+        "n_layers": 8,
+        "n_heads": 8,
+        "patch": 2,
+        "max_len": 256,
     }
     assert {k: MODEL_DEFAULTS["wikitext2"][k] for k in ("d_model", "n_layers", "n_heads", "max_len")} == {
-        "d_model": 768, "n_layers": 1, "n_heads": 6, "max_len": 512
+        "d_model": 768,
+        "n_layers": 1,
+        "n_heads": 6,
+        "max_len": 512,
     }
     model = build_model("cifar10", spec_for("astro", {"m_scale_factor": 500}, 256), {}, {"n_classes": 10})
     assert model.n_tokens == 256 and len(model.blocks) == 8
@@ -155,7 +176,9 @@ def test_paper_defaults():
 def test_glove_embedding_is_projected_and_frozen():
     vectors = torch.randn(50, 300)
     spec = spec_for("linearized", ATTN_CFG, 16)
-    model = build_model("imdb", spec, tiny("imdb"), {"vocab_size": 50, "n_classes": 2, "pad_id": 0, "embedding": vectors})
+    model = build_model(
+        "imdb", spec, tiny("imdb"), {"vocab_size": 50, "n_classes": 2, "pad_id": 0, "embedding": vectors}
+    )
     assert not model.embed.weight.requires_grad
     assert model.embed_proj.in_features == 300 and model.embed_proj.out_features == 16
     assert model(torch.randint(0, 50, (2, 8))).shape == (2, 2)
@@ -174,15 +197,21 @@ def test_bad_input():
     assert_value_error(lambda: lm(torch.randint(0, 40, (2, 25))), "tokens", "max_len=24")
     assert_value_error(lambda: lm(torch.randint(0, 40, (2, 5)).float()), "tokens", "int64")
     assert_value_error(lambda: lm(torch.full((1, 5), 40)), "tokens", "vocab_size=40")
-    assert_value_error(lambda: text(torch.randint(0, 50, (2, 5)), torch.ones(2, 4, dtype=torch.bool)), "key_padding_mask")
+    assert_value_error(
+        lambda: text(torch.randint(0, 50, (2, 5)), torch.ones(2, 4, dtype=torch.bool)), "key_padding_mask"
+    )
     assert_value_error(lambda: vision(torch.randn(2, 3, 9, 9)), "images", "(B, 3, 8, 8)")
     bad = torch.randn(1, 3, 8, 8)
     bad[0, 0, 0, 0] = float("nan")
     assert_value_error(lambda: vision(bad), "images", "finite")
     spec = spec_for("astro", ATTN_CFG, 16)
     assert_value_error(lambda: build_model("mnist", spec, {}, {}), "task")
-    assert_value_error(lambda: build_model("imdb", spec, {"d_modle": 8}, {"vocab_size": 5, "n_classes": 2}), "model_cfg", "d_modle")
-    assert_value_error(lambda: build_model("imdb", spec, {"d_model": 10, "n_heads": 4}, {"vocab_size": 5, "n_classes": 2}), "n_heads")
+    assert_value_error(
+        lambda: build_model("imdb", spec, {"d_modle": 8}, {"vocab_size": 5, "n_classes": 2}), "model_cfg", "d_modle"
+    )
+    assert_value_error(
+        lambda: build_model("imdb", spec, {"d_model": 10, "n_heads": 4}, {"vocab_size": 5, "n_classes": 2}), "n_heads"
+    )
     assert_value_error(lambda: build_model("imdb", spec, tiny("imdb"), {"n_classes": 2}), "vocab_size")
     assert_value_error(lambda: build_model("cifar10", spec, tiny("cifar10", max_len=8), {}), "max_len")
     assert_value_error(lambda: resolve_model_cfg("imdb", {"dropout": 1.5}), "dropout")
@@ -194,7 +223,13 @@ def test_bad_input():
 
 def test_preset_registry():
     assert list(PRESETS) == [
-        "vanilla", "linearized", "astro", "astro-no-relpos", "astro-no-nonlin", "astro-no-feedback", "astro-leaky",
+        "vanilla",
+        "linearized",
+        "astro",
+        "astro-no-relpos",
+        "astro-no-nonlin",
+        "astro-no-feedback",
+        "astro-leaky",
         "no-attention",
     ]
     assert preset_names("imdb") == [p for p in PRESETS if p != "astro-leaky"]
@@ -212,7 +247,13 @@ def test_spec_resolution():
     assert astro == AttentionSpec("astromorphic", True, True, True, 0.3, 64000.0, 8.0, "linear", False)
     assert spec_for("astro", {**cfg, "m_scale": 7.0}, 128).m_scale == 7.0
     lin = spec_for("linearized", cfg, 128)
-    assert (lin.kind, lin.nonlinearity, lin.relative_position, lin.feedback, lin.alpha) == ("linearized", False, False, True, 1.0)
+    assert (lin.kind, lin.nonlinearity, lin.relative_position, lin.feedback, lin.alpha) == (
+        "linearized",
+        False,
+        False,
+        True,
+        1.0,
+    )
     nonlin = spec_for("astro-no-nonlin", cfg, 128)
     assert (nonlin.nonlinearity, nonlin.alpha, nonlin.relative_position, nonlin.feedback) == (False, 1.0, True, True)
     assert spec_for("astro-no-relpos", cfg, 128).relative_position is False

@@ -45,8 +45,9 @@ SPEC decision 5). The product M P is formed densely (N x N matrix) or without P:
 two-sided exponential scan (a matrix product with a small in-block decay matrix, plus a carry between
 blocks; only non-positive powers of exp(-1/tau) appear, so nothing overflows), for "linear" from prefix
 sums (in float64 against cancellation). ``method="auto"`` picks the dense form for N <= DENSE_MAX_N
-(256 on the CPU, 4096 on CUDA), the crossovers measured by ``astromorphic bench attention``. Decay weights below the smallest normal float
-are set to zero (they are below float tolerance, and subnormal arithmetic is slow). W_astro depends on
+(256 on the CPU, 4096 on CUDA), the crossovers measured by ``astromorphic bench attention``. Decay
+weights below the smallest normal float are set to zero (they are below float tolerance, and subnormal
+arithmetic is slow). W_astro depends on
 the positions only, never on token content (SPEC decision 7); for a sequence of length N it is built over
 all N positions, so it is the same function of position in the causal and the bidirectional models.
 
@@ -95,6 +96,7 @@ __all__ = [
     "feature_map",
     "astromorphic_attention",
     "relative_position_activity",
+    "relative_position_matrix",
     "softmax_attention",
     "build_attention",
     "SoftmaxAttention",
@@ -407,8 +409,17 @@ def astromorphic_attention(
     compute = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
     with _autocast_off(q.device.type):
         out = _core(
-            q.to(compute), k.to(compute), v.to(compute), None if w_astro is None else w_astro.to(compute),
-            alpha, sigmoid, feedback, causal, m_scale, key_padding_mask, chunk_size,
+            q.to(compute),
+            k.to(compute),
+            v.to(compute),
+            None if w_astro is None else w_astro.to(compute),
+            alpha,
+            sigmoid,
+            feedback,
+            causal,
+            m_scale,
+            key_padding_mask,
+            chunk_size,
         )
     return out.to(out_dtype)
 
@@ -764,7 +775,13 @@ class NoAttention(nn.Module):
 
 
 def build_attention(
-    spec: AttentionSpec, d_model: int, n_heads: int, max_len: int, causal: bool, *, chunk_size: Optional[int] = DEFAULT_CHUNK
+    spec: AttentionSpec,
+    d_model: int,
+    n_heads: int,
+    max_len: int,
+    causal: bool,
+    *,
+    chunk_size: Optional[int] = DEFAULT_CHUNK,
 ) -> nn.Module:
     """The attention module for ``spec``: forward(x (B, N, D), key_padding_mask) -> attention term (B, N, D)."""
     if not isinstance(spec, AttentionSpec):

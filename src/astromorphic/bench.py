@@ -86,7 +86,15 @@ def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, 
         return (q, k, v), lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
     if kind == "linearized":
         return (q, k, v), lambda q, k, v: astromorphic_attention(
-            q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m_scale, chunk_size=chunk,
+            q,
+            k,
+            v,
+            alpha=1.0,
+            sigmoid=False,
+            feedback=True,
+            causal=causal,
+            m_scale=m_scale,
+            chunk_size=chunk,
             validate=False,
         )
     if kind == "astromorphic":
@@ -95,8 +103,17 @@ def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, 
         def layer(q, k, v, m):
             w = relative_position_activity(m, 16.0, validate=False)
             return astromorphic_attention(
-                q, k, v, w_astro=w, alpha=0.25, sigmoid=True, feedback=True, causal=causal, m_scale=m_scale,
-                chunk_size=chunk, validate=False,
+                q,
+                k,
+                v,
+                w_astro=w,
+                alpha=0.25,
+                sigmoid=True,
+                feedback=True,
+                causal=causal,
+                m_scale=m_scale,
+                chunk_size=chunk,
+                validate=False,
             )
 
         return (q, k, v, m), layer
@@ -257,12 +274,16 @@ def summarise(rows: list[dict]) -> list[str]:
         )
         if lo and hi:
             lines.append(f"  causal astromorphic peak memory N=8192 / N=1024: {hi:.1f} / {lo:.1f} MB = {hi / lo:.2f}x")
-        lin, ast = _value(rows, device, dtype, "linearized", False, 1024), _value(rows, device, dtype, "astromorphic", False, 1024)
+        lin, ast = _value(rows, device, dtype, "linearized", False, 1024), _value(
+            rows, device, dtype, "astromorphic", False, 1024
+        )
         if lin and ast:
             lines.append(f"  bidirectional astromorphic / linearized fwd+bwd at N=1024: {ast / lin:.2f}x")
         rel = []
         for n in ns:
-            dn, sc = _value(rows, device, dtype, "relpos_dense", False, n), _value(rows, device, dtype, "relpos_scan", False, n)
+            dn, sc = _value(rows, device, dtype, "relpos_dense", False, n), _value(
+                rows, device, dtype, "relpos_scan", False, n
+            )
             if dn and sc:
                 rel.append(f"N={n}: {'scan' if sc < dn else 'dense'} ({dn:.2f} vs {sc:.2f} ms)")
         if rel:
@@ -303,7 +324,9 @@ def run_attention(args) -> list[dict]:
         for n in args.n:
             if slow:
                 row = {c: "" for c in COLUMNS}
-                row.update(device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=args.dim)
+                row.update(
+                    device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=args.dim
+                )
                 row["status"] = "skipped"
             else:
                 row = measure_point(
@@ -355,7 +378,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=64, help="head size d (d_k = d_v)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dtype", default=None, help="float32 and/or bfloat16 (default: float32; CUDA adds bfloat16)")
-    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="chunk length of the causal computations (default automatic)")
+    p.add_argument(
+        "--chunk", type=int, default=DEFAULT_CHUNK, help="chunk length of the causal computations (default automatic)"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's default)")
     p.add_argument("--kinds", type=_kind_list, default=list(KINDS + RELPOS_KINDS), help="subset of the kinds")
     p.add_argument("--causal", type=_causal_list, default=[False, True], help="false, true or both (default both)")

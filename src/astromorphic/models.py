@@ -65,6 +65,7 @@ __all__ = [
     "VisionClassifier",
     "DecoderLM",
     "build_model",
+    "resolve_model_cfg",
 ]
 
 TASKS = ("imdb", "cifar10", "wikitext2")
@@ -102,7 +103,9 @@ def _check_tokens(tokens, max_len: int, vocab_size: int) -> None:
     if n < 1 or n > max_len:
         raise _fail("tokens", f"sequence length 1 <= N <= max_len={max_len}", f"N={n}")
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
-        raise _fail("tokens", f"ids in [0, vocab_size={vocab_size})", f"ids in [{int(tokens.min())}, {int(tokens.max())}]")
+        raise _fail(
+            "tokens", f"ids in [0, vocab_size={vocab_size})", f"ids in [{int(tokens.min())}, {int(tokens.max())}]"
+        )
 
 
 def _check_mask(mask, tokens: Tensor) -> None:

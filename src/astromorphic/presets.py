@@ -75,7 +75,9 @@ class Preset:
     leaky: bool = False
     tasks: tuple[str, ...] = ALL_TASKS
 
-    def spec_for(self, attention_cfg: Optional[Mapping[str, Any]] = None, d_model: Optional[int] = None) -> AttentionSpec:
+    def spec_for(
+        self, attention_cfg: Optional[Mapping[str, Any]] = None, d_model: Optional[int] = None
+    ) -> AttentionSpec:
         cfg = dict(attention_cfg or {})
         unknown = sorted(set(cfg) - set(ATTENTION_CFG_KEYS))
         if unknown:
@@ -129,7 +131,14 @@ PRESETS: dict[str, Preset] = {
         Preset("astro", "Astromorphic Transformer: nonlinearity + relative position + feedback", "astromorphic"),
         Preset("astro-no-relpos", "astromorphic, nonlinearity without relative position", "astromorphic", True, False),
         Preset("astro-no-nonlin", "astromorphic, relative position without nonlinearity", "astromorphic", False, True),
-        Preset("astro-no-feedback", "astromorphic without the presynaptic feedback (mean read)", "astromorphic", True, True, False),
+        Preset(
+            "astro-no-feedback",
+            "astromorphic without the presynaptic feedback (mean read)",
+            "astromorphic",
+            True,
+            True,
+            False,
+        ),
         Preset(
             "astro-leaky",
             "diagnostic: astromorphic LM whose attention writes the whole sequence before reading (leaks)",
@@ -148,7 +157,9 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def spec_for(preset_name: str, attention_cfg: Optional[Mapping[str, Any]] = None, d_model: Optional[int] = None) -> AttentionSpec:
+def spec_for(
+    preset_name: str, attention_cfg: Optional[Mapping[str, Any]] = None, d_model: Optional[int] = None
+) -> AttentionSpec:
     """The AttentionSpec of preset ``preset_name`` under ``attention_cfg`` (m_scale resolved with d_model)."""
     return get_preset(preset_name).spec_for(attention_cfg, d_model)
 

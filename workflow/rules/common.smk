@@ -113,7 +113,21 @@ def data_options(task):
     return data
 
 
+def canonical(value):
+    """``value`` with every mapping's keys sorted, so that reordering a configuration file changes no
+    parameter (snakemake compares params by their text) and no snapshot."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def config_snapshot(name):
+    return canonical(_config_snapshot(name))
+
+
+def _config_snapshot(name):
     """What results/configs/<name>.yaml holds; a job reruns when this changes (params rerun trigger).
 
     train/<task>: the resolved task section without what only reporting or scheduling reads
