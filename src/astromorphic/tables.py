@@ -386,7 +386,8 @@ def speedups(ctx: Context) -> Table:
 
             ours = _speedup(pick(fast, "mean"), pick(slow, "mean"))
             paper = _speedup(pick(fast, "paper_value"), pick(slow, "paper_value"))
-            rows.append([TASK_NAMES[task], fast, slow, fmt_pct(ours), fmt_pct(paper)])
+            rows.append([TASK_NAMES[task], fast, slow, fmt_pct(ours) if math.isfinite(ours) else "n/a",
+                         fmt_pct(paper)])
             data.append(dict(task=task, fast=fast, slow=slow, speedup=ours, paper_speedup=paper))
     header = ["Task", "Faster", "Slower", "Speed-up (ours)", "Speed-up (paper)"]
     notes = ["Speed-up = (slow − fast) / slow of the mean epochs to the threshold; n/a where a row is censored "

@@ -2,15 +2,18 @@
 # that turn it into file lists and per-rule parameters. Task defaults come from astromorphic.config, the
 # same code the training command uses, so the workflow and the library cannot disagree.
 import copy
-import os
+import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+import yaml
+
 from astromorphic.aggregate import format_model_name, parse_model_name
 from astromorphic.config import resolve_task_config, validate_schema
+from astromorphic.io import write_text
 from astromorphic.tables import available_tables
 
 # First a check whose message names the offending key as a dotted path, then snakemake's own validation,
@@ -22,8 +25,8 @@ except ValueError as error:
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs call the `astromorphic` command of the environment snakemake runs in, activated or not.
-os.environ["PATH"] = os.pathsep.join(
-    [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+shell.prefix(
+    f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
 )
 
 TASK_ORDER = ("imdb", "cifar10", "wikitext2")
@@ -154,6 +157,26 @@ def _config_snapshot(name):
         out["tasks"] = {t: task_config(t) for t in TASKS}
         return out
     raise ValueError(f"no configuration snapshot named {name!r}")
+
+
+def write_snapshot(path, snapshot, log):
+    """Write results/configs/<name>.yaml (atomically); the commands read it with --config."""
+    text = SNAPSHOT_HEADER + yaml.dump(snapshot, Dumper=_NoAliasDumper, sort_keys=False)
+    write_text(path, text)
+    write_text(log, f"wrote {path}\n")
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(
+        self, data
+    ):  # shared objects written out in full, never as &anchors
+        return True
+
+
+SNAPSHOT_HEADER = (
+    "# Written by the workflow from the configuration that ran (defaults filled in); do not edit.\n"
+    "# Run configurations leave out the reporting and scheduling keys, so that changing those retrains nothing.\n"
+)
 
 
 def task_resources(task, key):

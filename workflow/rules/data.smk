@@ -13,8 +13,8 @@ rule config_snapshot:
         "../envs/astromorphic.yaml"
     params:
         config=lambda wildcards: config_snapshot(wildcards.name),
-    script:
-        "../scripts/write_config.py"
+    run:
+        write_snapshot(output[0], params.config, log[0])
 
 
 rule prepare:
