@@ -13,7 +13,6 @@ rule aggregate:
         timing="results/timing/epochs.csv",
     log:
         "results/logs/aggregate.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     params:
@@ -46,7 +45,6 @@ rule tables:
         ],
     log:
         "results/logs/tables.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     shell:

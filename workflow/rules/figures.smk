@@ -19,7 +19,6 @@ rule fig4:
         pdf="figures/fig4{panel}_{task}.pdf",
     log:
         "results/logs/figures/fig4{panel}_{task}.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     params:
@@ -48,7 +47,6 @@ rule lm_curves:
         pdf="figures/lm_perplexity.pdf",
     log:
         "results/logs/figures/lm_perplexity.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     params:
@@ -75,7 +73,6 @@ rule controls_figure:
         pdf="figures/controls_attention.pdf",
     log:
         "results/logs/figures/controls_attention.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     params:
@@ -102,7 +99,6 @@ rule figS2:
         pdf="figures/figS2_attention_{device}.pdf",
     log:
         "results/logs/figures/figS2_attention_{device}.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     params:
@@ -130,7 +126,6 @@ rule fig3:
         pdf="figures/fig3_calcium.pdf",
     log:
         "results/logs/figures/fig3_calcium.log",
-    localrule: True
     conda:
         "../envs/astromorphic.yaml"
     params:
