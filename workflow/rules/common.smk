@@ -211,6 +211,9 @@ def figure_stems():
         stems.append(f"figures/figS2_attention_{config['bench']['device']}")
     if config["simulation"]["enabled"]:
         stems.append("figures/fig3_calcium")
+    for task in config["sweep"]["tasks"]:
+        for key in sorted({entry["key"] for entry in config["sweep"]["grid"]}):
+            stems.append(f"figures/sweep_{task}_{key}")
     return stems
 
 

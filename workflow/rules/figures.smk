@@ -133,3 +133,32 @@ rule fig3:
     shell:
         "astromorphic plot fig3 --sweep {input.sweep} --fit {input.fit} --label {params.label:q}"
         " --out figures/fig3_calcium > {log} 2>&1"
+
+
+rule sweep_figure:
+    input:
+        sweep="results/tables/sweep.csv",
+        summary="results/tables/runs_summary.csv",
+        config="results/configs/all.yaml",
+        code=[
+            "src/astromorphic/plotting/sweep.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/sweep_{task}_{key}.png",
+            caption="../report/sweep_figure.rst",
+            category="Figures",
+            labels={"figure": "sweep {task} {key}"},
+        ),
+        pdf="figures/sweep_{task}_{key}.pdf",
+    log:
+        "results/logs/figures/sweep_{task}_{key}.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot sweep --sweep {input.sweep} --summary {input.summary} --config {input.config}"
+        " --task {wildcards.task} --key {wildcards.key} --label {params.label:q}"
+        " --out figures/sweep_{wildcards.task}_{wildcards.key} > {log} 2>&1"

@@ -5,6 +5,7 @@
 * ``figS2``     Fig. S2: attention time and memory against N, from the benchmark          (``figS2.py``)
 * ``fig3``      Fig. 3: astrocyte Ca2+ against presynaptic spike frequency               (``fig3.py``)
 * ``controls``  the attention-magnitude probe against epoch                              (``controls.py``)
+* ``sweep``     the metric against a swept attention constant, no-attention level drawn   (``sweep.py``)
 
 Every figure is written as PNG and PDF without metadata (``astromorphic.io.save_figure``), so equal inputs give
 equal bytes, and says in its title whether it comes from synthetic stand-in data.
@@ -21,6 +22,7 @@ FIGURES = {
     "figS2": "astromorphic.plotting.figS2",
     "fig3": "astromorphic.plotting.fig3",
     "controls": "astromorphic.plotting.controls",
+    "sweep": "astromorphic.plotting.sweep",
 }
 
 
@@ -53,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("controls", "attention-magnitude probe against epoch")
     p.add_argument("--runs", required=True, help="tidy per-epoch CSV (astromorphic aggregate)")
+
+    p = add("sweep", "task metric against one swept attention constant (log axis), no-attention level drawn")
+    p.add_argument("--sweep", required=True, help="sweep.csv of `astromorphic tables`")
+    p.add_argument("--summary", required=True, help="per-run summary CSV (astromorphic aggregate)")
+    p.add_argument("--config", required=True, help="the configuration the runs used (for the default value)")
+    p.add_argument("--task", default="imdb")
+    p.add_argument("--key", default="m_scale", help="swept key, e.g. m_scale, m_scale_factor, alpha, tau")
     return parser
 
 
@@ -67,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         paths = module.plot(args.bench, args.out, label=args.label)
     elif args.figure == "fig3":
         paths = module.plot(args.sweep, args.fit, args.out, label=args.label)
+    elif args.figure == "sweep":
+        paths = module.plot(args.sweep, args.summary, args.config, args.out, task=args.task, key=args.key,
+                            label=args.label)
     else:
         paths = module.plot(args.runs, args.out, label=args.label)
     for path in paths or []:
