@@ -27,18 +27,6 @@ TASKS = ("imdb", "cifar10", "wikitext2")
 CLASSIFICATION_TASKS = ("imdb", "cifar10")
 LM_TASKS = ("wikitext2",)
 
-# The registry lives in astromorphic.presets; this list is only the fallback used when it cannot be imported.
-KNOWN_MODELS = (
-    "vanilla",
-    "linearized",
-    "astro",
-    "astro-no-relpos",
-    "astro-no-nonlin",
-    "astro-no-feedback",
-    "astro-leaky",
-    "no-attention",
-)
-LM_ONLY_MODELS = ("astro-leaky",)
 
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
@@ -234,20 +222,10 @@ def train_seq_len(task_cfg: dict) -> int | None:
 
 
 def known_models(task: str | None = None) -> tuple[str, ...]:
-    """Preset names, from the registry when it imports (restricted to those valid for ``task``)."""
-    try:
-        from astromorphic.presets import PRESETS
-    except Exception:  # the registry is optional for validation
-        names = KNOWN_MODELS
-        if task is not None and task not in LM_TASKS:
-            names = tuple(n for n in names if n not in LM_ONLY_MODELS)
-        return names
-    names = []
-    for name, preset in PRESETS.items():
-        tasks = getattr(preset, "tasks", None)
-        if task is None or not tasks or task in tasks:
-            names.append(name)
-    return tuple(names)
+    """Preset names from the registry (astromorphic.presets), restricted to those valid for ``task``."""
+    from astromorphic.presets import preset_names
+
+    return tuple(preset_names(task if task in TASKS else None))
 
 
 # ---------------------------------------------------------------------------------------------- validation
