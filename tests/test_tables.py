@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -129,6 +131,66 @@ def test_tables_are_byte_identical_when_rebuilt(built, tmp_path):
     assert tables.main([*args[:-1], str(again)]) == 0
     for path in sorted(again.iterdir()):
         assert path.read_bytes() == (out / path.name).read_bytes(), path.name
+
+
+def _special_table() -> tables.Table:
+    display = pd.DataFrame([["a_b & c", "50 % ± 2", "x|y", "< 0.001"], ["6", "0.850", "88.70", "—"]],
+                           columns=["Key_1", "Ours (mean ± sd)", "P|Q", "Welch p"])
+    return tables.Table("special", "Special", "Cells with 5 % & more_chars.", display,
+                        pd.DataFrame({"v": [1.0, 2.0]}), ["A note with 10 % & x_y."])
+
+
+def test_markdown_is_a_pipe_table_with_pipes_escaped():
+    md = tables.render_markdown(_special_table(), "real data (configuration: c_1)")
+    lines = md.splitlines()
+    assert lines[0] == "**Special.** Cells with 5 % & more_chars. Data: real data (configuration: c_1)."
+    header, rule, first, second = lines[2:6]
+    cells = [c.strip() for c in first.strip("|").split(" | ")]
+    assert cells == ["a_b & c", "50 % ± 2", r"x\|y", "< 0.001"]
+    assert r"P\|Q" in header and set(rule) <= set("|:-")
+    assert "| 0.850 " in second and "| 88.70 " in second  # text, not re-parsed as numbers
+    assert lines[-2:] == ["- A note with 10 % & x_y.", "- Data: real data (configuration: c_1)."]
+
+
+def test_latex_escapes_cells_header_caption_and_notes():
+    tex = tables.render_latex(_special_table(), "real data (configuration: c_1)")
+    assert r"a\_b \& c & 50 \% $\pm$ 2 & x|y & $<$ 0.001 \\" in tex
+    assert r"6 & 0.850 & 88.70 & --- \\" in tex
+    assert r"Key\_1 & Ours (mean $\pm$ sd) & P|Q & Welch p \\" in tex
+    assert r"\caption{Special. Cells with 5 \% \& more\_chars. Data: real data (configuration: c\_1).}" in tex
+    assert r"\par\footnotesize A note with 10 \% \& x\_y." in tex
+    assert r"\label{tab:special}" in tex and r"\begin{tabular}{llll}" in tex and r"\hline" in tex
+    assert tex.rstrip().endswith(r"\end{table}")
+    assert "±" not in tex and "—" not in tex
+
+
+def test_html_escapes_cells_and_notes():
+    page = tables.render_html(_special_table(), "real data (configuration: c_1)")
+    assert "<td>a_b &amp; c</td>" in page and "<td>&lt; 0.001</td>" in page and "<td>x|y</td>" in page
+    assert "<th>P|Q</th>" in page and "<td>88.70</td>" in page
+    assert "<li>A note with 10 % &amp; x_y.</li>" in page
+    assert "<p><b>Data: real data (configuration: c_1).</b></p>" in page
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
+
+
+def test_every_format_shows_every_cell(built):
+    """Each cell of the Markdown table (header included) is in the LaTeX and the HTML table too."""
+    _, out, _ = built
+    md, page = (out / "table1.md").read_text(), (out / "table1.html").read_text()
+    tex = (out / "table1.tex").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("|") and not set(line) <= set("|:-")]
+    cells = {c.strip().replace(r"\|", "|") for row in rows for c in re.split(r"(?<!\\)\|", row)[1:-1]}
+    assert {"Ours (mean ± sd)", "IMDB", "diverged (2/2 seeds); before: 250.18 ± 4.91"} <= cells
+    for value in cells:
+        assert f"<td>{html.escape(value, quote=False)}</td>" in page or f"<th>{value}</th>" in page, value
+        latex = value.replace("%", r"\%").replace("_", r"\_").translate(tables.LATEX_SYMBOLS)
+        assert latex in tex, value
+
+
+def test_renderers_give_identical_bytes_twice():
+    table = _special_table()
+    for render in (tables.render_markdown, tables.render_latex, tables.render_html):
+        assert render(table, "p").encode() == render(_special_table(), "p").encode()
 
 
 def test_sweep_runs_are_kept_apart(tmp_path):
