@@ -9,7 +9,6 @@ import torch
 
 from astromorphic.attention import AttentionSpec
 from astromorphic.models import (
-    MODEL_DEFAULTS,
     DecoderLM,
     TextClassifier,
     VisionClassifier,
@@ -148,6 +147,7 @@ def test_probe(preset):
 
 
 def test_paper_defaults():
+    MODEL_DEFAULTS = {task: resolve_model_cfg(task, {}) for task in ("imdb", "cifar10", "wikitext2")}
     assert {k: MODEL_DEFAULTS["imdb"][k] for k in ("d_model", "n_layers", "n_heads", "max_len")} == {
         "d_model": 128,
         "n_layers": 1,

@@ -20,9 +20,11 @@ import pytest
 import torch
 import yaml
 
-from astromorphic import training
-from astromorphic.config import DEFAULTS, resolve_task_config, validate_run
-from astromorphic.training import lr_factor, main, read_metrics, train_run
+from astromorphic import throughput, training
+from astromorphic.config import TASK_MODELS, apply_overrides, resolve_task_config, validate_run
+from astromorphic.data.batches import ImageData
+from astromorphic.runs import read_metrics
+from astromorphic.training import lr_factor, main, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +103,7 @@ def test_cifar_augmentation_is_a_crop_and_flip_drawn_from_the_generator():
         "train": {"images": images, "labels": torch.zeros(6, dtype=torch.long)},
         "test": {"images": images, "labels": torch.zeros(6, dtype=torch.long)},
     }
-    data = training.ImageData(splits, {"mean": [0.5] * 3, "std": [0.25] * 3}, cfg)
+    data = ImageData(splits, {"mean": [0.5] * 3, "std": [0.25] * 3}, cfg)
     a = data._augment(images, torch.Generator().manual_seed(1))
     b = data._augment(images, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == images.shape and a.dtype == torch.uint8
@@ -125,23 +127,23 @@ def test_defaults_are_the_papers_setup():
     assert (cifar["model"]["n_layers"], cifar["model"]["n_heads"], cifar["train"]["epochs"]) == (8, 8, 250)
     assert (lm["model"]["d_model"], lm["data"]["seq_len"], lm["attention"]["m_scale_factor"]) == (768, 512, 100.0)
     assert imdb["train"]["grad_clip"] is None  # divergence stays visible
-    assert set(DEFAULTS["tasks"]) == {"imdb", "cifar10", "wikitext2"}
+    assert set(TASK_MODELS) == {"imdb", "cifar10", "wikitext2"}
     assert cifar["train"]["augment"] == {"random_crop_padding": 4, "hflip": True}
     no_aug = resolve_task_config({"tasks": {"cifar10": {"train": {"augment": {}}}}}, "cifar10")
-    assert no_aug["train"]["augment"] == {}
+    assert no_aug["train"]["augment"] == {"random_crop_padding": 0, "hflip": False}  # `{}`: augmentation off
 
 
 @pytest.mark.parametrize(
     ("model", "edit", "message"),
     [
         ("foo", {}, "model 'foo' unknown"),
-        ("astro", {"train": {"lr": -0.1}}, "tasks.imdb.train.lr must be > 0, got -0.1"),
-        ("astro", {"data": {"seq_len": 64}}, "tasks.imdb.data.seq_len (64) exceeds tasks.imdb.model.max_len (32)"),
+        ("astro", {"train": {"lr": -0.1}}, "tasks.imdb.train.lr: must be > 0, got -0.1"),
+        ("astro", {"data": {"seq_len": 64}}, "tasks.imdb: data.seq_len (64) exceeds model.max_len (32)"),
         ("astro", {"train": {"schedule": "linear"}}, "tasks.imdb.train.schedule"),
         (
             "astro",
             {"model": {"n_heads": 3}},
-            "tasks.imdb.model.d_model (16) must be divisible by tasks.imdb.model.n_heads (3)",
+            "tasks.imdb.model: d_model (16) must be divisible by n_heads (3)",
         ),
         ("astro-leaky", {}, "not defined for task 'imdb'"),
     ],
@@ -165,7 +167,7 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path, capsys):
     cfg = write_config(tmp_path / "bad.yaml", tiny_config("imdb", lr=-0.1))
     rc = main(["--task", "imdb", "--model", "astro", "--seed", "0", "--config", str(cfg), "--out", str(tmp_path / "r")])
     assert rc == 2
-    assert "tasks.imdb.train.lr must be > 0" in capsys.readouterr().err
+    assert "tasks.imdb.train.lr: must be > 0" in capsys.readouterr().err
     good = write_config(tmp_path / "good.yaml", tiny_config("imdb"))
     rc = main(["--task", "imdb", "--model", "nope", "--config", str(good), "--out", str(tmp_path / "r")])
     assert rc == 2
@@ -336,13 +338,13 @@ def test_changed_config_does_not_reuse_a_finished_run(data_dirs, tmp_path):
 
 
 def test_overrides_and_throughput_measurement():
-    config = training.apply_overrides(
+    config = apply_overrides(
         tiny_config("imdb"), ["tasks.imdb.attention.alpha=0.3", "tasks.imdb.train.grad_clip=1.0"]
     )
     cfg = validate_run(config, "imdb", "astro")
     assert cfg["attention"]["alpha"] == 0.3 and cfg["train"]["grad_clip"] == 1.0
-    result = training.measure_throughput("imdb", "astro", config, n_batches=1, warmup=0)
+    result = throughput.measure_throughput("imdb", "astro", config, n_batches=1, warmup=0)
     assert result["train_throughput"] > 0 and result["eval_throughput"] > 0 and result["unit"] == "samples"
-    sizes = training.run_sizes("imdb", cfg)
+    sizes = throughput.run_sizes("imdb", cfg)
     assert sizes == {"train": 6 * 16, "eval": 25_000, "epochs": 3}
-    assert training.projected_hours(result, sizes) > 0
+    assert throughput.projected_hours(result, sizes) > 0

@@ -1,218 +1,713 @@
-"""Loading, defaulting and validating the pipeline configuration (``config/*.yaml``).
+"""The pipeline configuration (``config/*.yaml``): typed, defaulted and validated in one place.
 
-A configuration names the tasks to run and, per task, four sections: ``data`` (options of
-``astromorphic prepare``), ``model`` (sizes), ``attention`` (the astromorphic constants) and ``train``
-(optimisation and run-time settings); ``resources`` is read only by the workflow. ``DEFAULTS`` holds the
-value used for every key a configuration leaves out. The model sizes, learning rates, batch sizes and
-epoch counts default to the paper's (SPEC.md section 3), so ``resolve_task_config({}, task)`` is the
-paper's set-up; the remaining defaults are our documented choices (SPEC.md section 3, "Not in the paper").
+One pydantic model per section holds its keys, their types, ranges and defaults:
 
-Validation happens in two layers, both before any data is read or any model is built:
+* per task (``tasks.<task>``): ``data`` (options of ``astromorphic prepare``), ``model`` (sizes),
+  ``attention`` (the astromorphic constants), ``train`` (optimisation and run-time settings) and
+  ``resources`` (what a job asks the scheduler for; never part of a run's numbers);
+* top level: ``report``, ``bench``, ``simulation``, ``sweep`` and the run lists (``seeds``, ``models``).
 
-* structure, against ``workflow/schemas/config.schema.yaml`` when that file is present (``load_config``);
-* meaning, in ``validate_run``: every error is a ``ValueError`` whose message starts with the key path,
-  e.g. ``tasks.imdb.train.lr must be > 0, got -0.1``.
+The model sizes, learning rates, batch sizes and epoch counts default to the paper's (SPEC.md section 3),
+so an empty task section is the paper's set-up; the other defaults are our documented choices.
+
+Every way a configuration enters goes through :func:`validate_config`: a YAML file (:func:`load_config`),
+``--set KEY=VALUE`` overrides (:func:`apply_overrides`, validated with the file), the Python API
+(``train_run`` calls :func:`validate_run`) and the workflow (``workflow/rules/common.smk``). Errors are
+:class:`ConfigError` (a ``ValueError``) whose message starts with the dotted key, e.g.
+``tasks.imdb.attention.alpha: must be <= 1, got 1.5``. Unknown keys are errors everywhere, integers
+must be integers (``2.0`` is not an epoch count) and numbers written as ``1e-3`` (a string to YAML 1.1)
+are read as numbers.
+
+The JSON schema the workflow validates against (``astromorphic/schemas/config.schema.json``, package data)
+is generated from these models: ``python -m astromorphic.config --write-schema`` rewrites it and a test
+checks that the committed file equals the generated one.
+
+Derived rules that several places need live here once: :func:`run_section` (which keys change a run's
+numbers; the run fingerprint and the workflow's snapshots), :func:`models_for_task` (which presets run on
+a task) and :func:`threshold` (a task's learning-speed threshold).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 TASKS = ("imdb", "cifar10", "wikitext2")
 CLASSIFICATION_TASKS = ("imdb", "cifar10")
 LM_TASKS = ("wikitext2",)
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "config.schema.json"
+# The presets every task trains by default (astromorphic.presets holds their definitions).
+DEFAULT_MODELS = (
+    "vanilla",
+    "linearized",
+    "astro",
+    "astro-no-relpos",
+    "astro-no-nonlin",
+    "astro-no-feedback",
+    "no-attention",
+)
+DEFAULT_LM_EXTRA_MODELS = ("astro-leaky",)
 
 
-SCHEDULES = ("constant", "cosine")
-DEVICES = ("cpu", "cuda", "auto")
-DTYPES = ("float32", "bfloat16")
-POSITIONS = ("exp", "linear")
-
-# Keys shared by every task's ``train`` section.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "lr": 1.0e-3,
-    "batch_size": 32,
-    "epochs": 10,
-    "weight_decay": 0.01,  # AdamW (SPEC 3: not in the paper)
-    "betas": [0.9, 0.999],
-    "eps": 1.0e-8,
-    "schedule": "constant",  # constant | cosine (after the warm-up)
-    "warmup_epochs": 0.0,  # linear warm-up length in epochs (may be fractional) ...
-    "warmup_steps": None,  # ... or in optimiser steps; when set it wins over warmup_epochs
-    "min_lr_ratio": 0.0,  # cosine floor, as a fraction of lr
-    "grad_clip": None,  # max global gradient norm; None = off, so that divergence stays visible
-    "augment": {},  # CIFAR-10: {random_crop_padding: 4, hflip: true}
-    "threads": None,  # torch intra-op threads; None = resources.threads, else 1
-    "device": "cpu",  # cpu | cuda | auto
-    "dtype": "float32",  # float32 | bfloat16 (autocast; the weights stay float32)
-    "eval_batch_size": None,  # None = batch_size
-    "threshold": 0.85,  # accuracy threshold for the learning-speed table (read downstream)
-    "max_train_batches": None,  # cap on optimiser steps per epoch (quick configurations)
-    "max_eval_samples": None,  # classifiers: evaluate on the first n test samples only
-    "max_eval_tokens": None,  # LM: evaluate on the first n tokens of valid and test only
-    "probe_samples": 8,  # size of the fixed batch the attention-magnitude probe runs on
-    "audit_samples": 2,  # LM causality audit: number of windows
-    "audit_tol": 1.0e-5,  # LM causality audit: largest logit change that still counts as causal
-}
-
-DEFAULTS: dict[str, Any] = {
-    "label": "",
-    "synthetic": False,
-    "results_dir": "results",
-    "seeds": [0, 1, 2],
-    "models": [
-        "vanilla",
-        "linearized",
-        "astro",
-        "astro-no-relpos",
-        "astro-no-nonlin",
-        "astro-no-feedback",
-        "no-attention",
-    ],
-    "lm_extra_models": ["astro-leaky"],
-    "tasks": {
-        # IMDB: encoder, 1 layer, 4 heads, D = 128, 400 tokens, lr 1e-5, batch 64, 120 epochs (Table S1).
-        "imdb": {
-            "data": {"seq_len": 400},
-            "model": {"d_model": 128, "n_layers": 1, "n_heads": 4, "ffn_mult": 4, "dropout": 0.1, "max_len": 400},
-            "attention": {"alpha": 0.25, "m_scale_factor": 500.0, "tau": 16.0, "position": "exp"},
-            "train": {"lr": 1.0e-5, "batch_size": 64, "epochs": 120},
-        },
-        # CIFAR-10: conv stem, patch 2 -> 16 x 16 = 256 patches, 8 layers, 8 heads, D = 256 (Table S2).
-        "cifar10": {
-            "data": {},
-            "model": {
-                "d_model": 256,
-                "n_layers": 8,
-                "n_heads": 8,
-                "ffn_mult": 4,
-                "dropout": 0.1,
-                "max_len": 256,
-                "patch": 2,
-            },
-            "attention": {"alpha": 0.25, "m_scale_factor": 500.0, "tau": 16.0, "position": "exp"},
-            "train": {
-                "lr": 1.0e-3,
-                "batch_size": 32,
-                "epochs": 250,
-                "augment": {"random_crop_padding": 4, "hflip": True},
-            },
-        },
-        # WikiText-2: decoder, 1 layer, 6 heads, D = 768, 512 tokens, lr 1e-5, batch 24, 50 epochs (Table S3).
-        "wikitext2": {
-            "data": {"seq_len": 512},
-            "model": {"d_model": 768, "n_layers": 1, "n_heads": 6, "ffn_mult": 4, "dropout": 0.1, "max_len": 512},
-            "attention": {"alpha": 0.25, "m_scale_factor": 100.0, "tau": 16.0, "position": "exp"},
-            "train": {"lr": 1.0e-5, "batch_size": 24, "epochs": 50, "probe_samples": 4},
-        },
-    },
-}
-
-RESOURCES_DEFAULTS: dict[str, Any] = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+class ConfigError(ValueError):
+    """An invalid configuration; the message starts with the dotted key path."""
 
 
-# ---------------------------------------------------------------------------------------------- loading
+# ---------------------------------------------------------------------------------------------- value types
 
 
-def deep_merge(base: dict, override: dict | None) -> dict:
-    """A new dict: ``base`` with ``override`` laid over it, recursively for nested dicts."""
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+def _to_number(value: Any) -> Any:
+    """Numbers stay as written (500 stays an int); ``"1e-3"`` (YAML 1.1 reads it as a string) becomes 0.001."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"must be a number, got {value!r}") from None
+    if isinstance(value, (int, float)) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
 
 
-def load_config(path: str | Path, *, schema: str | Path | None = None) -> dict:
-    """Read a YAML configuration, check it against the JSON schema (when present) and fill top-level defaults.
+def _check_bounds(value: Any, *, gt=None, ge=None, lt=None, le=None) -> Any:
+    for bound, ok, word in ((gt, lambda b: value > b, ">"), (ge, lambda b: value >= b, ">="),
+                            (lt, lambda b: value < b, "<"), (le, lambda b: value <= b, "<=")):  # fmt: skip
+        if bound is not None and not ok(bound):
+            raise ValueError(f"must be {word} {bound:g}, got {value!r}")
+    return value
 
-    Task sections are kept as written; ``resolve_task_config`` fills them.
-    """
+
+def Real(*, gt=None, ge=None, lt=None, le=None):  # noqa: N802 - a type factory, used like a type
+    """A finite number (int or float, kept as written) within the given bounds."""
+    schema: dict[str, Any] = {"type": "number"}
+    for key, bound in (("exclusiveMinimum", gt), ("minimum", ge), ("exclusiveMaximum", lt), ("maximum", le)):
+        if bound is not None:
+            schema[key] = bound
+    return Annotated[
+        Union[StrictInt, float],
+        BeforeValidator(_to_number),
+        AfterValidator(partial(_check_bounds, gt=gt, ge=ge, lt=lt, le=le)),
+        WithJsonSchema(schema),
+    ]
+
+
+PosInt = Annotated[StrictInt, Field(ge=1)]
+NonNegInt = Annotated[StrictInt, Field(ge=0)]
+
+
+def _unique(values: list) -> list:
+    seen: list = []
+    for v in values:
+        if any(v == s for s in seen):  # 1 and 1.0 are the same value
+            raise ValueError(f"values must be unique, {v!r} appears twice")
+        seen.append(v)
+    return values
+
+
+def _known_preset(name: str) -> str:
+    from astromorphic.presets import preset_names
+
+    names = preset_names()
+    if name not in names:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(names)}")
+    return name
+
+
+def _preset_enum(schema: dict) -> None:
+    from astromorphic.presets import preset_names
+
+    schema["enum"] = preset_names()
+
+
+ModelName = Annotated[str, AfterValidator(_known_preset), Field(json_schema_extra=_preset_enum)]
+
+
+class _Section(BaseModel):
+    """Unknown keys are errors; defaults are validated too."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# ---------------------------------------------------------------------------------------------- task: data
+
+
+class _DataOptions(_Section):
+    """Options of ``astromorphic prepare`` (astromorphic.data). None = the default for the chosen source:
+    ``REAL`` for downloads and local copies, ``REAL`` updated by ``SYNTHETIC`` for the stand-ins."""
+
+    REAL: ClassVar[dict[str, Any]] = {}
+    SYNTHETIC: ClassVar[dict[str, Any]] = {}
+
+    source: Optional[str] = Field(None, description="synthetic, a download (hf, torchvision) or KIND:FOLDER")
+    seed: Optional[NonNegInt] = Field(None, description="synthetic generators and random subsets")
+    n_train: Optional[PosInt] = None
+    n_test: Optional[PosInt] = None
+    network_timeout: Optional[Real(gt=0)] = Field(None, description="seconds to wait for a download host")
+
+    @classmethod
+    def defaults_for(cls, source_kind: str) -> dict[str, Any]:
+        """Every option's value for a source kind when the configuration leaves it out (or null)."""
+        out = {name: None for name in cls.model_fields if name != "source"}
+        out.update({"seed": 0, "network_timeout": 10.0})
+        out.update(cls.REAL)
+        if source_kind == "synthetic":
+            out.update(cls.SYNTHETIC)
+        return out
+
+
+class ImdbData(_DataOptions):
+    REAL: ClassVar[dict[str, Any]] = {
+        "seq_len": 400,
+        "truncation": "head",  # keep the first seq_len tokens ("tail": the last)
+        "padding": "right",
+        "min_freq": 2,  # vocabulary: words seen at least this often in the training split
+        "max_vocab": 30000,  # vocabulary cap, the two special tokens included; 0: no cap
+        "glove_dim": 300,
+        "hf_dataset": "stanfordnlp/imdb",
+        "hf_revision": "e6281661ce1c48d982bc483cf8a173c1bbeb5d31",
+    }
+    SYNTHETIC: ClassVar[dict[str, Any]] = {
+        "seq_len": 64, "n_train": 2000, "n_test": 1000, "vocab_size": 200, "min_freq": 1, "max_vocab": 0,
+    }  # fmt: skip
+
+    seq_len: Optional[PosInt] = None
+    truncation: Optional[Literal["head", "tail"]] = None
+    padding: Optional[Literal["right", "left"]] = None
+    lowercase: Optional[StrictBool] = Field(None, description="null: lower-case unless GloVe vectors are used")
+    min_freq: Optional[PosInt] = None
+    max_vocab: Optional[NonNegInt] = None
+    glove: Optional[str] = Field(None, description="GloVe vectors (.txt, .zip or .gz)")
+    glove_dim: Optional[PosInt] = None
+    vocab_size: Optional[PosInt] = Field(None, description="synthetic only: words of the generator")
+    hf_dataset: Optional[str] = None
+    hf_revision: Optional[str] = None
+    hf_cache_dir: Optional[str] = None
+
+
+class Cifar10Data(_DataOptions):
+    REAL: ClassVar[dict[str, Any]] = {"download": True, "verify_md5": True}
+    SYNTHETIC: ClassVar[dict[str, Any]] = {"n_train": 2000, "n_test": 1000}
+
+    root: Optional[str] = Field(None, description="torchvision download folder; null: ~/.cache/astromorphic")
+    download: Optional[StrictBool] = None
+    verify_md5: Optional[StrictBool] = None
+
+
+class WikiText2Data(_DataOptions):
+    REAL: ClassVar[dict[str, Any]] = {
+        "tokenizer": "auto",
+        "bpe_vocab_size": 8192,
+        "bpe_min_frequency": 2,
+        "hf_dataset": "Salesforce/wikitext",
+        "hf_config": "wikitext-2-raw-v1",
+        "hf_revision": "b08601e04326c79dfdd32d625aee71d232d685c3",
+    }
+    SYNTHETIC: ClassVar[dict[str, Any]] = {
+        "tokenizer": "word", "bpe_vocab_size": 512, "n_train": 100_000, "n_valid": 10_000, "n_test": 10_000,
+    }  # fmt: skip
+
+    tokenizer: Optional[Literal["auto", "gpt2", "bpe", "word"]] = None
+    bpe_vocab_size: Optional[PosInt] = None
+    bpe_min_frequency: Optional[PosInt] = None
+    gpt2_tokenizer_file: Optional[str] = None
+    split_map: Optional[dict[Literal["train", "valid", "test"], Literal["train", "valid", "test"]]] = Field(
+        None, description="e.g. {train: valid} when wiki.train.tokens is missing (then not held out)"
+    )
+    n_valid: Optional[PosInt] = None
+    seq_len: Optional[PosInt] = Field(None, description="recorded only: training cuts the streams into windows")
+    hf_dataset: Optional[str] = None
+    hf_config: Optional[str] = None
+    hf_revision: Optional[str] = None
+    hf_cache_dir: Optional[str] = None
+
+
+# ---------------------------------------------------------------------------------------------- task: model
+
+
+class _ModelSection(_Section):
+    """Architecture (astromorphic.models). Post-LN blocks of attention + FFN (Eq. 18)."""
+
+    d_model: PosInt
+    n_layers: PosInt
+    n_heads: PosInt
+    max_len: PosInt = Field(description="positions the model can take (absolute and relative position)")
+    ffn_mult: Real(gt=0) = 4
+    dropout: Real(ge=0, lt=1) = 0.1
+    activation: Literal["gelu", "relu"] = "gelu"
+    abs_pos: StrictBool = Field(True, description="a learned absolute position embedding")
+    chunk_size: Optional[PosInt] = Field(None, description="causal attention chunk; null = automatic")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        return self
+
+
+class ImdbModel(_ModelSection):
+    d_model: PosInt = 128
+    n_layers: PosInt = 1
+    n_heads: PosInt = 4
+    max_len: PosInt = 400
+    freeze_embedding: StrictBool = Field(True, description="keep GloVe vectors fixed (when the data have them)")
+
+
+class Cifar10Model(_ModelSection):
+    d_model: PosInt = 256
+    n_layers: PosInt = 8
+    n_heads: PosInt = 8
+    max_len: PosInt = 256
+    patch: PosInt = 2
+    stem_channels: PosInt = 64
+    image_size: PosInt = 32
+
+    @model_validator(mode="after")
+    def _patches_fit(self):
+        n_patches = (self.image_size // self.patch) ** 2
+        if n_patches > self.max_len:
+            raise ValueError(f"patch ({self.patch}) gives {n_patches} patches, more than max_len ({self.max_len})")
+        return self
+
+
+class WikiText2Model(_ModelSection):
+    d_model: PosInt = 768
+    n_layers: PosInt = 1
+    n_heads: PosInt = 6
+    max_len: PosInt = 512
+    tie_weights: StrictBool = Field(True, description="output layer shares the embedding (as in GPT-2)")
+
+
+# ---------------------------------------------------------------------------------------------- task: attention
+
+
+class AttentionConfig(_Section):
+    """The astromorphic constants (astromorphic.presets resolves them into an AttentionSpec)."""
+
+    alpha: Real(gt=0, le=1) = Field(0.25, description="presynaptic exponent (Eq. 14)")
+    m_scale_factor: Real(gt=0) = Field(500.0, description="m = m_scale_factor * d_model unless m_scale is set")
+    m_scale: Optional[Real(gt=0)] = Field(None, description="m itself; null = m_scale_factor * d_model")
+    tau: Real(gt=0) = Field(16.0, description="decay length of the relative-position matrix P")
+    position: Literal["exp", "linear"] = "exp"
+
+
+class LMAttention(AttentionConfig):
+    m_scale_factor: Real(gt=0) = 100.0
+
+
+# ---------------------------------------------------------------------------------------------- task: train
+
+
+class Augment(_Section):
+    """CIFAR-10 training augmentation; ``{}`` switches it off."""
+
+    random_crop_padding: NonNegInt = 0
+    hflip: StrictBool = False
+
+
+class TrainConfig(_Section):
+    """Optimisation (AdamW) and run-time settings of ``astromorphic train``."""
+
+    lr: Real(gt=0) = 1.0e-3
+    batch_size: PosInt = 32
+    epochs: NonNegInt = 10
+    weight_decay: Real(ge=0) = 0.01
+    betas: tuple[Real(ge=0, lt=1), Real(ge=0, lt=1)] = (0.9, 0.999)
+    eps: Real(gt=0) = 1.0e-8
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: Real(ge=0) = Field(0.0, description="linear warm-up in epochs (may be fractional) ...")
+    warmup_steps: Optional[NonNegInt] = Field(None, description="... or in optimiser steps (wins when set)")
+    min_lr_ratio: Real(ge=0, le=1) = Field(0.0, description="cosine floor, as a fraction of lr")
+    grad_clip: Optional[Real(gt=0)] = Field(None, description="max global gradient norm; null = off")
+    threads: Optional[PosInt] = Field(None, description="torch threads; null = resources.threads")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    eval_batch_size: Optional[PosInt] = Field(None, description="null = batch_size")
+    threshold: Optional[Real(gt=0, le=1)] = Field(0.85, description="learning-speed threshold (tables only)")
+    max_train_batches: Optional[PosInt] = Field(None, description="cap on optimiser steps per epoch")
+    max_eval_samples: Optional[PosInt] = Field(None, description="classifiers: evaluate the first n only")
+    max_eval_tokens: Optional[PosInt] = Field(None, description="LM: evaluate the first n tokens only")
+    probe_samples: PosInt = Field(8, description="fixed batch of the attention probe")
+    audit_samples: PosInt = Field(2, description="LM causality audit: windows")
+    audit_tol: Real(ge=0) = Field(1.0e-5, description="LM causality audit: largest logit change counted causal")
+
+
+class ImdbTrain(TrainConfig):
+    lr: Real(gt=0) = 1.0e-5
+    batch_size: PosInt = 64
+    epochs: NonNegInt = 120
+
+
+class Cifar10Train(TrainConfig):
+    lr: Real(gt=0) = 1.0e-3
+    batch_size: PosInt = 32
+    epochs: NonNegInt = 250
+    augment: Augment = Field(default_factory=lambda: Augment(random_crop_padding=4, hflip=True))
+
+
+class WikiText2Train(TrainConfig):
+    lr: Real(gt=0) = 1.0e-5
+    batch_size: PosInt = 24
+    epochs: NonNegInt = 50
+    probe_samples: PosInt = 4
+
+
+class Resources(_Section):
+    """Scheduling only (local cores, SLURM request); never part of a run's numbers."""
+
+    threads: PosInt = 1
+    mem_mb: PosInt = 2000
+    runtime: PosInt = Field(30, description="minutes")
+    gpu: NonNegInt = 0
+
+
+# ---------------------------------------------------------------------------------------------- tasks
+
+
+class _TaskConfig(_Section):
+    data: _DataOptions
+    model: _ModelSection
+    attention: AttentionConfig = Field(default_factory=AttentionConfig)
+    train: TrainConfig
+    resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _fill_and_cross_check(self):
+        train = self.train
+        if train.threads is None:
+            train.threads = self.resources.threads
+        if train.eval_batch_size is None:
+            train.eval_batch_size = train.batch_size
+        if hasattr(self.data, "seq_len"):
+            if self.data.seq_len is None:  # the model's length unless the data say otherwise (paper: equal)
+                self.data.seq_len = self.model.max_len
+            if self.data.seq_len > self.model.max_len:
+                raise ValueError(f"data.seq_len ({self.data.seq_len}) exceeds model.max_len ({self.model.max_len})")
+        return self
+
+
+class ImdbTask(_TaskConfig):
+    data: ImdbData = Field(default_factory=ImdbData)
+    model: ImdbModel = Field(default_factory=ImdbModel)
+    train: ImdbTrain = Field(default_factory=ImdbTrain)
+
+
+class Cifar10Task(_TaskConfig):
+    data: Cifar10Data = Field(default_factory=Cifar10Data)
+    model: Cifar10Model = Field(default_factory=Cifar10Model)
+    train: Cifar10Train = Field(default_factory=Cifar10Train)
+
+
+class WikiText2Task(_TaskConfig):
+    data: WikiText2Data = Field(default_factory=WikiText2Data)
+    model: WikiText2Model = Field(default_factory=WikiText2Model)
+    attention: LMAttention = Field(default_factory=LMAttention)
+    train: WikiText2Train = Field(default_factory=WikiText2Train)
+
+
+TASK_MODELS: dict[str, type[_TaskConfig]] = {"imdb": ImdbTask, "cifar10": Cifar10Task, "wikitext2": WikiText2Task}
+
+
+class Tasks(_Section):
+    """The tasks to run: each one named is run, its missing keys filled from the paper."""
+
+    imdb: Optional[ImdbTask] = None
+    cifar10: Optional[Cifar10Task] = None
+    wikitext2: Optional[WikiText2Task] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_means_run(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `imdb:` with nothing after it (None) still names the task
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _at_least_one(self):
+        if not any(getattr(self, t) is not None for t in TASKS):
+            raise ValueError("name at least one task (imdb, cifar10, wikitext2)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- other sections
+
+
+class ReportConfig(_Section):
+    """How the tables pick one number per run (reporting only: changing it retrains nothing)."""
+
+    classifier_metric: Literal["final", "best"] = Field(
+        "final", description="test accuracy at the last epoch, or the highest over epochs (chosen on the test set)"
+    )
+    lm_metric: Literal["best_valid", "final"] = Field(
+        "best_valid", description="test perplexity at the epoch of the lowest validation perplexity, or the last"
+    )
+    threshold: Optional[Real(gt=0, le=1)] = Field(None, description="null = tasks.<task>.train.threshold")
+
+
+class BenchConfig(_Section):
+    """The attention benchmark behind Fig. S2."""
+
+    enabled: StrictBool = True
+    n: Annotated[list[PosInt], Field(min_length=1)] = [128, 256, 512, 1024, 2048, 4096]
+    device: Literal["cpu", "cuda"] = "cpu"
+    repeats: PosInt = Field(3, description="timed runs per point (the minimum is kept)")
+    max_seconds: Real(gt=0) = Field(120, description="skip larger N of a kind once one point took longer")
+    resources: Resources = Field(default_factory=Resources)
+
+
+class SimulationConfig(_Section):
+    """The neuron-astrocyte simulation behind Fig. 3 (astromorphic.neuroglia)."""
+
+    enabled: StrictBool = True
+    frequencies: Annotated[list[Real(gt=0)], Field(min_length=2)] = Field(
+        default_factory=lambda: [float(f) for f in range(1, 11)], description="Hz, the paper's Fig. 3 range"
+    )
+    n_trains: PosInt = 5
+    duration_s: Real(gt=0) = 90.0
+    warmup_s: Real(ge=0) = Field(30.0, description="3 tau_AG; averages run over [warmup_s, duration_s]")
+    seed: NonNegInt = 0
+    method: Literal["RK45", "RK23", "DOP853", "LSODA", "Radau", "BDF"] = Field("LSODA", description="stiff system")
+    rtol: Real(gt=0) = 1.0e-3
+    fit_column: Literal["ca_mean", "ca_steady"] = "ca_mean"
+    n_boot: PosInt = 2000
+    params: dict[str, Real()] = Field(default_factory=dict, description="SynapseParams overrides")
+    resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _warmup_before_end(self):
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(f"warmup_s ({self.warmup_s}) must be shorter than duration_s ({self.duration_s})")
+        return self
+
+
+SWEEP_KEYS = ("m_scale", "m_scale_factor", "alpha", "tau")
+
+
+class SweepEntry(_Section):
+    key: Literal["m_scale", "m_scale_factor", "alpha", "tau"]
+    values: Annotated[list[Real(gt=0)], Field(min_length=1), AfterValidator(_unique)]
+    models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)]
+
+    @model_validator(mode="after")
+    def _values_in_range(self):
+        for value in self.values:  # the same bounds as tasks.<task>.attention.<key>
+            try:
+                AttentionConfig.model_validate({self.key: value})
+            except ValidationError as exc:
+                raise ValueError(f"{self.key} {describe_error(exc).split(': ', 1)[1]}") from None
+        return self
+
+
+class SweepConfig(_Section):
+    """Attention constants swept one key at a time: results/runs/<task>/<model>@<key>=<value>/seed<k>/."""
+
+    tasks: Annotated[list[Literal["imdb", "cifar10", "wikitext2"]], AfterValidator(_unique)] = []
+    seeds: Optional[Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)]] = Field(
+        None, description="null = the top-level seeds"
+    )
+    grid: list[SweepEntry] = []
+
+
+class PipelineConfig(_Section):
+    """A whole configuration file."""
+
+    label: str = Field("", description='printed on every table and figure (e.g. "quick synthetic")')
+    synthetic: StrictBool = Field(False, description="the tasks use synthetic stand-in data")
+    results_dir: str = Field("results", description="outputs of the library's stand-alone commands")
+    data_dir: Optional[str] = Field(None, description="local copies in the official formats, one folder per task")
+    seeds: Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2]
+    models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)] = list(DEFAULT_MODELS)
+    lm_extra_models: Annotated[list[ModelName], AfterValidator(_unique)] = Field(
+        list(DEFAULT_LM_EXTRA_MODELS), description="presets trained on the language-modelling task only"
+    )
+    tasks: Tasks = Field(default_factory=lambda: Tasks(imdb={}, cifar10={}, wikitext2={}))
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def describe_error(error: ValidationError) -> str:
+    """``key.path: what is wrong, got VALUE`` for the first error of a pydantic validation."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"] if not (isinstance(p, str) and p in ("int", "float", "function-after"))]
+    where = ".".join(loc) or "<config>"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key (check its spelling; see the schema for the known keys)"
+    if first["type"] == "missing":
+        return f"{where}: required"
+    given = first.get("input")
+    shown = "" if isinstance(given, dict) or "got" in msg else f", got {given!r}"
+    return f"{where}: {msg}{shown}"
+
+
+def validate_config(config: dict | None) -> dict:
+    """The configuration checked and with every default filled in, as plain data; ``ConfigError`` names the key."""
+    if config is not None and not isinstance(config, dict):
+        raise ConfigError(f"<config>: must be a mapping, got {type(config).__name__}")
+    try:
+        model = PipelineConfig.model_validate(config or {})
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc)) from None
+    out = model.model_dump(mode="python")
+    out["tasks"] = {t: _plain(v) for t, v in out["tasks"].items() if v is not None}
+    return _plain(out)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so that a dumped configuration reads back equal from YAML or JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """Read a YAML configuration, lay ``--set`` overrides over it and validate it (defaults filled in)."""
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh) or {}
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: the configuration must be a mapping, got {type(config).__name__}")
-    # Our own checks first (their messages say what is expected), then the schema catches the rest.
-    tasks = config.get("tasks")
-    if isinstance(tasks, dict):
-        for task in tasks:
-            if task in TASKS:
-                validate_task(config, task)
-    validate_schema(config, schema)
-    out = {k: copy.deepcopy(v) for k, v in DEFAULTS.items() if k != "tasks"}
-    out.update(config)
-    out.setdefault("tasks", {})
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping, got {type(raw).__name__}")
+    return validate_config(apply_overrides(raw or {}, overrides or []))
+
+
+def parse_assignment(item: str) -> tuple[list[str], Any]:
+    """``"tasks.imdb.train.lr=1e-4"`` -> (["tasks", "imdb", "train", "lr"], 0.0001); the value is read as YAML."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. tasks.imdb.train.lr=1e-4")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(config: dict, assignments: list[str]) -> dict:
+    """``["tasks.imdb.train.lr=1e-4", ...]`` laid over ``config`` (a copy); validate the result afterwards."""
+    out = copy.deepcopy(config)
+    for item in assignments or []:
+        parts, value = parse_assignment(item)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
     return out
 
 
-def validate_schema(config: dict, schema: str | Path | None = None) -> None:
-    """Structural check against the workflow's JSON schema; a no-op when the schema file is absent."""
-    schema_path = Path(schema) if schema is not None else SCHEMA_PATH
-    if not schema_path.exists():
-        return
-    import jsonschema
+def resolve_task_config(config: dict | None, task: str) -> dict:
+    """The task's ``data``, ``model``, ``attention``, ``train`` and ``resources`` with defaults filled in.
 
-    with open(schema_path, encoding="utf-8") as fh:
-        schema_doc = yaml.safe_load(fh)
-    validator_cls = jsonschema.validators.validator_for(schema_doc)
-    errors = sorted(validator_cls(schema_doc).iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.absolute_path) or "<config>"
-        raise ValueError(f"{where}: {err.message}")
-
-
-# ---------------------------------------------------------------------------------------------- resolving
-
-
-def resolve_task_config(config: dict, task: str) -> dict:
-    """The task's ``data``, ``model``, ``attention``, ``train`` and ``resources`` sections with defaults filled.
-
-    ``train.threads`` falls back to ``resources.threads``; ``train.eval_batch_size`` to ``train.batch_size``.
+    A task the configuration does not name gets the paper's set-up.
     """
     if task not in TASKS:
-        raise ValueError(f"task {task!r} unknown; expected one of {', '.join(TASKS)}")
-    given = ((config or {}).get("tasks") or {}).get(task) or {}
-    if not isinstance(given, dict):
-        raise ValueError(f"tasks.{task} must be a mapping, got {type(given).__name__}")
-    base = DEFAULTS["tasks"][task]
-    resolved: dict[str, Any] = {}
-    for section in ("data", "model", "attention"):
-        resolved[section] = deep_merge(base.get(section, {}), _section(given, task, section))
-    resolved["train"] = deep_merge(deep_merge(TRAIN_DEFAULTS, base.get("train", {})), _section(given, task, "train"))
-    resolved["resources"] = deep_merge(RESOURCES_DEFAULTS, _section(given, task, "resources"))
-    for key, value in given.items():  # keep any other section (e.g. notes) as written
-        resolved.setdefault(key, copy.deepcopy(value))
-    train = resolved["train"]
-    given_train = _section(given, task, "train")
-    if "augment" in given_train:  # replaced as a whole: `augment: {}` switches the default augmentation off
-        train["augment"] = copy.deepcopy(given_train["augment"]) or {}
-    if train.get("threads") is None:
-        train["threads"] = resolved["resources"].get("threads") or 1
-    if train.get("eval_batch_size") is None:
-        train["eval_batch_size"] = train["batch_size"]
-    if train.get("augment") is None:
-        train["augment"] = {}
-    return resolved
+        raise ConfigError(f"task {task!r} unknown; expected one of {', '.join(TASKS)}")
+    given = ((config or {}).get("tasks") or {}).get(task)
+    try:
+        section = TASK_MODELS[task].model_validate(given or {})
+    except ValidationError as exc:
+        raise ConfigError(f"tasks.{task}.{describe_error(exc)}") from None
+    return _plain(section.model_dump(mode="python"))
 
 
-def _section(given: dict, task: str, section: str) -> dict:
-    value = given.get(section)
+def validate_run(config: dict, task: str, model: str) -> dict:
+    """Check that ``task``/``model`` can run under ``config``; return the resolved task section."""
+    if task not in TASKS:
+        raise ConfigError(f"task {task!r} unknown; expected one of {', '.join(TASKS)}")
+    validated = validate_config(config)
+    from astromorphic.presets import preset_names, spec_for
+
+    if model not in preset_names(task):
+        known = preset_names(None)
+        what = f"is not defined for task {task!r}" if model in known else "unknown"
+        raise ConfigError(f"model {model!r} {what}; expected one of {', '.join(preset_names(task))}")
+    cfg = validated["tasks"].get(task) or resolve_task_config({}, task)
+    try:
+        spec_for(model, cfg["attention"], cfg["model"]["d_model"])
+    except ValueError as exc:
+        raise ConfigError(f"tasks.{task}.attention: {exc}") from None
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------- derived rules
+
+# Keys of a task section that change no number of a run. Reporting keys are read by the tables only;
+# runtime keys say where and how fast a run goes (a checkpoint stays valid when they change).
+REPORTING_KEYS = {"train": ("threshold",)}
+RUNTIME_KEYS = {"train": ("threads", "device")}
+
+
+def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
+    """The part of a resolved task section that a training run reads: no ``resources``, no reporting keys,
+    and without the runtime keys when ``runtime`` is false (the run fingerprint)."""
+    out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k != "resources"}
+    drop = [REPORTING_KEYS] + ([] if runtime else [RUNTIME_KEYS])
+    for keys in drop:
+        for section, names in keys.items():
+            for name in names:
+                out.get(section, {}).pop(name, None)
+    return out
+
+
+def models_for_task(config: dict, task: str) -> list[str]:
+    """Plain presets trained on ``task``: ``models``, plus ``lm_extra_models`` for the LM, those defined for it."""
+    from astromorphic.presets import preset_names
+
+    listed = list(config.get("models") or DEFAULT_MODELS)
+    if task in LM_TASKS:
+        listed += list(config.get("lm_extra_models") or [])
+    valid = set(preset_names(task))
+    return [m for m in dict.fromkeys(listed) if m in valid]
+
+
+def threshold(config: dict, task: str) -> float:
+    """The learning-speed threshold of ``task``: ``report.threshold``, else ``tasks.<task>.train.threshold``."""
+    value = (config.get("report") or {}).get("threshold")
     if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"tasks.{task}.{section} must be a mapping, got {type(value).__name__}")
-    return value
+        value = resolve_task_config(config, task)["train"]["threshold"]
+    return float(value if value is not None else TrainConfig.model_fields["threshold"].default)
 
 
 def train_seq_len(task_cfg: dict) -> int | None:
@@ -228,152 +723,40 @@ def known_models(task: str | None = None) -> tuple[str, ...]:
     return tuple(preset_names(task if task in TASKS else None))
 
 
-# ---------------------------------------------------------------------------------------------- validation
+# ---------------------------------------------------------------------------------------------- JSON schema
 
 
-def validate_run(config: dict, task: str, model: str) -> dict:
-    """Check that ``task``/``model`` can run under ``config``; return the resolved task configuration.
-
-    Raises ``ValueError`` naming the offending key. Touches neither data nor models.
-    """
-    if task not in TASKS:
-        raise ValueError(f"task {task!r} unknown; expected one of {', '.join(TASKS)}")
-    names = known_models(task)
-    if model not in names:
-        all_names = known_models(None)
-        if model in all_names:
-            raise ValueError(f"model {model!r} is not defined for task {task!r}; expected one of {', '.join(names)}")
-        raise ValueError(f"model {model!r} unknown; expected one of {', '.join(names)}")
-    cfg = validate_task(config, task)
-    _check_with_library(task, model, cfg)
-    return cfg
+def json_schema() -> dict:
+    """The JSON schema of a configuration file, generated from :class:`PipelineConfig`."""
+    schema = PipelineConfig.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
 
 
-def validate_task(config: dict, task: str) -> dict:
-    """Check the task's sections (whatever the model); return them resolved. ``ValueError`` names the key."""
-    cfg = resolve_task_config(config, task)
-    p = f"tasks.{task}"
-    m, a, t, d = cfg["model"], cfg["attention"], cfg["train"], cfg["data"]
-
-    # model
-    for key in ("d_model", "n_layers", "n_heads", "max_len"):
-        _int(m, key, f"{p}.model", minimum=1)
-    _number(m, "ffn_mult", f"{p}.model", low=0.0, low_open=True, optional=True)
-    if m["d_model"] % m["n_heads"]:
-        raise ValueError(f"{p}.model.d_model ({m['d_model']}) must be divisible by {p}.model.n_heads ({m['n_heads']})")
-    _number(m, "dropout", f"{p}.model", low=0.0, high=1.0, high_open=True, optional=True)
-
-    # sequence length against the model's positional length
-    seq_len = d.get("seq_len")
-    if seq_len is not None:
-        _int(d, "seq_len", f"{p}.data", minimum=1)
-        if seq_len > m["max_len"]:
-            raise ValueError(f"{p}.data.seq_len ({seq_len}) exceeds {p}.model.max_len ({m['max_len']})")
-    if task == "cifar10" and m.get("patch") is not None:
-        _int(m, "patch", f"{p}.model", minimum=1)
-        image_size = int(m.get("image_size", 32))
-        n_patches = (image_size // m["patch"]) ** 2
-        if n_patches > m["max_len"]:
-            raise ValueError(
-                f"{p}.model.patch ({m['patch']}) gives {n_patches} patches, more than {p}.model.max_len ({m['max_len']})"
-            )
-
-    # attention
-    _number(a, "alpha", f"{p}.attention", low=0.0, low_open=True, optional=True)
-    _number(a, "tau", f"{p}.attention", low=0.0, low_open=True, optional=True)
-    _number(a, "m_scale_factor", f"{p}.attention", low=0.0, low_open=True, optional=True)
-    _number(a, "m_scale", f"{p}.attention", low=0.0, low_open=True, optional=True)
-    if a.get("position") is not None and a["position"] not in POSITIONS:
-        raise ValueError(f"{p}.attention.position must be one of {', '.join(POSITIONS)}, got {a['position']!r}")
-
-    # training
-    q = f"{p}.train"
-    _number(t, "lr", q, low=0.0, low_open=True)
-    _int(t, "batch_size", q, minimum=1)
-    _int(t, "eval_batch_size", q, minimum=1)
-    _int(t, "epochs", q, minimum=0)
-    _number(t, "weight_decay", q, low=0.0)
-    _number(t, "eps", q, low=0.0, low_open=True)
-    betas = t.get("betas")
-    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_is_real(b) and 0 <= b < 1 for b in betas)):
-        raise ValueError(f"{q}.betas must be two numbers in [0, 1), got {betas!r}")
-    if t["schedule"] not in SCHEDULES:
-        raise ValueError(f"{q}.schedule must be one of {', '.join(SCHEDULES)}, got {t['schedule']!r}")
-    _number(t, "warmup_epochs", q, low=0.0, optional=True)
-    _int(t, "warmup_steps", q, minimum=0, optional=True)
-    _number(t, "min_lr_ratio", q, low=0.0, high=1.0)
-    _number(t, "grad_clip", q, low=0.0, low_open=True, optional=True)
-    if t["device"] not in DEVICES:
-        raise ValueError(f"{q}.device must be one of {', '.join(DEVICES)}, got {t['device']!r}")
-    if t["dtype"] not in DTYPES:
-        raise ValueError(f"{q}.dtype must be one of {', '.join(DTYPES)}, got {t['dtype']!r}")
-    _int(t, "threads", q, minimum=1)
-    _number(t, "threshold", q, low=0.0, high=1.0, optional=True)
-    for key in ("max_train_batches", "max_eval_samples", "max_eval_tokens"):
-        _int(t, key, q, minimum=1, optional=True)
-    _int(t, "probe_samples", q, minimum=1)
-    _int(t, "audit_samples", q, minimum=1)
-    _number(t, "audit_tol", q, low=0.0)
-    aug = t.get("augment") or {}
-    if not isinstance(aug, dict):
-        raise ValueError(f"{q}.augment must be a mapping, got {type(aug).__name__}")
-    unknown_aug = set(aug) - {"random_crop_padding", "hflip"}
-    if unknown_aug:
-        raise ValueError(f"{q}.augment.{sorted(unknown_aug)[0]} unknown; expected random_crop_padding, hflip")
-    _int(aug, "random_crop_padding", f"{q}.augment", minimum=0, optional=True)
-    if aug.get("hflip") is not None and not isinstance(aug["hflip"], bool):
-        raise ValueError(f"{q}.augment.hflip must be true or false, got {aug['hflip']!r}")
-    if aug and task != "cifar10" and (aug.get("random_crop_padding") or aug.get("hflip")):
-        raise ValueError(f"{q}.augment is only defined for cifar10")
-    return cfg
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
-def _check_with_library(task: str, model: str, cfg: dict) -> None:
-    """Let the model and preset code check their own sections (unknown keys, ranges), still without data."""
-    try:
-        from astromorphic.models import resolve_model_cfg
-        from astromorphic.presets import spec_for
-    except ImportError:  # pragma: no cover - the library is incomplete only while it is being written
-        return
-    try:
-        resolve_model_cfg(task, cfg["model"])
-    except ValueError as exc:
-        raise ValueError(f"tasks.{task}.model: {exc}") from None
-    try:
-        spec_for(model, cfg["attention"], cfg["model"]["d_model"])
-    except ValueError as exc:
-        raise ValueError(f"tasks.{task}.attention: {exc}") from None
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m astromorphic.config", description=__doc__.split("\n")[0])
+    parser.add_argument("--write-schema", action="store_true", help=f"rewrite {SCHEMA_FILE.name} from the models")
+    parser.add_argument("--check", metavar="CONFIG", help="validate a configuration file and print it resolved")
+    args = parser.parse_args(argv)
+    if args.write_schema:
+        from astromorphic.io import write_text
+
+        write_text(SCHEMA_FILE, schema_text())
+        print(f"wrote {SCHEMA_FILE}")
+    if args.check:
+        try:
+            print(yaml.safe_dump(load_config(args.check), sort_keys=False))
+        except ConfigError as exc:
+            print(f"error: {exc}")
+            return 2
+    return 0
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _number(
-    section: dict, key: str, prefix: str, *, low=None, high=None, low_open=False, high_open=False, optional=False
-):
-    value = section.get(key)
-    name = f"{prefix}.{key}"
-    if value is None:
-        if optional:
-            return
-        raise ValueError(f"{name} is required")
-    if not _is_real(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
-
-
-def _int(section: dict, key: str, prefix: str, *, minimum=None, optional=False):
-    value = section.get(key)
-    name = f"{prefix}.{key}"
-    if value is None:
-        if optional:
-            return
-        raise ValueError(f"{name} is required")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -48,7 +48,6 @@ attention's ``last_stats``.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Optional
 
 import torch
@@ -59,7 +58,6 @@ from astromorphic.attention import DEFAULT_CHUNK, AttentionSpec, build_attention
 
 __all__ = [
     "TASKS",
-    "MODEL_DEFAULTS",
     "Block",
     "TextClassifier",
     "VisionClassifier",
@@ -69,24 +67,6 @@ __all__ = [
 ]
 
 TASKS = ("imdb", "cifar10", "wikitext2")
-
-_COMMON = {"ffn_mult": 4, "dropout": 0.1, "activation": "gelu", "abs_pos": True, "chunk_size": DEFAULT_CHUNK}
-
-# Paper architectures (SPEC.md section 3) as defaults; every key can be overridden by model_cfg.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "imdb": {**_COMMON, "d_model": 128, "n_layers": 1, "n_heads": 4, "max_len": 400, "freeze_embedding": True},
-    "cifar10": {
-        **_COMMON,
-        "d_model": 256,
-        "n_layers": 8,
-        "n_heads": 8,
-        "max_len": 256,
-        "patch": 2,
-        "stem_channels": 64,
-        "image_size": 32,
-    },
-    "wikitext2": {**_COMMON, "d_model": 768, "n_layers": 1, "n_heads": 6, "max_len": 512, "tie_weights": True},
-}
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -303,31 +283,21 @@ class DecoderLM(_BlockStack):
 
 
 def resolve_model_cfg(task: str, model_cfg: Optional[dict]) -> dict:
-    """The paper defaults for ``task`` overridden by ``model_cfg``; unknown keys are an error."""
-    if task not in MODEL_DEFAULTS:
+    """The model section of ``task`` (astromorphic.config: the paper's sizes as defaults) overridden by ``model_cfg``.
+
+    Unknown keys and bad values are a ValueError naming the key.
+    """
+    from pydantic import ValidationError
+
+    from astromorphic.config import TASK_MODELS, ConfigError, describe_error
+
+    if task not in TASK_MODELS:
         raise _fail("task", f"one of {TASKS}", repr(task))
-    cfg = copy.deepcopy(MODEL_DEFAULTS[task])
-    unknown = sorted(set(model_cfg or {}) - set(cfg))
-    if unknown:
-        raise _fail("model_cfg", f"keys among {sorted(cfg)} for task {task!r}", f"unknown keys {unknown}")
-    cfg.update(model_cfg or {})
-    if cfg["chunk_size"] is not None and (
-        isinstance(cfg["chunk_size"], bool) or not isinstance(cfg["chunk_size"], int) or cfg["chunk_size"] < 1
-    ):
-        raise _fail("model_cfg['chunk_size']", "a positive integer or null (automatic)", repr(cfg["chunk_size"]))
-    for key in ("d_model", "n_layers", "n_heads", "max_len") + (
-        ("patch", "stem_channels", "image_size") if task == "cifar10" else ()
-    ):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise _fail(f"model_cfg['{key}']", "a positive integer", repr(value))
-    if cfg["d_model"] % cfg["n_heads"]:
-        raise _fail("model_cfg['n_heads']", f"a divisor of d_model={cfg['d_model']}", cfg["n_heads"])
-    if not 0.0 <= float(cfg["dropout"]) < 1.0:
-        raise _fail("model_cfg['dropout']", "a number in [0, 1)", cfg["dropout"])
-    if not float(cfg["ffn_mult"]) > 0:
-        raise _fail("model_cfg['ffn_mult']", "a number > 0", cfg["ffn_mult"])
-    return cfg
+    section = TASK_MODELS[task].model_fields["model"].annotation
+    try:
+        return section.model_validate(dict(model_cfg or {})).model_dump()
+    except ValidationError as exc:
+        raise ConfigError(f"model_cfg.{describe_error(exc)}") from None
 
 
 def _positive_int(data_info: dict, key: str) -> int:

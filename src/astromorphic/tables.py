@@ -91,7 +91,9 @@ class Context:
 
     def models(self, task: str) -> list[str]:
         """Plain presets run on ``task`` (no sweep variants), in configuration order."""
-        order = list(self.config.get("models") or []) + list(self.config.get("lm_extra_models") or [])
+        from astromorphic.config import models_for_task
+
+        order = models_for_task(self.config, task)
         ran = set(self.runs(task)["model"]) if not self.summary.empty else set()
         listed = [m for m in order if m in ran]
         return listed + sorted(ran - set(listed))
@@ -111,11 +113,9 @@ class Context:
         return resolve_task_config(self.config, task)
 
     def threshold(self, task: str) -> float:
-        report = self.config.get("report") or {}
-        if report.get("threshold") is not None:
-            return float(report["threshold"])
-        value = self.task_config(task)["train"].get("threshold")
-        return float(value) if value is not None else 0.85
+        from astromorphic.config import threshold
+
+        return threshold(self.config, task)
 
     def tokenizer(self, task: str) -> str:
         manifest = self.manifests.get(task) or {}
@@ -185,7 +185,7 @@ def run_metric(row: pd.Series, task: str, metric: str, report: dict) -> float:
         key = "best_test_acc" if report.get("classifier_metric") == "best" else "final_test_acc"
         return 100.0 * float(row.get(key, math.nan))
     if report.get("lm_metric", "best_valid") == "best_valid":
-        key = f"{metric}_at_best_valid"
+        key = f"best_{metric}"  # the run's best epoch is the one of lowest validation perplexity
     else:
         key = f"final_{metric}"
     value = float(row.get(key, math.nan))
@@ -319,7 +319,7 @@ def learning_speed(ctx: Context) -> Table:
         if task == "wikitext2":
             for model in ctx.models(task):
                 runs = ctx.runs(task, model)
-                values = [float(v) for v in runs.get("best_valid_ppl_epoch", pd.Series(dtype=float))]
+                values = [float(v) for v in runs.get("best_epoch", pd.Series(dtype=float))]
                 mean, sd, n = mean_sd(values)
                 paper = ctx.paper("learning_speed", task, model, "epochs_to_best")
                 pv = float(paper["value"]) if paper is not None else math.nan
@@ -457,8 +457,9 @@ def _fmt_config_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt_config_value(v)}" for k, v in sorted(value.items())) or "none"
+    if isinstance(value, dict):  # a group of switches (augmentation): the ones that are on
+        on = sorted((k, v) for k, v in value.items() if v not in (None, False, 0))
+        return ", ".join(f"{k}={_fmt_config_value(v)}" for k, v in on) or "none"
     if isinstance(value, list):
         return ", ".join(_fmt_config_value(v) for v in value)
     return str(value)

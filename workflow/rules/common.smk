@@ -1,6 +1,6 @@
-# Configuration: validated against the schema at start (before any job), defaults filled in; helpers
-# that turn it into file lists and per-rule parameters. Task defaults come from astromorphic.config, the
-# same code the training command uses, so the workflow and the library cannot disagree.
+# Configuration: validated and completed by astromorphic.config (the same typed models the library and
+# every command use), then checked against the JSON schema generated from them; helpers that turn it
+# into file lists and per-rule parameters. No rule of its own lives here.
 import copy
 import shlex
 import sys
@@ -11,18 +11,27 @@ from snakemake.utils import validate
 
 import yaml
 
-from astromorphic.aggregate import format_model_name, parse_model_name
-from astromorphic.config import resolve_task_config, validate_schema
+from astromorphic.config import (
+    SCHEMA_FILE,
+    ConfigError,
+    models_for_task,
+    resolve_task_config,
+    run_section,
+    threshold,
+    validate_config,
+)
 from astromorphic.io import write_text
+from astromorphic.runs import format_model_name
 from astromorphic.tables import available_tables
 
-# First a check whose message names the offending key as a dotted path, then snakemake's own validation,
-# which fills in the defaults.
+# The configuration with every default filled in; an invalid one stops here, naming the key.
 try:
-    validate_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
-except ValueError as error:
+    _resolved = validate_config(dict(config))
+except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
-validate(config, schema="../schemas/config.schema.yaml")
+config.clear()
+config.update(_resolved)
+validate(config, schema=str(SCHEMA_FILE), set_default=False)
 
 # Jobs call the `astromorphic` command of the environment snakemake runs in, activated or not.
 shell.prefix(
@@ -50,8 +59,7 @@ wildcard_constraints:
 
 def models_for(task):
     """Plain presets trained on ``task``."""
-    extra = config["lm_extra_models"] if task == "wikitext2" else []
-    return list(dict.fromkeys(config["models"] + extra))
+    return models_for_task(config, task)
 
 
 def sweep_runs(task):
@@ -76,19 +84,6 @@ def run_dirs(task=None):
         for model, seeds in runs:
             dirs += [f"results/runs/{t}/{model}/seed{s}" for s in seeds]
     return dirs
-
-
-def train_overrides(wildcards):
-    """`--set` options for a sweep variant (``astro@alpha=0.3`` -> tasks.<task>.attention.alpha=0.3)."""
-    _, overrides = parse_model_name(wildcards.model)
-    sets = [
-        f"--set tasks.{wildcards.task}.attention.{k}={v}" for k, v in overrides.items()
-    ]
-    return " ".join(sets)
-
-
-def preset_of(wildcards):
-    return parse_model_name(wildcards.model)[0]
 
 
 # ------------------------------------------------------------------------------------ configuration snapshots
@@ -133,16 +128,13 @@ def config_snapshot(name):
 def _config_snapshot(name):
     """What results/configs/<name>.yaml holds; a job reruns when this changes (params rerun trigger).
 
-    train/<task>: the resolved task section without what only reporting or scheduling reads
-    (train.threshold, resources), so that changing those retrains nothing.
+    train/<task>: what a training run reads (astromorphic.config.run_section): no reporting or
+    scheduling keys, so that changing those retrains nothing.
     """
     head = {"label": config["label"], "synthetic": config["synthetic"]}
     kind, _, task = name.partition("/")
     if kind == "train":
-        section = task_config(task)
-        section.pop("resources", None)
-        section["train"]["threshold"] = None
-        return {**head, "tasks": {task: section}}
+        return {**head, "tasks": {task: run_section(task_config(task))}}
     if kind == "data":
         return {**head, "tasks": {task: {"data": data_options(task)}}}
     if name == "simulation":
@@ -184,18 +176,10 @@ def task_resources(task, key):
 
 
 def section_resources(section, key):
-    defaults = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
-    return (config[section].get("resources") or {}).get(key, defaults[key])
+    return config[section]["resources"][key]
 
 
 # ------------------------------------------------------------------------------------ outputs
-
-
-def threshold(task):
-    value = config["report"]["threshold"]
-    if value is None:
-        value = task_config(task)["train"].get("threshold")
-    return 0.85 if value is None else value
 
 
 def table_outputs(ext):

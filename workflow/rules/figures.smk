@@ -22,7 +22,7 @@ rule fig4:
     conda:
         "../envs/astromorphic.yaml"
     params:
-        threshold=lambda wildcards: threshold(wildcards.task),
+        threshold=lambda wildcards: threshold(config, wildcards.task),
         label=config["label"],
     shell:
         "astromorphic plot fig4 --runs {input.runs} --task {wildcards.task} --threshold {params.threshold}"

@@ -1,5 +1,5 @@
 # One run per task, model and seed: results/runs/<task>/<model>/seed<k>/. A sweep variant is a model named
-# <preset>@<key>=<value> and gets the override on the command line. checkpoint.pt is not an output, so it
+# <preset>@<key>=<value>; `astromorphic train` reads the override from the name. checkpoint.pt is not an output, so it
 # survives an interrupted job and the rerun resumes from it.
 
 
@@ -23,11 +23,8 @@ rule train:
         mem_mb=lambda wildcards: task_resources(wildcards.task, "mem_mb"),
         runtime=lambda wildcards: task_resources(wildcards.task, "runtime"),
         gpu=lambda wildcards: task_resources(wildcards.task, "gpu"),
-    params:
-        preset=preset_of,
-        overrides=train_overrides,
     shell:
-        "astromorphic train --task {wildcards.task} --model {params.preset} --seed {wildcards.seed}"
+        "astromorphic train --task {wildcards.task} --model {wildcards.model} --seed {wildcards.seed}"
         " --config {input.config} --data results/data/{wildcards.task}"
-        " --out results/runs/{wildcards.task}/{wildcards.model}/seed{wildcards.seed} {params.overrides}"
+        " --out results/runs/{wildcards.task}/{wildcards.model}/seed{wildcards.seed}"
         " > {log} 2>&1"

@@ -1,0 +1,288 @@
+"""Batches of prepared data, one class per task: what a training run reads, and how each task is scored.
+
+Every task-specific choice of the training loop lives on these classes (no test of the task's name
+elsewhere): the batches, the unit of throughput (samples or tokens), the loss, the metrics and how they
+are computed, the fixed probe batch, and whether the run is audited for causality (the language model).
+All random draws come from an explicit generator, which the run checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from astromorphic.config import train_seq_len
+
+# forward(batch) -> logits, in evaluation mode on the run's device and precision
+Forward = Callable[["Batch"], torch.Tensor]
+
+
+class Batch:
+    """One training or evaluation batch: model inputs, targets and its size in samples and predicted tokens."""
+
+    __slots__ = ("inputs", "targets", "samples", "tokens")
+
+    def __init__(self, inputs: tuple, targets: torch.Tensor, samples: int, tokens: int):
+        self.inputs, self.targets, self.samples, self.tokens = inputs, targets, samples, tokens
+
+    def to(self, device: torch.device) -> "Batch":
+        if device.type == "cpu":
+            return self
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(tuple(move(t) for t in self.inputs), move(self.targets), self.samples, self.tokens)
+
+
+class TaskData:
+    """Batches of one task's prepared splits (``load_prepared``) under a resolved task configuration."""
+
+    unit = "samples"
+    metrics: tuple[str, ...] = ()
+    audited = False  # the LM: every run records a causality audit
+
+    def __init__(self, splits: dict, manifest: dict, cfg: dict):
+        self.splits, self.manifest, self.cfg = splits, manifest, cfg
+        self.train_cfg = cfg["train"]
+
+    def _capped(self, n: int) -> int:
+        cap = self.train_cfg.get("max_train_batches")
+        return min(n, cap) if cap else n
+
+    def n_train_batches(self) -> int:
+        raise NotImplementedError
+
+    def train_batches(self, gen: torch.Generator) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def probe_batch(self) -> Batch:
+        raise NotImplementedError
+
+    def units(self, batch: Batch) -> int:
+        return batch.tokens if self.unit == "tokens" else batch.samples
+
+    @staticmethod
+    def loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.cross_entropy(logits.float(), targets, reduction=reduction)
+
+    def evaluate(self, forward: Forward) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def model_info(self) -> dict[str, Any]:
+        """What ``build_model`` needs to know about the data (vocabulary, classes, padding)."""
+        return {k: self.manifest[k] for k in ("vocab_size", "n_classes", "pad_id", "seq_len", "tokenizer")
+                if k in self.manifest}  # fmt: skip
+
+
+class ClassificationData(TaskData):
+    eval_split = "test"
+    metrics = ("test_acc",)
+
+    def __init__(self, splits, manifest, cfg):
+        super().__init__(splits, manifest, cfg)
+        self.n_train = int(splits["train"]["labels"].shape[0])
+        cap = self.train_cfg.get("max_eval_samples")
+        n_test = int(splits[self.eval_split]["labels"].shape[0])
+        self.n_eval = min(n_test, cap) if cap else n_test
+
+    def n_train_batches(self) -> int:
+        return self._capped(math.ceil(self.n_train / self.train_cfg["batch_size"]))
+
+    def train_batches(self, gen):
+        order = torch.randperm(self.n_train, generator=gen)
+        bs = self.train_cfg["batch_size"]
+        for i in range(self.n_train_batches()):
+            yield self._batch("train", order[i * bs : (i + 1) * bs], gen)
+
+    def eval_batches(self) -> Iterator[Batch]:
+        bs = self.train_cfg["eval_batch_size"]
+        for start in range(0, self.n_eval, bs):
+            yield self._batch(self.eval_split, torch.arange(start, min(start + bs, self.n_eval)), None)
+
+    def probe_batch(self):
+        n = min(self.train_cfg["probe_samples"], self.n_eval)
+        return self._batch(self.eval_split, torch.arange(n), None)
+
+    def evaluate(self, forward):
+        correct = total = 0
+        for batch in self.eval_batches():
+            logits = forward(batch)
+            correct += int((logits.argmax(-1) == batch.targets.to(logits.device)).sum())
+            total += batch.samples
+        return {"test_acc": correct / total if total else float("nan")}
+
+    def _batch(self, split, idx, gen) -> Batch:
+        raise NotImplementedError
+
+
+class TextData(ClassificationData):
+    """IMDB: padded token ids with their lengths; the model gets a key-padding mask (True = real token)."""
+
+    def __init__(self, splits, manifest, cfg):
+        super().__init__(splits, manifest, cfg)
+        max_len, seq_len = cfg["model"]["max_len"], manifest.get("seq_len")
+        if seq_len is not None and int(seq_len) > int(max_len):
+            raise ValueError(f"tasks.imdb.model.max_len ({max_len}) is shorter than the prepared data's seq_len ({seq_len})")
+
+    def _batch(self, split, idx, gen):
+        s = self.splits[split]
+        tokens = s["tokens"][idx]
+        lengths = s["lengths"][idx]
+        mask = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+        return Batch((tokens, mask), s["labels"][idx], len(idx), int(lengths.sum()))
+
+
+class ImageData(ClassificationData):
+    """CIFAR-10: uint8 images; random crop (zero padding) and horizontal flip in training; per-channel normalisation."""
+
+    def __init__(self, splits, manifest, cfg):
+        super().__init__(splits, manifest, cfg)
+        self.mean = torch.tensor(manifest.get("mean", [0.5, 0.5, 0.5]), dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(manifest.get("std", [0.25, 0.25, 0.25]), dtype=torch.float32).view(1, 3, 1, 1)
+        aug = self.train_cfg.get("augment") or {}
+        self.pad = int(aug.get("random_crop_padding") or 0)
+        self.hflip = bool(aug.get("hflip", False))
+
+    def model_info(self):
+        return {"n_classes": 10, **super().model_info()}
+
+    def _batch(self, split, idx, gen):
+        s = self.splits[split]
+        images = s["images"][idx]
+        if gen is not None:
+            images = self._augment(images, gen)
+        x = (images.float() / 255.0 - self.mean) / self.std
+        return Batch((x,), s["labels"][idx], len(idx), len(idx))
+
+    def _augment(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        b, _, h, w = images.shape
+        if self.pad:
+            p = self.pad
+            padded = F.pad(images, (p, p, p, p))  # zero (black) border, as torchvision's RandomCrop(padding=p)
+            oy = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+            ox = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+            rows = (oy[:, None] + torch.arange(h)[None, :])[:, None, :, None]  # (b, 1, h, 1)
+            cols = (ox[:, None] + torch.arange(w)[None, :])[:, None, None, :]  # (b, 1, 1, w)
+            bi = torch.arange(b)[:, None, None, None]
+            ci = torch.arange(images.shape[1])[None, :, None, None]
+            images = padded[bi, ci, rows, cols]
+        if self.hflip:
+            flip = torch.rand(b, generator=gen) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        return images
+
+
+class LMData(TaskData):
+    """WikiText-2 token streams cut into windows of ``seq_len`` tokens (targets shifted by one).
+
+    Training: non-overlapping windows from a random offset in [0, seq_len) drawn each epoch, in random order.
+    Evaluation: non-overlapping windows from the start of the split, the last, shorter one included.
+    """
+
+    unit = "tokens"
+    metrics = ("valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl")
+    audited = True
+
+    def __init__(self, splits, manifest, cfg):
+        super().__init__(splits, manifest, cfg)
+        if manifest.get("vocab_size") is None:
+            raise ValueError("the wikitext2 manifest has no vocab_size")
+        self.seq_len = int(train_seq_len(cfg))
+        t = int(splits["train"]["tokens"].numel())
+        self.n_windows = (t - self.seq_len) // self.seq_len
+        if self.n_windows < 1:
+            raise ValueError(f"the train split has {t} tokens, too few for windows of seq_len {self.seq_len}")
+
+    def n_train_batches(self) -> int:
+        return self._capped(math.ceil(self.n_windows / self.train_cfg["batch_size"]))
+
+    def train_batches(self, gen):
+        stream = self.splits["train"]["tokens"]
+        length = self.seq_len
+        offset = int(torch.randint(0, length, (1,), generator=gen))
+        order = torch.randperm(self.n_windows, generator=gen)
+        bs = self.train_cfg["batch_size"]
+        steps = torch.arange(length)
+        for i in range(self.n_train_batches()):
+            starts = offset + order[i * bs : (i + 1) * bs] * length
+            idx = starts[:, None] + steps[None, :]
+            yield Batch((stream[idx],), stream[idx + 1], len(starts), idx.numel())
+
+    @staticmethod
+    def loss(logits, targets, reduction="mean"):
+        logits = logits.float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
+
+    def eval_stream(self, split: str) -> torch.Tensor:
+        stream = self.splits[split]["tokens"]
+        cap = self.train_cfg.get("max_eval_tokens")
+        return stream[:cap] if cap else stream
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        stream = self.eval_stream(split)
+        length, bs = self.seq_len, self.train_cfg["eval_batch_size"]
+        n_pred = stream.numel() - 1
+        n_full = n_pred // length
+        steps = torch.arange(length)
+        for start in range(0, n_full, bs):
+            starts = torch.arange(start, min(start + bs, n_full)) * length
+            idx = starts[:, None] + steps[None, :]
+            yield Batch((stream[idx],), stream[idx + 1], len(starts), idx.numel())
+        rest = n_pred - n_full * length
+        if rest > 0:
+            s = n_full * length
+            yield Batch((stream[s : s + rest].unsqueeze(0),), stream[s + 1 : s + rest + 1].unsqueeze(0), 1, rest)
+
+    def evaluate(self, forward):
+        """Perplexity per token and per word of the valid and test splits (exp of the mean NLL)."""
+        out: dict[str, Any] = {}
+        for split in ("valid", "test"):
+            if split not in self.splits:
+                out[f"{split}_ppl"] = out[f"{split}_word_ppl"] = None
+                continue
+            nll, count = 0.0, 0
+            for batch in self.eval_batches(split):
+                logits = forward(batch)
+                nll += float(self.loss(logits, batch.targets.to(logits.device), reduction="sum"))
+                count += batch.tokens
+            mean_nll = nll / count if count else float("nan")
+            out[f"{split}_ppl"] = safe_exp(mean_nll)
+            tpw = self.tokens_per_word(split)
+            out[f"{split}_word_ppl"] = safe_exp(mean_nll * tpw) if tpw else None
+        return out
+
+    def windows(self, split: str, n: int) -> torch.Tensor:
+        stream = self.eval_stream(split)
+        n = max(1, min(n, (stream.numel() - 1) // self.seq_len))
+        return stream[: n * self.seq_len].view(n, self.seq_len)
+
+    def audit_windows(self) -> torch.Tensor:
+        return self.windows("valid" if "valid" in self.splits else "test", self.train_cfg["audit_samples"])
+
+    def probe_batch(self):
+        x = self.windows("valid", self.train_cfg["probe_samples"])
+        return Batch((x,), x, x.shape[0], x.numel())
+
+    def tokens_per_word(self, split: str) -> float | None:
+        counts = (self.manifest.get("counts") or {}).get(split) or {}
+        tokens, words = counts.get("tokens"), counts.get("words")
+        if not tokens or not words:
+            return None
+        return float(tokens) / float(words)
+
+
+def safe_exp(x: float) -> float:
+    if math.isnan(x):
+        return float("nan")
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return float("inf")
+
+
+TASK_DATA: dict[str, type[TaskData]] = {"imdb": TextData, "cifar10": ImageData, "wikitext2": LMData}
+
+
+def make_task_data(task: str, splits: dict, manifest: dict, cfg: dict) -> TaskData:
+    return TASK_DATA[task](splits, manifest, cfg)

@@ -1,0 +1,143 @@
+"""What a run measures besides its loss: task metrics, the attention probe and the causality audit.
+
+* Task metrics (``TaskData.evaluate``, see astromorphic.data.batches): ``test_acc`` on the whole test split
+  or its first ``train.max_eval_samples`` samples; LM perplexities on non-overlapping windows of ``seq_len``
+  tokens that tile the split (the last, shorter window included), each token predicted from the tokens
+  before it in its window. ``*_ppl`` = exp(mean NLL per token); ``*_word_ppl`` = exp(total NLL / number of
+  words), computed as exp(mean NLL per token x tokens per word of the split, from the manifest counts).
+* Probe (``attn_ratio_l{i}``, layer i counted from 0): ||attention term|| / ||residual input|| per layer,
+  and for astromorphic attention the mean and standard deviation of the sigmoid's argument, on a fixed
+  batch (the first ``train.probe_samples`` test samples; LM: validation windows), in evaluation mode.
+* Causality audit (LM): the largest change of the logits at positions <= t when every token after t is
+  replaced, at several t; a causal model gives 0 up to ``train.audit_tol``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+
+import torch
+
+from astromorphic.data.batches import Batch, TaskData
+
+LOG = logging.getLogger("astromorphic.training")
+PROBE_KEY_ORDER = ("attn_ratio", "sigmoid_arg_mean", "sigmoid_arg_std")
+
+
+def autocast(device: torch.device, dtype: str):
+    if dtype == "bfloat16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: TaskData, device: torch.device, dtype: str) -> dict:
+    """The task's metrics for the model in evaluation mode."""
+
+    def forward(batch: Batch) -> torch.Tensor:
+        batch = batch.to(device)
+        with autocast(device, dtype):
+            return model(*batch.inputs)
+
+    with eval_mode(model):
+        return data.evaluate(forward)
+
+
+@torch.no_grad()
+def attention_probe(model: torch.nn.Module, batch: Batch, device: torch.device, dtype: str) -> list[dict]:
+    """Per-layer probe values (``model.attention_probe()``) from one forward pass in evaluation mode."""
+    if not hasattr(model, "set_probe") or not hasattr(model, "attention_probe"):
+        LOG.warning("the model has no attention probe; probe columns stay empty")
+        return []
+    model.set_probe(True)
+    try:
+        with eval_mode(model):
+            batch = batch.to(device)
+            with autocast(device, dtype):
+                model(*batch.inputs)
+            layers = model.attention_probe() or []
+    finally:
+        model.set_probe(False)
+    return [
+        {k: float(v) for k, v in layer.items() if isinstance(v, (int, float)) or torch.is_tensor(v)}
+        for layer in layers
+    ]
+
+
+def probe_columns(probe: list[dict]) -> list[str]:
+    """``attn_ratio_l{i}`` for every layer, then the other probe values layer by layer."""
+    cols = [f"attn_ratio_l{i}" for i, layer in enumerate(probe) if "attn_ratio" in layer]
+    extra = sorted({k for layer in probe for k in layer} - set(PROBE_KEY_ORDER))
+    for i, layer in enumerate(probe):
+        for key in (*PROBE_KEY_ORDER[1:], *extra):
+            if key in layer:
+                cols.append(f"{key}_l{i}")
+    return cols
+
+
+def probe_flat(probe: list[dict]) -> dict:
+    return {f"{k}_l{i}": v for i, layer in enumerate(probe) for k, v in layer.items()}
+
+
+@torch.no_grad()
+def causality_audit(
+    model: torch.nn.Module,
+    windows: torch.Tensor,
+    vocab_size: int,
+    device: torch.device,
+    dtype: str,
+    *,
+    tol: float,
+    seed: int = 0,
+) -> dict:
+    """Largest change of the logits at positions <= t when every token after t is replaced (several t).
+
+    A causal LM gives 0 (up to ``tol``); the leaky diagnostic does not, and the record says so.
+    """
+    gen = torch.Generator().manual_seed(1_000_003 + seed)
+    length = windows.shape[1]
+    positions = sorted({0, length // 4, length // 2, (3 * length) // 4, length - 2} & set(range(max(length - 1, 0))))
+    with eval_mode(model):
+        with autocast(device, dtype):
+            base = model(windows.to(device)).float()
+        per_position = []
+        for t in positions:
+            noise = torch.randint(0, vocab_size, windows[:, t + 1 :].shape, generator=gen)
+            same = noise == windows[:, t + 1 :]
+            noise = torch.where(same, (noise + 1) % vocab_size, noise)  # every later token really changes
+            changed = windows.clone()
+            changed[:, t + 1 :] = noise
+            with autocast(device, dtype):
+                out = model(changed.to(device)).float()
+            per_position.append(float((out[:, : t + 1] - base[:, : t + 1]).abs().max()))
+    worst = max(per_position) if per_position else 0.0
+    return {
+        "max_abs_change": worst,
+        "positions": positions,
+        "per_position": per_position,
+        "samples": int(windows.shape[0]),
+        "seq_len": int(length),
+        "tolerance": tol,
+        "passed": bool(math.isfinite(worst) and worst <= tol),
+    }
+
+
+def audit_run(model: torch.nn.Module, data, device: torch.device, dtype: str, seed: int) -> dict:
+    """The causality audit of an LM run on its audit windows (``train.audit_samples``)."""
+    train = data.train_cfg
+    return causality_audit(
+        model, data.audit_windows(), int(data.manifest["vocab_size"]), device, dtype,
+        tol=float(train["audit_tol"]), seed=seed,
+    )  # fmt: skip

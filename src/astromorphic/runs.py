@@ -1,0 +1,312 @@
+"""The run record: the only writer and reader of a run directory.
+
+A run directory (``results/runs/<task>/<model>/seed<k>/``) holds
+
+* ``metrics.csv``: one row per epoch (epoch 0 = the model at initialisation), rewritten atomically after
+  every epoch. Columns: ``epoch``, ``train_loss``, the task metrics (``test_acc``; or ``valid_ppl``,
+  ``test_ppl``, ``valid_word_ppl``, ``test_word_ppl``), ``lr``, ``grad_norm``, the probe columns, then the
+  timing columns (prefix ``time_``), the only ones that differ between two runs with the same seed on CPU;
+* ``run.json``: provenance, status (``running``, ``finished``, ``diverged``) and the run summary, written
+  atomically at the start, after every epoch and at the end;
+* ``checkpoint.pt``: everything needed to resume after the last finished epoch, written atomically;
+* ``train.log``.
+
+The run summary is computed here once (:func:`summarise`) and stored in ``run.json``; aggregation and
+tables read it. ``final`` is the last completed epoch; ``best`` is the epoch chosen by the task's selection
+metric (classifiers: highest test accuracy; LM: lowest validation perplexity), counted from epoch 1, so the
+untrained model is never reported as a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io as _stdio
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from astromorphic import __version__
+from astromorphic import io as aio
+from astromorphic.config import run_section
+
+CHECKPOINT_FORMAT = 1
+TIME_COLUMNS = ("time_epoch_s", "time_throughput")
+TASK_METRICS = {
+    "imdb": ("test_acc",),
+    "cifar10": ("test_acc",),
+    "wikitext2": ("valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl"),
+}
+# The metric that picks a run's ``best`` epoch, and whether higher is better.
+SELECTION = {"imdb": ("test_acc", True), "cifar10": ("test_acc", True), "wikitext2": ("valid_ppl", False)}
+FINAL_STATUSES = ("finished", "diverged")
+_OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^@/=]+)$")
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
+
+
+# ================================================================================================ cells
+
+
+def fmt_cell(value: Any) -> str:
+    """Deterministic text for one CSV cell: shortest round-trip float repr, '' for missing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN/inf: non-finite floats become strings, so run.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _parse_cell(text: str) -> float | int | None:
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def metrics_csv_text(columns: list[str], rows: list[dict]) -> str:
+    buf = _stdio.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([fmt_cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """metrics.csv back as a list of dicts of numbers (None for empty cells)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+# ================================================================================================ run names
+
+
+def parse_model_name(name: str) -> tuple[str, dict[str, Any]]:
+    """``"astro@m_scale_factor=50@tau=8"`` -> ``("astro", {"m_scale_factor": 50, "tau": 8})``."""
+    preset, *parts = name.split("@")
+    overrides: dict[str, Any] = {}
+    for part in parts:
+        match = _OVERRIDE.match(part)
+        if not match:
+            raise ValueError(f"model name {name!r}: override {part!r} is not <key>=<value>")
+        overrides[match["key"]] = _parse_number(match["value"])
+    return preset, overrides
+
+
+def format_model_name(preset: str, overrides: dict[str, Any] | None = None) -> str:
+    """Inverse of :func:`parse_model_name`; keys keep the given order."""
+    parts = [preset] + [f"{key}={format_value(value)}" for key, value in (overrides or {}).items()]
+    return "@".join(parts)
+
+
+def format_value(value: Any) -> str:
+    """A short, stable spelling of a swept value for a directory name (``500``, ``0.25``, ``1e-05``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"{value:g}"
+    return str(value)
+
+
+def _parse_number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+# ================================================================================================ provenance
+
+
+def code_version() -> str:
+    """``git:<sha>[-dirty]`` of the checkout the package runs from, else ``package:<version>``."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".git").exists():
+        try:
+            git = ["git", "-C", str(root)]
+            sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+            dirty = subprocess.run(
+                [*git, "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True, text=True, timeout=10, check=True,
+            )  # fmt: skip
+            return f"git:{sha.stdout.strip()}{'-dirty' if dirty.stdout.strip() else ''}"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return f"package:{__version__}"
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "astromorphic": __version__}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_info(device, threads: int) -> dict:
+    info: dict[str, Any] = {"type": device.type, "threads": threads, "platform": platform.platform()}
+    if device.type == "cuda":
+        import torch
+
+        info["name"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    else:
+        info["name"] = _cpu_name()
+    return info
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: str) -> str:
+    """Hash of everything that determines a run's numbers (:func:`astromorphic.config.run_section`).
+
+    A checkpoint or a finished record is reused only when it matches."""
+    semantic = run_section(task_cfg, runtime=False)
+    blob = aio.dumps_json({"task": task, "model": model, "seed": seed, "config": semantic, "data": manifest_sha})
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ================================================================================================ summary
+
+
+def _mean(values: list) -> float:
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def summarise(task: str, rows: list[dict], probe_init: list[dict]) -> dict:
+    """The run summary stored in run.json: ``final`` and ``best`` rows (timing left out) and probe means.
+
+    ``best`` is chosen among epochs >= 1 by the task's selection metric (ties: the earlier epoch).
+    """
+    keep = lambda r: {k: v for k, v in r.items() if not k.startswith("time_")}  # noqa: E731
+    key, higher = SELECTION[task]
+    scored = [r for r in rows if r["epoch"] >= 1 and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    if higher:
+        best_row = max(scored, key=lambda r: (r[key], -r["epoch"]), default=None)
+    else:
+        best_row = min(scored, key=lambda r: (r[key], r["epoch"]), default=None)
+    last = rows[-1] if rows else {}
+    ratio_cols = [c for c in last if c.startswith("attn_ratio_l")]
+    return {
+        "final": keep(last),
+        "best": {"selected_by": key, **keep(best_row)} if best_row else {},
+        "attn_ratio_init": _mean([layer.get("attn_ratio") for layer in probe_init or []]),
+        "attn_ratio_final": _mean([last.get(c) for c in ratio_cols]),
+    }
+
+
+# ================================================================================================ the directory
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory and the only code that reads or writes them."""
+
+    path: Path
+
+    @property
+    def record_file(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "train.log"
+
+    def read_record(self) -> dict | None:
+        try:
+            return json.loads(self.record_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def completed(self, fp: str) -> dict | None:
+        """The record of a finished (or diverged) run with this fingerprint, else None."""
+        record = self.read_record()
+        if record and record.get("status") in FINAL_STATUSES and record.get("fingerprint") == fp:
+            return record if self.metrics_file.exists() else None
+        return None
+
+    def publish(self, task: str, record: dict, columns: list[str], rows: list[dict]) -> None:
+        """Write metrics.csv, then run.json with the summary of ``rows`` (both atomically)."""
+        record.update(summarise(task, rows, record.get("probe_init") or []))
+        record["epochs_completed"] = rows[-1]["epoch"] if rows else 0
+        aio.write_text(self.metrics_file, metrics_csv_text(columns, rows))
+        aio.write_json(self.record_file, json_safe(record))
+
+    def save_checkpoint(self, state: dict) -> None:
+        aio.torch_save_atomic({"format": CHECKPOINT_FORMAT, **state}, self.checkpoint_file)
+
+    def load_checkpoint(self, fp: str, log) -> dict | None:
+        """The checkpoint when it belongs to this fingerprint; None (and a log line saying why) otherwise."""
+        path = self.checkpoint_file
+        if not path.exists():
+            return None
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        except Exception as exc:  # a corrupt file cannot come from an atomic write; never let it stop the run
+            log.warning("cannot read checkpoint %s (%s); starting afresh", path, exc)
+            return None
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fp:
+            log.warning("checkpoint %s belongs to another configuration or data; starting afresh", path)
+            return None
+        return state
+
+
+def read_run(run_dir: str | Path):
+    """(run.json as a dict, metrics.csv as a DataFrame) of a run directory."""
+    import pandas as pd
+
+    run = RunDir(Path(run_dir))
+    record = run.read_record()
+    if record is None:
+        raise FileNotFoundError(f"{run.record_file}: missing or not JSON")
+    return record, pd.read_csv(run.metrics_file)
