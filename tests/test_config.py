@@ -1,0 +1,161 @@
+"""The typed configuration: one validation path for the API, the CLI, --set overrides and the workflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from astromorphic import config as C
+from astromorphic.training import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "config").glob("*.yaml")) + [ROOT / "tests/workflow/tiny.yaml", ROOT / "tests/slurm/tiny.yaml"]
+
+
+def tiny() -> dict:
+    return {
+        "seeds": [0],
+        "models": ["astro"],
+        "tasks": {
+            "imdb": {
+                "data": {"source": "synthetic", "seq_len": 16},
+                "model": {"d_model": 8, "n_layers": 1, "n_heads": 2, "max_len": 16},
+                "train": {"epochs": 1},
+            }
+        },
+    }
+
+
+def edited(path: str, value) -> dict:
+    cfg = tiny()
+    node = cfg
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return cfg
+
+
+# (configuration, the key the error must name)
+BAD = [
+    (edited("tasks.imdb.attention.alpha", 1.5), "tasks.imdb.attention.alpha"),  # out of range
+    (edited("tasks.imdb.model.ffn_mult", 0), "tasks.imdb.model.ffn_mult"),
+    (edited("tasks.imdb.train.epochs", 2.0), "tasks.imdb.train.epochs"),  # an integer written as a float
+    (edited("tasks.imdb.train.epochs", "three"), "tasks.imdb.train.epochs"),  # wrong type
+    (edited("tasks.imdb.train.lr", "fast"), "tasks.imdb.train.lr"),
+    (edited("tasks.imdb.train.epocs", 3), "tasks.imdb.train.epocs"),  # unknown key (typo)
+    (edited("tasks.imdb.model.d_modle", 8), "tasks.imdb.model.d_modle"),
+    (edited("tasks.imdb.data.seqlen", 8), "tasks.imdb.data.seqlen"),
+    (edited("bogus", 1), "bogus"),
+    (edited("models", ["astro", "astrx"]), "models.1"),  # unknown model
+    (edited("tasks.mnist", {}), "tasks.mnist"),  # unknown task
+    (edited("tasks.imdb.train.schedule", "linear"), "tasks.imdb.train.schedule"),
+    (edited("tasks.imdb.model.n_heads", 3), "tasks.imdb.model"),  # 8 is not divisible by 3
+    (edited("tasks.imdb.train.augment", {"hflip": True}), "tasks.imdb.train.augment"),  # CIFAR-10 only
+    (edited("seeds", [0, 0]), "seeds"),
+    (edited("sweep", {"tasks": ["imdb"], "grid": [{"key": "alpha", "values": [2.0], "models": ["astro"]}]}),
+     "sweep.grid.0"),  # fmt: skip
+]
+
+
+def api_error(cfg: dict) -> str:
+    with pytest.raises(C.ConfigError) as err:
+        C.validate_run(cfg, "imdb", "astro")
+    return str(err.value)
+
+
+@pytest.mark.parametrize(("cfg", "key"), BAD, ids=[key for _, key in BAD])
+def test_api_and_cli_reject_the_same_configurations_naming_the_key(cfg, key, tmp_path, capsys):
+    message = api_error(cfg)
+    assert message.startswith(key), message
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    rc = train_main(["--task", "imdb", "--model", "astro", "--config", str(path), "--out", str(tmp_path / "run")])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == f"astromorphic train: error: {message}"
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_set_overrides_go_through_the_same_validation(tmp_path, capsys):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(tiny()))
+    for override, key in [
+        ("tasks.imdb.attention.alpha=1.5", "tasks.imdb.attention.alpha"),
+        ("tasks.imdb.train.epocs=3", "tasks.imdb.train.epocs"),
+        ("bogus=1", "bogus"),
+    ]:
+        with pytest.raises(C.ConfigError, match=f"^{key}"):
+            C.load_config(path, [override])
+        rc = train_main(["--task", "imdb", "--model", "astro", "--config", str(path), "--out", str(tmp_path / "r"),
+                         "--set", override])  # fmt: skip
+        assert rc == 2 and key in capsys.readouterr().err
+
+
+def test_numbers_written_as_strings_and_ints_are_read_as_numbers():
+    cfg = C.validate_config(edited("tasks.imdb.train.lr", "1e-3"))
+    assert cfg["tasks"]["imdb"]["train"]["lr"] == pytest.approx(1e-3)
+    cfg = C.validate_config(edited("tasks.imdb.attention.m_scale_factor", 500))
+    assert cfg["tasks"]["imdb"]["attention"]["m_scale_factor"] == 500  # kept as written
+    with pytest.raises(C.ConfigError, match="alpha"):
+        C.validate_config(edited("tasks.imdb.attention.alpha", True))
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("tasks:\n  imdb: {model: [1, 2}\n")
+    with pytest.raises(C.ConfigError, match=r"broken.yaml: YAML syntax error at line 2, column \d+"):
+        C.load_config(path)
+
+
+def test_every_shipped_configuration_is_valid_and_matches_the_generated_schema():
+    schema = C.json_schema()
+    for path in CONFIGS:
+        raw = yaml.safe_load(path.read_text())
+        jsonschema.validate(raw, schema)
+        jsonschema.validate(C.validate_config(raw), schema)
+
+
+def test_committed_schema_equals_the_generated_one():
+    assert C.SCHEMA_FILE.read_text() == C.schema_text(), (
+        "the committed schema is out of date: run `python -m astromorphic.config --write-schema`"
+    )
+    assert json.loads(C.SCHEMA_FILE.read_text())["properties"]["models"]["items"]["enum"] == list(C.known_models())
+
+
+def test_defaults_are_the_papers_and_empty_sections_fill_them():
+    cfg = C.validate_config({})
+    assert list(cfg["tasks"]) == ["imdb", "cifar10", "wikitext2"]
+    imdb, cifar, lm = (cfg["tasks"][t] for t in ("imdb", "cifar10", "wikitext2"))
+    assert (imdb["model"]["d_model"], imdb["data"]["seq_len"], imdb["train"]["lr"]) == (128, 400, 1e-5)
+    assert (cifar["model"]["patch"], cifar["train"]["epochs"], cifar["train"]["augment"]) == (
+        2, 250, {"random_crop_padding": 4, "hflip": True})  # fmt: skip
+    assert (lm["model"]["d_model"], lm["attention"]["m_scale_factor"], lm["train"]["batch_size"]) == (768, 100.0, 24)
+    partial = C.resolve_task_config({"tasks": {"imdb": {"train": {"lr": 3e-3}}}}, "imdb")
+    assert (partial["train"]["lr"], partial["train"]["epochs"], partial["train"]["eval_batch_size"]) == (3e-3, 120, 64)
+
+
+def test_derived_rules_live_in_one_place():
+    cfg = C.validate_config({"models": ["astro", "astro-leaky", "vanilla"], "lm_extra_models": ["astro-leaky"]})
+    assert C.models_for_task(cfg, "imdb") == ["astro", "vanilla"]  # the leaky diagnostic is LM-only
+    assert C.models_for_task(cfg, "wikitext2") == ["astro", "astro-leaky", "vanilla"]
+    assert C.threshold(cfg, "imdb") == 0.85
+    cfg["report"]["threshold"] = 0.7
+    assert C.threshold(cfg, "imdb") == 0.7
+    task = cfg["tasks"]["imdb"]
+    fingerprinted = C.run_section(task, runtime=False)
+    assert "resources" not in fingerprinted and "threshold" not in fingerprinted["train"]
+    assert "device" not in fingerprinted["train"] and "device" in C.run_section(task)["train"]
+
+
+def test_config_module_checks_a_file_from_the_command_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(edited("tasks.imdb.train.epocs", 1)))
+    out = subprocess.run([sys.executable, "-m", "astromorphic.config", "--check", str(path)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 2 and "tasks.imdb.train.epocs" in out.stdout
