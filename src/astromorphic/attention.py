@@ -89,6 +89,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from astromorphic import kernels
+
 __all__ = [
     "AttentionSpec",
     "ATTENTION_KINDS",
@@ -326,7 +328,14 @@ class _CausalSigmoidRead(torch.autograd.Function):
 
 
 def _causal_sigmoid_read(q: Tensor, k: Tensor, v: Tensor, chunk: int) -> Tensor:
-    """(B, H, N, d) inputs (k already scaled by 1/m) -> (B, H, N, dv)."""
+    """(B, H, N, d) inputs (k already scaled by 1/m) -> (B, H, N, dv).
+
+    A fused kernel when one applies (``astromorphic.kernels``: compiled on the CPU, Triton on CUDA;
+    forced with ``ASTROMORPHIC_CAUSAL_KERNEL`` or ``kernels.causal_kernel``), else ``_CausalSigmoidRead``.
+    """
+    kernel = kernels.select_causal_kernel(q.device, q.dtype)
+    if kernel != "torch":
+        return kernels.causal_sigmoid_read(q, k, v, chunk, kernel)
     b, h, n, dk = q.shape
     dv = v.shape[-1]
 

@@ -1,16 +1,22 @@
 """Attention benchmark (Fig. S2 as a measurement): time and peak memory against sequence length N.
 
 ``astromorphic bench attention --out results/bench/attention_cpu.csv [--device cpu|cuda] [--n 128,...,8192]
-[--batch 1 --heads 4 --dim 64] [--repeats 3] [--dtype float32|bfloat16] [--chunk C] [--threads T]
-[--kinds softmax,linearized,astromorphic,relpos_dense,relpos_scan] [--causal false|true|both]``
+[--batch 1 --heads 4 --dim 64[,128]] [--repeats 3] [--dtype float32|bfloat16] [--chunk C] [--threads T]
+[--kinds softmax,linearized,astromorphic,astromorphic_torch,astromorphic_cpp,astromorphic_triton,relpos_dense,relpos_scan]
+[--causal false|true|both]``
 
-Rows (one per device, dtype, kind, causal, N):
+Rows (one per device, dtype, d, kind, causal, N):
 
 * ``softmax``: ``torch.nn.functional.scaled_dot_product_attention`` (PyTorch picks the kernel).
 * ``linearized``: ``astromorphic_attention`` without sigmoid, alpha = 1, no W_astro, feedback on.
 * ``astromorphic``: the full astromorphic core as a layer runs it: W_astro from a learnable M through
   ``relative_position_activity`` (method "auto") plus ``astromorphic_attention`` with sigmoid, alpha = 0.25
-  and feedback; gradients flow to q, k, v and M.
+  and feedback; gradients flow to q, k, v and M. Causal rows use the causal kernel the dispatch picks
+  (``astromorphic.kernels``: compiled on the CPU, Triton on CUDA), named in the ``kernel`` column.
+* ``astromorphic_torch`` / ``astromorphic_cpp`` / ``astromorphic_triton``: the same layer with the causal
+  kernel forced to the PyTorch path, the compiled CPU kernel or the Triton kernel (causal rows only; the
+  bidirectional layer has no such kernel). A kernel that cannot run on the device and dtype (the compiled
+  kernel off the CPU, Triton without CUDA) is left out of the run with a note on stderr.
 * ``relpos_dense`` / ``relpos_scan``: ``relative_position_activity`` alone with the dense P and with the
   scan (bidirectional rows only); they fix the crossover ``attention.DENSE_MAX_N``.
 
@@ -27,6 +33,8 @@ What is measured:
   memory outside PyTorch's allocator (interpreter, libraries, allocator caches).
 * ``status``: ``ok``; ``oom`` when the device ran out of memory; ``skipped`` for larger N of a kind once
   one of its points took longer than ``--max-seconds``.
+* ``kernel``: the causal kernel that ran for causal astromorphic rows (``torch``, ``cpp`` or ``triton``);
+  empty for the other rows.
 
 On CUDA the default dtypes are float32 and bfloat16 (the astromorphic core computes bfloat16 inputs in
 float32 internally); on the CPU float32.
@@ -46,6 +54,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from astromorphic import kernels
 from astromorphic.attention import DEFAULT_CHUNK, astromorphic_attention, relative_position_activity
 from astromorphic.io import write_text
 
@@ -62,10 +71,13 @@ COLUMNS = (
     "fwdbwd_ms",
     "peak_mem_mb",
     "status",
+    "kernel",
 )
 DEFAULT_N = tuple(128 * 2**i for i in range(7))  # 128 .. 8192
 KINDS = ("softmax", "linearized", "astromorphic")
+KERNEL_KINDS = {"astromorphic_torch": "torch", "astromorphic_cpp": "cpp", "astromorphic_triton": "triton"}
 RELPOS_KINDS = ("relpos_dense", "relpos_scan")
+ALL_KINDS = KINDS + tuple(KERNEL_KINDS) + RELPOS_KINDS
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
@@ -97,27 +109,43 @@ def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, 
             chunk_size=chunk,
             validate=False,
         )
-    if kind == "astromorphic":
+    if kind == "astromorphic" or kind in KERNEL_KINDS:
         m = rand(h, d, n, scale=0.02)
+        forced = KERNEL_KINDS.get(kind)
 
         def layer(q, k, v, m):
             w = relative_position_activity(m, 16.0, validate=False)
-            return astromorphic_attention(
-                q,
-                k,
-                v,
-                w_astro=w,
-                alpha=0.25,
-                sigmoid=True,
-                feedback=True,
-                causal=causal,
-                m_scale=m_scale,
-                chunk_size=chunk,
-                validate=False,
-            )
+            with kernels.causal_kernel(forced) if forced else contextlib.nullcontext():
+                return astromorphic_attention(
+                    q,
+                    k,
+                    v,
+                    w_astro=w,
+                    alpha=0.25,
+                    sigmoid=True,
+                    feedback=True,
+                    causal=causal,
+                    m_scale=m_scale,
+                    chunk_size=chunk,
+                    validate=False,
+                )
 
         return (q, k, v, m), layer
-    raise ValueError(f"kind: expected one of {KINDS + RELPOS_KINDS}, got {kind!r}")
+    raise ValueError(f"kind: expected one of {ALL_KINDS}, got {kind!r}")
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The precision the astromorphic core computes in (float32 for half inputs)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def causal_kernel_for(kind: str, causal: bool, device, dtype: torch.dtype) -> str:
+    """The causal kernel a row of ``kind`` runs ('' when none); RuntimeError when a forced one cannot run."""
+    if not causal or not (kind == "astromorphic" or kind in KERNEL_KINDS):
+        return ""
+    forced = kernels.causal_kernel(KERNEL_KINDS[kind]) if kind in KERNEL_KINDS else contextlib.nullcontext()
+    with forced:
+        return kernels.select_causal_kernel(torch.device(device), _compute_dtype(dtype))
 
 
 def _sync(device: torch.device) -> None:
@@ -205,6 +233,7 @@ def measure_point(kind, causal, n, b, h, d, device, dtype, repeats, chunk) -> di
         "fwdbwd_ms": "",
         "peak_mem_mb": "",
         "status": "ok",
+        "kernel": causal_kernel_for(kind, causal, device, dtype),
     }
     try:
         inputs, fn = _make_case(kind, causal, n, b, h, d, device, dtype, chunk)
@@ -232,8 +261,10 @@ def _rows_to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _value(rows, device, dtype, kind, causal, n, col="fwdbwd_ms") -> Optional[float]:
+def _value(rows, device, dtype, kind, causal, n, col="fwdbwd_ms", d=None) -> Optional[float]:
     for r in rows:
+        if d is not None and r["d"] != d:
+            continue
         if (r["device"], r["dtype"], r["kind"], r["causal"], r["N"]) == (device, dtype, kind, causal, n):
             return float(r[col]) if r["status"] == "ok" and r[col] != "" else None
     return None
@@ -243,23 +274,29 @@ def _normalise(row: dict) -> dict:
     """Rows as measured or as read back from the CSV (strings) -> typed N and causal."""
     out = dict(row)
     out["N"] = int(out["N"])
+    out["d"] = int(out["d"]) if str(out.get("d", "")).strip() else 0
     out["causal"] = out["causal"] if isinstance(out["causal"], bool) else str(out["causal"]).lower() == "true"
     return out
 
 
 def summarise(rows: list[dict]) -> list[str]:
-    """The paper-facing numbers: crossovers against softmax, causal memory growth, cost of the extras."""
+    """The paper-facing numbers: crossovers against softmax, causal memory growth, cost of the extras, and
+    the causal kernels side by side."""
     rows = [_normalise(r) for r in rows]
     lines = []
-    for device, dtype in sorted({(r["device"], r["dtype"]) for r in rows}):
-        ns = sorted({r["N"] for r in rows if (r["device"], r["dtype"]) == (device, dtype)})
-        lines.append(f"[{device} {dtype}]")
+    for device, dtype, d in sorted({(r["device"], r["dtype"], r["d"]) for r in rows}):
+        ns = sorted({r["N"] for r in rows if (r["device"], r["dtype"], r["d"]) == (device, dtype, d)})
+
+        def val(kind, causal, n, col="fwdbwd_ms"):
+            return _value(rows, device, dtype, kind, causal, n, col, d=d)
+
+        lines.append(f"[{device} {dtype} d={d}]")
         for causal in (False, True):
             ratios = []
             crossover = None
             for n in ns:
-                s = _value(rows, device, dtype, "softmax", causal, n)
-                a = _value(rows, device, dtype, "astromorphic", causal, n)
+                s = val("softmax", causal, n)
+                a = val("astromorphic", causal, n)
                 if s and a:
                     ratios.append(f"N={n}: {s / a:.2f}x")
                     if crossover is None and a < s:
@@ -269,21 +306,34 @@ def summarise(rows: list[dict]) -> list[str]:
             label = "causal" if causal else "bidirectional"
             lines.append(f"  {label}: softmax/astromorphic fwd+bwd time {', '.join(ratios) or 'n/a'}")
             lines.append(f"  {label}: astromorphic faster than softmax from N = {crossover or 'none measured'}")
-        lo, hi = _value(rows, device, dtype, "astromorphic", True, 1024, "peak_mem_mb"), _value(
-            rows, device, dtype, "astromorphic", True, 8192, "peak_mem_mb"
-        )
+        kernel_of = {r["kind"]: r.get("kernel", "") for r in rows if r["kind"] == "astromorphic" and r["causal"]}
+        if kernel_of.get("astromorphic"):
+            lines.append(f"  causal astromorphic rows ran the {kernel_of['astromorphic']!r} causal kernel")
+        lo, hi = val("astromorphic", True, 1024, "peak_mem_mb"), val("astromorphic", True, 8192, "peak_mem_mb")
         if lo and hi:
             lines.append(f"  causal astromorphic peak memory N=8192 / N=1024: {hi:.1f} / {lo:.1f} MB = {hi / lo:.2f}x")
-        lin, ast = _value(rows, device, dtype, "linearized", False, 1024), _value(
-            rows, device, dtype, "astromorphic", False, 1024
-        )
+        by_kernel = []
+        for n in ns:
+            base = val("astromorphic_torch", True, n)
+            cells = []
+            for kind in KERNEL_KINDS:
+                t = val(kind, True, n)
+                if t:
+                    speedup = f" ({base / t:.2f}x)" if base and kind != "astromorphic_torch" else ""
+                    cells.append(f"{KERNEL_KINDS[kind]} {t:.1f} ms{speedup}")
+            soft = val("softmax", True, n)
+            if cells and soft:
+                cells.append(f"softmax {soft:.1f} ms")
+            if len(cells) > 1:
+                by_kernel.append(f"N={n}: " + ", ".join(cells))
+        if by_kernel:
+            lines.append("  causal fwd+bwd by kernel (speed-up over the torch path): " + "; ".join(by_kernel))
+        lin, ast = val("linearized", False, 1024), val("astromorphic", False, 1024)
         if lin and ast:
             lines.append(f"  bidirectional astromorphic / linearized fwd+bwd at N=1024: {ast / lin:.2f}x")
         rel = []
         for n in ns:
-            dn, sc = _value(rows, device, dtype, "relpos_dense", False, n), _value(
-                rows, device, dtype, "relpos_scan", False, n
-            )
+            dn, sc = val("relpos_dense", False, n), val("relpos_scan", False, n)
             if dn and sc:
                 rel.append(f"N={n}: {'scan' if sc < dn else 'dense'} ({dn:.2f} vs {sc:.2f} ms)")
         if rel:
@@ -305,6 +355,7 @@ def run_attention(args) -> list[dict]:
         torch.set_num_threads(args.threads)
     devices = [d.strip() for d in args.device.split(",") if d.strip()]
     points = []
+    left_out = set()
     for device in devices:
         if device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device: expected a device that is present, got 'cuda' (CUDA is not available)")
@@ -314,23 +365,36 @@ def run_attention(args) -> list[dict]:
         for dtype in dtypes:
             if dtype not in DTYPES:
                 raise ValueError(f"--dtype: expected one of {sorted(DTYPES)}, got {dtype!r}")
-            for kind in args.kinds:
-                for causal in (False,) if kind.startswith("relpos") else args.causal:
-                    points.append((device, dtype, kind, causal))
+            for dim in args.dim:
+                for kind in args.kinds:
+                    if kind.startswith("relpos"):
+                        causals = (False,)
+                    elif kind in KERNEL_KINDS:  # the kernels exist for the causal layer only
+                        causals = tuple(c for c in args.causal if c)
+                    else:
+                        causals = args.causal
+                    for causal in causals:
+                        if kind in KERNEL_KINDS:
+                            try:
+                                causal_kernel_for(kind, causal, device, DTYPES[dtype])
+                            except RuntimeError as err:
+                                if (device, dtype, kind) not in left_out:
+                                    print(f"bench attention: leaving out {kind} on {device} {dtype}: {err}", file=sys.stderr)
+                                left_out.add((device, dtype, kind))
+                                continue
+                        points.append((device, dtype, dim, kind, causal))
     rows = []
     bar = _progress(len(points) * len(args.n))
-    for device, dtype, kind, causal in points:
+    for device, dtype, dim, kind, causal in points:
         slow = False
         for n in args.n:
             if slow:
                 row = {c: "" for c in COLUMNS}
-                row.update(
-                    device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=args.dim
-                )
+                row.update(device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=dim)
                 row["status"] = "skipped"
             else:
                 row = measure_point(
-                    kind, causal, n, args.batch, args.heads, args.dim, device, DTYPES[dtype], args.repeats, args.chunk
+                    kind, causal, n, args.batch, args.heads, dim, device, DTYPES[dtype], args.repeats, args.chunk
                 )
                 slow = row["status"] != "ok" or row["fwdbwd_ms"] > args.max_seconds * 1e3
             rows.append(row)
@@ -353,9 +417,9 @@ def _int_list(text: str) -> list[int]:
 
 def _kind_list(text: str) -> list[str]:
     kinds = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [k for k in kinds if k not in KINDS + RELPOS_KINDS]
+    bad = [k for k in kinds if k not in ALL_KINDS]
     if not kinds or bad:
-        raise argparse.ArgumentTypeError(f"expected kinds among {KINDS + RELPOS_KINDS}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected kinds among {ALL_KINDS}, got {text!r}")
     return kinds
 
 
@@ -375,14 +439,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_int_list, default=list(DEFAULT_N), help="sequence lengths (default 128..8192)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--dim", type=int, default=64, help="head size d (d_k = d_v)")
+    p.add_argument("--dim", type=_int_list, default=[64], help="head size d (d_k = d_v); several comma-separated")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dtype", default=None, help="float32 and/or bfloat16 (default: float32; CUDA adds bfloat16)")
     p.add_argument(
         "--chunk", type=int, default=DEFAULT_CHUNK, help="chunk length of the causal computations (default automatic)"
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's default)")
-    p.add_argument("--kinds", type=_kind_list, default=list(KINDS + RELPOS_KINDS), help="subset of the kinds")
+    p.add_argument(
+        "--kinds",
+        type=_kind_list,
+        default=list(ALL_KINDS),
+        help="subset of the kinds (default all; kernels that cannot run on the device are left out)",
+    )
     p.add_argument("--causal", type=_causal_list, default=[False, True], help="false, true or both (default both)")
     p.add_argument("--max-seconds", type=float, default=120.0, help="skip larger N of a kind after a slower point")
     return parser
@@ -391,7 +460,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.what == "attention":
-        for name in ("batch", "heads", "dim", "repeats", "chunk"):
+        for name in ("batch", "heads", "repeats", "chunk"):
             if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
         rows = run_attention(args)
