@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from astromorphic.config import ImdbData
 from astromorphic.data import DataError, SourceUnavailableError, imdb, load_embedding, load_prepared, prepare
 
 REVIEWS = {
@@ -189,9 +190,33 @@ def test_missing_path_and_unknown_source(tmp_path):
         DataError, match="unknown source 'kaggle' for task imdb; expected hf, aclimdb:PATH or synthetic"
     ):
         prepare("imdb", "kaggle", tmp_path / "out")
-    with pytest.raises(DataError, match="unknown data option"):
+    with pytest.raises(DataError, match=r"tasks\.imdb\.data\.seqlen: unknown key.*known options: .*seq_len"):
         prepare("imdb", "synthetic", tmp_path / "out", seqlen=3)
     _assert_no_output(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("seq_len", "long", r"tasks\.imdb\.data\.seq_len: .*integer"),
+        ("seq_len", 0, r"tasks\.imdb\.data\.seq_len: .*greater than or equal to 1"),
+        ("padding", "middle", r"tasks\.imdb\.data\.padding: .*'right' or 'left'"),
+        ("lowercase", "yes", r"tasks\.imdb\.data\.lowercase: .*boolean"),
+        ("network_timeout", -1, r"tasks\.imdb\.data\.network_timeout: must be > 0"),
+    ],
+)
+def test_bad_option_types_name_the_key(tmp_path, option, value, message):
+    with pytest.raises(DataError, match=message):
+        prepare("imdb", "synthetic", tmp_path / "out", **{option: value})
+    _assert_no_output(tmp_path / "out")
+
+
+def test_defaults_come_from_the_config_model(tmp_path):
+    from astromorphic.config import ImdbData
+
+    m = prepare("imdb", "synthetic", tmp_path / "o", n_train=20, n_test=10)
+    assert m["options"] == {**ImdbData.defaults_for("synthetic"), "n_train": 20, "n_test": 10}
+    assert ImdbData.defaults_for("aclimdb")["hf_revision"] == ImdbData.REAL["hf_revision"]
 
 
 def test_failed_rewrite_keeps_previous_output(tmp_path):
@@ -299,7 +324,7 @@ def test_hf_offline_fails_fast_with_alternatives(tmp_path, monkeypatch):
         prepare("imdb", "hf", tmp_path / "out", hf_cache_dir=str(tmp_path / "cache"), network_timeout=2)
     assert time.monotonic() - t0 < 30
     msg = str(exc.value)
-    assert "source 'hf'" in msg and "stanfordnlp/imdb" in msg and imdb.HF_REVISION in msg
+    assert "source 'hf'" in msg and "stanfordnlp/imdb" in msg and ImdbData.REAL["hf_revision"] in msg
     assert "aclimdb:PATH" in msg and "synthetic" in msg
     _assert_no_output(tmp_path / "out")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from astromorphic.data import load_prepared, prepare
-from astromorphic.data.common import DATA_DIR_ENV
+from astromorphic.data import load_prepared, prepare, source_from_dir
 
 pytestmark = pytest.mark.shared_data
+DATA_DIR_ENV = "ASTRO_DATA_DIR"
 
 # $ASTRO_DATA_DIR, else ../shared/data relative to the repository root (the parent of tests/)
 DATA = Path(os.environ.get(DATA_DIR_ENV) or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -69,3 +69,13 @@ def test_wikitext2_valid_test_counts(tmp_path):
     )
     assert b["counts"]["test"]["words"] == 245569 and b["counts"]["test"]["tokens"] > 245569
     assert b["tokenizer_info"]["stand_in"] is True
+
+
+def test_source_from_dir_recognises_the_shared_copies():
+    data = need("imdb/aclImdb_train.tar.gz", "cifar10/cifar10_jpg_train.tar.gz", "wikitext2/wiki.valid.tokens")
+    assert source_from_dir("imdb", data / "imdb") == {"source": f"aclimdb:{data / 'imdb'}"}
+    assert source_from_dir("cifar10", data / "cifar10") == {"source": f"imagefolder:{data / 'cifar10'}"}
+    assert source_from_dir("wikitext2", data / "wikitext2") == {
+        "source": f"tokens:{data / 'wikitext2'}",
+        "split_map": {"train": "valid"},  # the copies hold no wiki.train.tokens
+    }

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from astromorphic.data import DataError, SourceUnavailableError, load_prepared, prepare, wikitext2
+from astromorphic.config import WikiText2Data
+from astromorphic.data import DataError, SourceUnavailableError, load_prepared, prepare
 
 ARTICLE = [
     " \n",
@@ -223,6 +224,6 @@ def test_hf_offline_fails_fast_with_alternatives(tmp_path, monkeypatch):
         prepare("wikitext2", "hf", tmp_path / "o", hf_cache_dir=str(tmp_path / "cache"), network_timeout=2)
     assert time.monotonic() - t0 < 30
     msg = str(exc.value)
-    assert "Salesforce/wikitext" in msg and "wikitext-2-raw-v1" in msg and wikitext2.HF_REVISION in msg
+    assert "Salesforce/wikitext" in msg and "wikitext-2-raw-v1" in msg and WikiText2Data.REAL["hf_revision"] in msg
     assert "tokens:PATH" in msg and "synthetic" in msg
     assert not (tmp_path / "o").exists()

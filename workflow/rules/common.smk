@@ -21,7 +21,7 @@ from astromorphic.config import (
     validate_config,
 )
 from astromorphic.io import write_text
-from astromorphic.runs import format_model_name
+from astromorphic.runs import code_hash, format_model_name
 from astromorphic.tables import available_tables
 
 # The configuration with every default filled in; an invalid one stops here, naming the key.
@@ -41,9 +41,6 @@ shell.prefix(
 TASK_ORDER = ("imdb", "cifar10", "wikitext2")
 TASKS = [t for t in TASK_ORDER if t in config["tasks"]]
 FIG4_PANELS = {"imdb": "a", "cifar10": "b"}
-# Local copies in the official formats: the data source kind per task (astromorphic prepare --source).
-LOCAL_SOURCE_KIND = {"imdb": "aclimdb", "cifar10": "imagefolder", "wikitext2": "tokens"}
-CIFAR_PYTHON_FILES = ("cifar-10-python.tar.gz", "cifar-10-batches-py")
 
 
 wildcard_constraints:
@@ -94,20 +91,17 @@ def task_config(task):
 
 
 def data_options(task):
-    """tasks.<task>.data, with the source pointed at data_dir/<task> when a local data folder is given."""
+    """tasks.<task>.data, with the source found in data_dir/<task> when a local data folder is given
+    (astromorphic.data.source_from_dir; a split_map it proposes applies unless the configuration sets one)."""
     data = copy.deepcopy(task_config(task)["data"])
     if config["data_dir"]:
-        folder = Path(config["data_dir"]) / task
-        kind = LOCAL_SOURCE_KIND[task]
-        if task == "cifar10" and any((folder / f).exists() for f in CIFAR_PYTHON_FILES):
-            kind = (
-                "torchvision"  # the official python batches rather than image folders
-            )
-        data["source"] = f"{kind}:{folder}"
-        if task == "wikitext2" and not (folder / "wiki.train.tokens").exists():
-            # No training split in the folder (as in ../shared/data): train on the validation text; the
-            # manifest and every run record say that the split is then not held out.
-            data.setdefault("split_map", {"train": "valid"})
+        from astromorphic.data import DataError, source_from_dir
+
+        try:
+            found = source_from_dir(task, Path(config["data_dir"]) / task)
+        except DataError as error:
+            raise WorkflowError(f"data_dir: {error}") from None
+        data.update({k: v for k, v in found.items() if k == "source" or data.get(k) is None})
     return data
 
 
@@ -171,6 +165,23 @@ SNAPSHOT_HEADER = (
 )
 
 
+def code_snapshot(task):
+    """The hash of the code that determines a run of ``task``, as the package snakemake imports holds it
+    (the same package the jobs run); results/configs/code/<task>.txt is rewritten when it changes."""
+    return code_hash(task)
+
+
+def write_code_snapshot(path, digest, log):
+    write_text(path, CODE_HEADER + f"code_hash: {digest}\n")
+    write_text(log, f"wrote {path}\n")
+
+
+CODE_HEADER = (
+    "# Written by the workflow: the hash of the source files that determine a training run of this task\n"
+    "# (astromorphic.runs.code_hash); every run of the task retrains when it changes. Do not edit.\n"
+)
+
+
 def task_resources(task, key):
     return task_config(task)["resources"][key]
 
@@ -202,7 +213,8 @@ def figure_stems():
 
 
 def final_outputs():
-    outs = []
+    """Tables, figures, and the record of every run (so that a deleted run directory is trained again)."""
+    outs = [f"{run}/run.json" for run in run_dirs()]
     for ext in ("csv", "md", "tex", "html"):
         outs += table_outputs(ext)
     for stem in figure_stems():

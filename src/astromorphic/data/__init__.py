@@ -4,12 +4,14 @@ deterministic synthetic stand-ins) and write prepared tensors plus a manifest.
 Command line::
 
     astromorphic prepare TASK --source SOURCE --out DIR [--config CFG.yaml] [options]
+    astromorphic prepare TASK --from-dir DIR --out OUT    # the source found in a local folder
 
 Python::
 
-    from astromorphic.data import prepare, load_prepared
+    from astromorphic.data import prepare, load_prepared, source_from_dir
     manifest = prepare("imdb", "aclimdb:../shared/data/imdb", "results/data/imdb", seq_len=400)
     splits, manifest = load_prepared("results/data/imdb")
+    source_from_dir("wikitext2", "data/wikitext2")  # {"source": "tokens:data/wikitext2", "split_map": {...}}
 
 Tasks and sources
 -----------------
@@ -22,8 +24,15 @@ wikitext2  ``hf`` (Salesforce/wikitext, raw config, pinned revision), ``tokens:P
            wiki.{train,valid,test}.tokens files), ``synthetic``
 =========  ==========================================================================================
 
-Options (config section ``tasks.<task>.data``; every key optional except ``source``; null = the default
-for the chosen source; unknown keys are errors)
+A local folder in an official format (the workflow's ``data_dir/<task>``) names its own source:
+:func:`source_from_dir` recognises the ``aclImdb`` folder or archives (imdb), the python batches
+``cifar-10-python.tar.gz`` / ``cifar-10-batches-py`` (preferred) or image folders and archives (cifar10), and the
+``wiki.*.tokens`` files or ``wikitext-2-v1.zip`` (wikitext2; ``split_map: {train: valid}`` when
+``wiki.train.tokens`` is missing).
+
+Options (config section ``tasks.<task>.data``, the model ``astromorphic.config.<Task>Data``, which also holds
+the defaults; every key optional except ``source``; null = the default for the chosen source; unknown keys and
+wrong types are errors naming the key)
 -----------------------------------------------------------------------------------------------------
 All tasks:
     ``source`` (str), ``seed`` (int, 0: synthetic generators and random subsets),
@@ -78,6 +87,7 @@ __all__ = [
     "load_prepared",
     "main",
     "prepare",
+    "source_from_dir",
 ]
 
 TASKS = {
@@ -105,7 +115,7 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
     module = _task_module(task)
     kind, arg = common.parse_source(source)
     options = {k: v for k, v in options.items() if k != "source"}
-    opts = common.resolve_options(task, kind, options, module.DEFAULTS, module.SYNTHETIC_DEFAULTS)
+    opts = common.resolve_options(task, kind, options)
     timer = common.Timings()
     files, manifest = module.prepare(kind, arg, opts, timer)
     manifest = {
@@ -123,6 +133,24 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
 
     aio.write_json(Path(out_dir) / TIMING_NAME, timing)
     return json.loads((Path(out_dir) / MANIFEST_NAME).read_text())
+
+
+def source_from_dir(task: str, folder: str | Path) -> dict[str, Any]:
+    """The data options that read ``folder``, a local copy of ``task`` in an official format: ``source``
+    (``KIND:FOLDER``) and, for WikiText-2 without ``wiki.train.tokens``, ``split_map: {train: valid}``.
+
+    For CIFAR-10 the official python batches are preferred over image folders. A folder that holds none of
+    the formats is a :class:`DataError` naming it and what was expected.
+    """
+    module = _task_module(task)
+    folder = Path(folder)
+    expected = f"expected {module.LOCAL_FORMATS}"
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder for the {task} data; {expected}")
+    found = module.local_source(folder)
+    if found is None:
+        raise DataError(f"{folder}: no {task} data in an official format; {expected}")
+    return found
 
 
 def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -170,12 +198,6 @@ def load_embedding(directory: str | Path, manifest: dict[str, Any] | None = None
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def _config_options(path: str, task: str) -> dict[str, Any]:
     import yaml
 
@@ -199,8 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         "See `python -c 'import astromorphic.data as d; help(d)'` for all keys.",
     )
     p.add_argument("task", choices=sorted(TASKS))
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--source", help="hf | aclimdb:PATH | torchvision[:ROOT] | imagefolder:PATH | tokens:PATH | synthetic"
+    )
+    where.add_argument(
+        "--from-dir", metavar="DIR", help="a local copy in an official format (the source is detected there)"
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="YAML config; its tasks.<task>.data section gives the options")
@@ -220,32 +246,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+FLAG_OPTIONS = ("seq_len", "max_vocab", "min_freq", "vocab_size", "n_train", "n_valid", "n_test", "seed", "glove",
+                "tokenizer", "bpe_vocab_size")  # fmt: skip
+
+
+def _cli_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The source and the options of a command line: the config section, then the flags, ``--set``,
+    ``--split-map`` and ``--from-dir`` over it."""
+    from astromorphic.config import ConfigError, apply_overrides, parse_assignment
+
+    options: dict[str, Any] = _config_options(args.config, args.task) if args.config else {}
+    options.update({key: getattr(args, key) for key in FLAG_OPTIONS if getattr(args, key) is not None})
+    try:
+        options = apply_overrides(options, args.set)
+        for item in args.split_map:
+            if "=" not in item:
+                raise DataError(f"--split-map expects SPLIT=FROM (e.g. train=valid), got {item!r}")
+            split, origin = parse_assignment(item)
+            options["split_map"] = {**(options.get("split_map") or {}), ".".join(split): origin}
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
+    if args.from_dir:
+        found = source_from_dir(args.task, args.from_dir)
+        options.update({k: v for k, v in found.items() if k == "source" or options.get(k) is None})
+    source = args.source or options.get("source")
+    if not source:
+        raise DataError("no source: give --source, --from-dir or a 'source' key in the config's tasks.<task>.data")
+    return source, {k: v for k, v in options.items() if k != "source"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        options: dict[str, Any] = _config_options(args.config, args.task) if args.config else {}
-        for key in ("seq_len", "max_vocab", "min_freq", "vocab_size", "n_train", "n_valid", "n_test", "seed", "glove",
-                    "tokenizer", "bpe_vocab_size"):  # fmt: skip
-            value = getattr(args, key)
-            if value is not None:
-                options[key] = value
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise DataError(f"--set expects KEY=VALUE, got {item!r}")
-            options[key.strip()] = _parse_value(value)
-        if args.split_map:
-            mapping = dict(options.get("split_map") or {})
-            for item in args.split_map:
-                split, sep, origin = item.partition("=")
-                if not sep:
-                    raise DataError(f"--split-map expects SPLIT=FROM (e.g. train=valid), got {item!r}")
-                mapping[split.strip()] = origin.strip()
-            options["split_map"] = mapping
-        source = args.source or options.pop("source", None)
-        options.pop("source", None)
-        if not source:
-            raise DataError("no source: give --source or a 'source' key in the config's tasks.<task>.data")
+        source, options = _cli_options(args)
         manifest = prepare(args.task, source, args.out, **options)
     except DataError as exc:
         print(f"astromorphic prepare: error: {exc}", file=sys.stderr)

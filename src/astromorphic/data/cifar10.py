@@ -39,22 +39,18 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 SPLITS = ("train", "test")
 IMAGE_SIZE = 32
 DEFAULT_ROOT = "~/.cache/astromorphic/torchvision"
+PYTHON_RELEASE = ("cifar-10-python.tar.gz", "cifar-10-batches-py")  # torchvision's CIFAR10.filename, .base_folder
+SOURCE_FORMS = "torchvision[:ROOT], imagefolder:PATH or synthetic"
 ALTERNATIVES = (
     "Alternatives: --source imagefolder:PATH (class folders of PNG/JPEG images, or .tar.gz archives of them), "
     "--source torchvision:ROOT with the official cifar-10-python.tar.gz copied into ROOT, "
     "or --source synthetic (offline stand-in)."
 )
-
-DEFAULTS: dict[str, Any] = {
-    "n_train": None,  # None: all; else a class-balanced random subset (real) or how many to generate (synthetic)
-    "n_test": None,
-    "seed": 0,
-    "root": None,  # torchvision download folder; None: ~/.cache/astromorphic/torchvision
-    "download": True,
-    "verify_md5": True,
-    "network_timeout": 10.0,
-}
-SYNTHETIC_DEFAULTS: dict[str, Any] = {"n_train": 2000, "n_test": 1000}
+IMAGES_EXPECTED = "train/<class>/*.png|jpg and test/<class>/*.png|jpg (a folder, or .tar.gz archives of it)"
+LOCAL_FORMATS = (
+    "the official python release (cifar-10-python.tar.gz or cifar-10-batches-py/), or train/ and test/ folders "
+    "of class folders of PNG/JPEG images, or .tar.gz archives of them"
+)
 
 _IMAGE = re.compile(r"(?:^|/)(train|test)/([^/]+)/([^/]+\.(?:png|jpe?g))$", re.IGNORECASE)
 _CLASS_DIR = re.compile(r"(?:^|/)(train|test)/([^/]+)/?$")
@@ -124,87 +120,99 @@ def _folder_root(path: Path) -> Path | None:
     return subdirs[0] if len(subdirs) == 1 else None
 
 
+def local_source(folder: Path) -> dict[str, Any] | None:
+    """Data options for a local folder in an official format (see :func:`astromorphic.data.source_from_dir`):
+    the python batches when they are there, else image folders or archives of them."""
+    if any((folder / name).exists() for name in PYTHON_RELEASE):
+        return {"source": f"torchvision:{folder}"}
+    if _folder_root(folder) is not None or any(common.is_archive(p) for p in folder.iterdir()):
+        return {"source": f"imagefolder:{folder}"}
+    return None
+
+
 def read_imagefolder(path: str | Path) -> tuple[dict[str, dict[str, list[tuple[str, bytes]]]], list[dict[str, Any]]]:
     """Files per split and class: ``{split: {class: [(name, bytes), ...]}}`` (sorted), plus input records."""
     path = Path(path)
-    expected = "train/<class>/*.png|jpg and test/<class>/*.png|jpg (a folder, or .tar.gz archives of it)"
     if not path.exists():
-        raise DataError(f"{path}: not found; expected {expected}")
-    tree: dict[str, dict[str, list[tuple[str, bytes]]]] = {s: {} for s in SPLITS}
-    inputs: list[dict[str, Any]] = []
+        raise DataError(f"{path}: not found; expected {IMAGES_EXPECTED}")
     root = _folder_root(path) if path.is_dir() else None
     if root is not None:
-        digest = hashlib.sha256()
-        total = 0
-        for split in SPLITS:
-            split_dir = root / split
-            if not split_dir.is_dir():
-                raise DataError(f"{split_dir}: folder missing; expected {split}/<class>/ folders of PNG/JPEG images")
-            class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
-            if not class_dirs:
-                raise DataError(f"{split_dir}: no class folders; expected {split}/<class>/ folders of PNG/JPEG images")
-            for cdir in class_dirs:
-                files = sorted(
-                    (p for p in cdir.iterdir() if p.is_file() and _IMAGE.search(p.relative_to(root).as_posix())),
-                    key=lambda p: common.natural_key(p.name),
-                )
-                if not files:
-                    raise DataError(f"{cdir}: class folder with no images; expected PNG or JPEG files")
-                entries = []
-                for p in common.progress(files, desc=f"read {split}/{cdir.name}"):
-                    data = p.read_bytes()
-                    rel = p.relative_to(root).as_posix()
-                    digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
-                    total += len(data)
-                    entries.append((str(p), data))
-                tree[split][cdir.name] = entries
-        n_files = sum(len(v) for s in tree.values() for v in s.values())
-        inputs.append({"name": f"{root.name}/ ({n_files} image files)", "sha256": digest.hexdigest(), "bytes": total})
+        tree, record = _read_image_tree(root)
+        inputs = [record]
     else:
-        if path.is_file():
-            if not common.is_archive(path):
-                raise DataError(f"{path}: not a .tar.gz/.tgz/.tar archive; expected {expected}")
-            archives = [path]
-        else:
-            archives = sorted(p for p in path.iterdir() if common.is_archive(p))
-            if not archives:
-                raise DataError(f"{path}: no train/ or test/ folder and no .tar.gz archive here; expected {expected}")
-        class_dirs: dict[tuple[str, str], str] = {}
-        for archive in archives:
-            what = "gzip'd tar archive of {train,test}/<class>/ image files"
-            count = 0
-            for name, data in common.progress(
-                common.iter_archive(archive, lambda n: bool(_IMAGE.search(n)), what),
-                desc=f"read {archive.name}",
-                unit=" files",
-            ):
-                if data is None:
-                    m = _CLASS_DIR.search(name)
-                    if m:
-                        class_dirs.setdefault((m.group(1), m.group(2)), f"{archive}: {name}")
-                    continue
-                m = _IMAGE.search(name)
-                assert m is not None
-                tree[m.group(1)].setdefault(m.group(2), []).append((f"{archive}: {name}", data))
-                count += 1
-            record = common.file_record(archive)
-            record["images"] = count
-            inputs.append(record)
-        for (split, cls), where in sorted(class_dirs.items()):
-            if cls not in tree[split]:
-                raise DataError(f"{where}: class folder with no images; expected PNG or JPEG files")
-        for split in SPLITS:
-            if not tree[split]:
-                raise DataError(f"{path}: no {split} images; expected archive members {split}/<class>/*.png|jpg")
-            for cls in tree[split]:
-                tree[split][cls].sort(key=lambda e: common.natural_key(e[0]))
+        tree, inputs = _read_image_archives(path, _image_archives(path))
     classes = set(tree["train"]) | set(tree["test"])
     for split in SPLITS:
         missing = sorted(classes - set(tree[split]))
         if missing:
             raise DataError(
-                f"{path}: {split} has no folder for class(es) {', '.join(missing)}; expected {split}/<class>/ for every class"
+                f"{path}: {split} has no folder for class(es) {', '.join(missing)}; "
+                f"expected {split}/<class>/ for every class"
             )
+    return tree, inputs
+
+
+def _read_image_tree(root: Path) -> tuple[dict[str, dict[str, list[tuple[str, bytes]]]], dict[str, Any]]:
+    tree: dict[str, dict[str, list[tuple[str, bytes]]]] = {s: {} for s in SPLITS}
+    digest = common.TreeDigest(root)
+    for split in SPLITS:
+        split_dir = root / split
+        if not split_dir.is_dir():
+            raise DataError(f"{split_dir}: folder missing; expected {split}/<class>/ folders of PNG/JPEG images")
+        class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
+        if not class_dirs:
+            raise DataError(f"{split_dir}: no class folders; expected {split}/<class>/ folders of PNG/JPEG images")
+        for cdir in class_dirs:
+            files = sorted(
+                (p for p in cdir.iterdir() if p.is_file() and _IMAGE.search(p.relative_to(root).as_posix())),
+                key=lambda p: common.natural_key(p.name),
+            )
+            if not files:
+                raise DataError(f"{cdir}: class folder with no images; expected PNG or JPEG files")
+            tree[split][cdir.name] = [
+                (str(p), digest.read(p)[1]) for p in common.progress(files, desc=f"read {split}/{cdir.name}")
+            ]
+    return tree, digest.record("image files")
+
+
+def _image_archives(path: Path) -> list[Path]:
+    if path.is_file():
+        if not common.is_archive(path):
+            raise DataError(f"{path}: not a .tar.gz/.tgz/.tar archive; expected {IMAGES_EXPECTED}")
+        return [path]
+    archives = sorted(p for p in path.iterdir() if common.is_archive(p))
+    if not archives:
+        raise DataError(f"{path}: no train/ or test/ folder and no .tar.gz archive here; expected {IMAGES_EXPECTED}")
+    return archives
+
+
+def _read_image_archives(
+    path: Path, archives: list[Path]
+) -> tuple[dict[str, dict[str, list[tuple[str, bytes]]]], list[dict[str, Any]]]:
+    tree: dict[str, dict[str, list[tuple[str, bytes]]]] = {s: {} for s in SPLITS}
+    inputs: list[dict[str, Any]] = []
+    class_dirs: dict[tuple[str, str], str] = {}
+    what = "gzip'd tar archive of {train,test}/<class>/ image files"
+    for archive in archives:
+        members, record = common.read_archive(archive, lambda n: bool(_IMAGE.search(n)), what, "images")
+        for name, data in members:
+            if data is None:
+                m = _CLASS_DIR.search(name)
+                if m:
+                    class_dirs.setdefault((m.group(1), m.group(2)), f"{archive}: {name}")
+                continue
+            m = _IMAGE.search(name)
+            assert m is not None
+            tree[m.group(1)].setdefault(m.group(2), []).append((f"{archive}: {name}", data))
+        inputs.append(record)
+    for (split, cls), where in sorted(class_dirs.items()):
+        if cls not in tree[split]:
+            raise DataError(f"{where}: class folder with no images; expected PNG or JPEG files")
+    for split in SPLITS:
+        if not tree[split]:
+            raise DataError(f"{path}: no {split} images; expected archive members {split}/<class>/*.png|jpg")
+        for cls in tree[split]:
+            tree[split][cls].sort(key=lambda e: common.natural_key(e[0]))
     return tree, inputs
 
 
@@ -260,111 +268,126 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_torchvision(
-    root: Path, opts: dict[str, Any]
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[dict[str, Any]], bool]:
-    """Images and labels per split, class names, input records, and whether MD5 sums were checked."""
+def _torchvision_cifar10() -> Any:
     try:
         from torchvision.datasets import CIFAR10
     except ImportError as exc:  # pragma: no cover - torchvision is a dependency
         raise SourceUnavailableError(f"source 'torchvision' needs torchvision ({exc}). {ALTERNATIVES}") from exc
+    return CIFAR10
+
+
+def read_torchvision(
+    root: Path, opts: dict[str, Any]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[dict[str, Any]], bool]:
+    """Images and labels per split, class names, input records, and whether MD5 sums were checked."""
+    cifar = _torchvision_cifar10()
     verify = bool(opts["verify_md5"])
-    folder = root / CIFAR10.base_folder
-    archive = root / CIFAR10.filename
-    expected_md5 = dict(CIFAR10.train_list + CIFAR10.test_list)
-    expected_md5[CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
-    names = list(expected_md5)
+    folder = root / cifar.base_folder
+    archive = root / cifar.filename
+    expected_md5 = dict(cifar.train_list + cifar.test_list)
+    expected_md5[cifar.meta["filename"]] = cifar.meta["md5"]
+    if not folder.is_dir() and not archive.is_file():
+        _download(cifar, root, folder, archive, opts)
+    if folder.is_dir():
+        contents, inputs = _read_batches_folder(folder, expected_md5, verify)
+    else:
+        contents, inputs = _read_batches_archive(archive, cifar, list(expected_md5), verify)
+    data, class_names = _decode_batches(contents, cifar)
+    return data, class_names, inputs, verify
+
+
+def _download(cifar: Any, root: Path, folder: Path, archive: Path, opts: dict[str, Any]) -> None:
+    if not opts["download"]:
+        raise SourceUnavailableError(
+            f"source 'torchvision': neither {folder} nor {archive} exists and download is off. {ALTERNATIVES}"
+        )
+    reason = common.check_reachable(cifar.url, float(opts["network_timeout"]))
+    if reason is not None:
+        raise SourceUnavailableError(
+            f"source 'torchvision': cannot download {cifar.url}: {reason}; no local copy in {root}. {ALTERNATIVES}"
+        )
+    try:
+        cifar(str(root), train=True, download=True)  # downloads, checks the archive MD5, extracts
+    except Exception as exc:
+        raise SourceUnavailableError(
+            f"source 'torchvision': download of {cifar.url} failed ({type(exc).__name__}: {exc}). {ALTERNATIVES}"
+        ) from exc
+
+
+def _md5_mismatch(where: str | Path, got: str, official: str, what: str) -> DataError:
+    return DataError(
+        f"{where}: MD5 {got} differs from the official {official}; the {what} is corrupted or not the official "
+        "CIFAR-10 python release (delete it to download again, or set verify_md5: false for a copy you trust)"
+    )
+
+
+def _read_batches_folder(
+    folder: Path, expected_md5: dict[str, str], verify: bool
+) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    missing = [n for n in expected_md5 if not (folder / n).is_file()]
+    if missing:
+        raise DataError(
+            f"{folder}: missing {', '.join(missing)}; expected the extracted official cifar-10-batches-py folder"
+        )
     contents: dict[str, bytes] = {}
     inputs: list[dict[str, Any]] = []
+    for name, official in expected_md5.items():
+        data = (folder / name).read_bytes()
+        if verify and _md5(data) != official:
+            raise _md5_mismatch(folder / name, _md5(data), official, "file")
+        contents[name] = data
+        record = {"name": f"{folder.name}/{name}", "sha256": common.sha256_bytes(data), "bytes": len(data)}
+        inputs.append({**record, "md5": _md5(data)})
+    return contents, inputs
 
-    def check(name: str, data: bytes, where: str) -> None:
-        if verify and _md5(data) != expected_md5[name]:
-            raise DataError(
-                f"{where}: MD5 {_md5(data)} differs from the official {expected_md5[name]}; the file is corrupted "
-                "or not the official CIFAR-10 python release (delete it to download again, or set verify_md5: false "
-                "for a copy you trust)"
-            )
 
-    if not folder.is_dir() and not archive.is_file():
-        if not opts["download"]:
-            raise SourceUnavailableError(
-                f"source 'torchvision': neither {folder} nor {archive} exists and download is off. {ALTERNATIVES}"
-            )
-        reason = common.check_reachable(CIFAR10.url, float(opts["network_timeout"]))
-        if reason is not None:
-            raise SourceUnavailableError(
-                f"source 'torchvision': cannot download {CIFAR10.url}: {reason}; no local copy in {root}. {ALTERNATIVES}"
-            )
-        try:
-            CIFAR10(str(root), train=True, download=True)  # downloads, checks the archive MD5, extracts
-        except Exception as exc:
-            raise SourceUnavailableError(
-                f"source 'torchvision': download of {CIFAR10.url} failed ({type(exc).__name__}: {exc}). {ALTERNATIVES}"
-            ) from exc
-    if folder.is_dir():
-        missing = [n for n in names if not (folder / n).is_file()]
-        if missing:
-            raise DataError(
-                f"{folder}: missing {', '.join(missing)}; expected the extracted official cifar-10-batches-py folder"
-            )
-        for name in names:
-            data = (folder / name).read_bytes()
-            check(name, data, str(folder / name))
-            contents[name] = data
-            inputs.append(
-                {
-                    "name": f"{CIFAR10.base_folder}/{name}",
-                    "sha256": common.sha256_bytes(data),
-                    "bytes": len(data),
-                    "md5": _md5(data),
-                }
-            )
-    else:
-        if verify:
-            got = _md5_file(archive)
-            if got != CIFAR10.tgz_md5:
-                raise DataError(
-                    f"{archive}: MD5 {got} differs from the official {CIFAR10.tgz_md5}; the archive is corrupted or "
-                    "not the official cifar-10-python.tar.gz (delete it to download again, or set verify_md5: false "
-                    "for a copy you trust)"
-                )
-        wanted = {f"{CIFAR10.base_folder}/{n}" for n in names}
-        what = "cifar-10-python.tar.gz (cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta)"
-        for member, data in common.iter_archive(archive, lambda n: n in wanted, what):
-            if data is not None:
-                contents[member.split("/")[-1]] = data
-        missing = [n for n in names if n not in contents]
-        if missing:
-            raise DataError(f"{archive}: members {', '.join(missing)} missing; expected {what}")
-        record = common.file_record(archive)
-        record["md5"] = _md5_file(archive)
-        inputs.append(record)
-    meta = _load_batch(contents[CIFAR10.meta["filename"]], CIFAR10.meta["filename"])
+def _read_batches_archive(
+    archive: Path, cifar: Any, names: list[str], verify: bool
+) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    if verify:
+        got = _md5_file(archive)
+        if got != cifar.tgz_md5:
+            raise _md5_mismatch(archive, got, cifar.tgz_md5, "archive")
+    wanted = {f"{cifar.base_folder}/{n}" for n in names}
+    what = "cifar-10-python.tar.gz (cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta)"
+    contents: dict[str, bytes] = {}
+    for member, data in common.iter_archive(archive, lambda n: n in wanted, what):
+        if data is not None:
+            contents[member.split("/")[-1]] = data
+    missing = [n for n in names if n not in contents]
+    if missing:
+        raise DataError(f"{archive}: members {', '.join(missing)} missing; expected {what}")
+    record = common.file_record(archive)
+    record["md5"] = _md5_file(archive)
+    return contents, [record]
+
+
+def _decode_batches(contents: dict[str, bytes], cifar: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list]:
+    meta_name = cifar.meta["filename"]
+    meta = _load_batch(contents[meta_name], meta_name)
     class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", [])]
     if len(class_names) != 10:
-        raise DataError(f"{CIFAR10.meta['filename']}: expected 10 label_names, found {len(class_names)}")
+        raise DataError(f"{meta_name}: expected 10 label_names, found {len(class_names)}")
     out = {}
-    for split, batch_list in (("train", CIFAR10.train_list), ("test", CIFAR10.test_list)):
-        images, labels = [], []
-        for name, _ in batch_list:
-            batch = _load_batch(contents[name], name)
-            data = np.asarray(batch.get("data"))
-            lab = np.asarray(batch.get("labels"), dtype=np.int64)
-            if (
-                data.dtype != np.uint8
-                or data.ndim != 2
-                or data.shape[1] != 3 * IMAGE_SIZE * IMAGE_SIZE
-                or len(lab) != len(data)
-            ):
-                raise DataError(
-                    f"{name}: expected 'data' uint8 (n, 3072) and n 'labels', got {data.dtype} {data.shape} and {lab.shape}"
-                )
-            if lab.size and (lab.min() < 0 or lab.max() > 9):
-                raise DataError(f"{name}: labels outside 0..9")
-            images.append(data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE))
-            labels.append(lab)
-        out[split] = (np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
-    return out, class_names, inputs, verify
+    for split, batch_list in (("train", cifar.train_list), ("test", cifar.test_list)):
+        parts = [_batch_arrays(contents[name], name) for name, _ in batch_list]
+        images = np.ascontiguousarray(np.concatenate([images for images, _ in parts]))
+        out[split] = (images, np.concatenate([labels for _, labels in parts]))
+    return out, class_names
+
+
+def _batch_arrays(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    batch = _load_batch(raw, name)
+    data = np.asarray(batch.get("data"))
+    lab = np.asarray(batch.get("labels"), dtype=np.int64)
+    n_values = 3 * IMAGE_SIZE * IMAGE_SIZE
+    if not (data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == n_values and len(lab) == len(data)):
+        raise DataError(
+            f"{name}: expected 'data' uint8 (n, 3072) and n 'labels', got {data.dtype} {data.shape} and {lab.shape}"
+        )
+    if lab.size and (lab.min() < 0 or lab.max() > 9):
+        raise DataError(f"{name}: labels outside 0..9")
+    return data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE), lab
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -387,6 +410,64 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
     return means, stds
 
 
+# ------------------------------------------------------------------------------------------------ sources
+# Each reader returns ({split: (images uint8 (n, 3, 32, 32), labels int64)}, manifest entries including "inputs"
+# and "class_names").
+
+
+def _from_imagefolder(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    path = common.need_path("imagefolder", arg, "class folders of PNG/JPEG images, or .tar.gz archives of them")
+    with timer.stage("read"):
+        tree, inputs = read_imagefolder(path)
+    class_names = class_order(set(tree["train"]))
+    data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    formats: dict[str, int] = {}
+    decoders = {"torchvision.io": 0, "Pillow": 0}
+    with timer.stage("decode"):
+        for split in SPLITS:
+            items = [item for cls in class_names for item in tree[split][cls]]
+            labels = [label for label, cls in enumerate(class_names) for _ in tree[split][cls]]
+            for name, _ in items:
+                ext = name.rsplit(".", 1)[-1].lower().replace("jpeg", "jpg")
+                formats[ext] = formats.get(ext, 0) + 1
+            images, used = decode_images(items, f"decode {split}")
+            for k, v in used.items():
+                decoders[k] += v
+            data[split] = (images, np.asarray(labels, dtype=np.int64))
+    import torchvision
+    from PIL import __version__ as pil_version
+
+    info = {"source_path": path, "inputs": inputs, "class_names": class_names}
+    info["image_files"] = dict(sorted(formats.items()))
+    versions = {"torchvision": torchvision.__version__.split("+")[0], "Pillow": pil_version}
+    info["decoder"] = {"files": decoders, "versions": versions}
+    info["lossy_copy"] = bool(formats.get("jpg"))
+    if formats.get("jpg"):
+        info["caveat"] = "JPEG copies are lossy: pixels differ slightly from the official CIFAR-10 batches"
+    return data, info
+
+
+def _from_torchvision(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    root = Path(os.path.expanduser(arg or opts["root"] or DEFAULT_ROOT))
+    with timer.stage("read"):
+        data, class_names, inputs, verified = read_torchvision(root, opts)
+    return data, {"md5_verified": verified, "class_names": class_names, "inputs": inputs}
+
+
+def _generate(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    seed = opts["seed"]
+    seeds = synthetic.split_seeds(seed, SPLITS)
+    sizes = {s: common.require_int(opts, f"n_{s}") for s in SPLITS}
+    with timer.stage("generate"):
+        data = {s: synthetic.cifar_like(sizes[s], seeds[s]) for s in SPLITS}
+    rule = "class = arrangement of three bright blobs of random colours on a 3x3 grid (row, column, diagonal, ...)"
+    record = common.synthetic_record("cifar_like", rule, seed=seed, test_seed=seeds["test"])
+    return data, {**record, "inputs": [], "class_names": list(synthetic.CIFAR_LIKE_CLASSES)}
+
+
+SOURCES = {"imagefolder": _from_imagefolder, "torchvision": _from_torchvision, "synthetic": _generate}
+
+
 # ------------------------------------------------------------------------------------------------ prepare
 
 
@@ -396,85 +477,12 @@ def prepare(
     with timer.stage("import"):
         import torch
 
-    seed = common.require_int(opts, "seed", minimum=0)
-    manifest: dict[str, Any] = {"task": "cifar10", "source": kind, "synthetic": kind == "synthetic"}
-    data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if kind == "imagefolder":
-        if not arg:
-            raise DataError("source imagefolder needs a path: --source imagefolder:PATH")
-        with timer.stage("read"):
-            tree, inputs = read_imagefolder(arg)
-        class_names = class_order(set(tree["train"]))
-        formats: dict[str, int] = {}
-        decoders = {"torchvision.io": 0, "Pillow": 0}
-        with timer.stage("decode"):
-            for split in SPLITS:
-                items, labels = [], []
-                for label, cls in enumerate(class_names):
-                    items += tree[split][cls]
-                    labels += [label] * len(tree[split][cls])
-                for name, _ in items:
-                    ext = name.rsplit(".", 1)[-1].lower().replace("jpeg", "jpg")
-                    formats[ext] = formats.get(ext, 0) + 1
-                images, used = decode_images(items, f"decode {split}")
-                for k, v in used.items():
-                    decoders[k] += v
-                data[split] = (images, np.asarray(labels, dtype=np.int64))
-            del tree
-        import torchvision
-        from PIL import __version__ as pil_version
-
-        manifest["source_path"] = arg
-        manifest["image_files"] = dict(sorted(formats.items()))
-        manifest["decoder"] = {
-            "files": decoders,
-            "versions": {"torchvision": torchvision.__version__.split("+")[0], "Pillow": pil_version},
-        }
-        manifest["lossy_copy"] = bool(formats.get("jpg"))
-        if formats.get("jpg"):
-            manifest["caveat"] = "JPEG copies are lossy: pixels differ slightly from the official CIFAR-10 batches"
-    elif kind == "torchvision":
-        root = Path(os.path.expanduser(arg or opts["root"] or DEFAULT_ROOT))
-        with timer.stage("read"):
-            data, class_names, inputs, verified = read_torchvision(root, opts)
-        manifest["md5_verified"] = verified
-    elif kind == "synthetic":
-        n_train, n_test = common.require_int(opts, "n_train"), common.require_int(opts, "n_test")
-        with timer.stage("generate"):
-            data["train"] = synthetic.cifar_like(n_train, seed)
-            data["test"] = synthetic.cifar_like(n_test, seed + 1_000_003)
-        class_names = list(synthetic.CIFAR_LIKE_CLASSES)
-        inputs = []
-        manifest["note"] = common.SYNTHETIC_NOTE
-        manifest["generator"] = {
-            "name": "cifar_like",
-            "version": synthetic.GENERATOR_VERSION,
-            "numpy": np.__version__,
-            "seed": seed,
-            "test_seed": seed + 1_000_003,
-            "rule": "class = arrangement of three bright blobs of random colours on a 3x3 grid (row, column, diagonal, ...)",
-        }
-    else:
-        raise DataError(
-            f"unknown source {kind!r} for task cifar10; expected torchvision[:ROOT], imagefolder:PATH or synthetic"
-        )
-    manifest["inputs"] = inputs
+    data, read_info = common.read_source("cifar10", kind, arg, opts, timer, SOURCES, SOURCE_FORMS)
+    class_names = list(read_info["class_names"])
     n_classes = len(class_names)
-
-    subsets = {}
+    subsets: dict[str, Any] = {}
     if kind != "synthetic":
-        for split in SPLITS:
-            n = common.require_int(opts, f"n_{split}", 1, allow_none=True)
-            if n is not None and n < len(data[split][1]):
-                idx = common.balanced_subset(data[split][1], n, n_classes, seed, f"cifar10 {split}")
-                subsets[split] = {
-                    "n": n,
-                    "of": len(data[split][1]),
-                    "seed": seed,
-                    "rule": "class-balanced random subset, original order",
-                }
-                data[split] = (data[split][0][idx], data[split][1][idx])
-
+        data, subsets = common.balanced_subsets(data, opts, n_classes, "cifar10")
     with timer.stage("statistics"):
         mean, std = channel_stats(data["train"][0])
     files = {}
@@ -484,13 +492,14 @@ def prepare(
             files[f"{split}.pt"] = common.tensor_file_bytes(
                 {"images": torch.from_numpy(images), "labels": torch.from_numpy(labels)}
             )
+    manifest = {"task": "cifar10", "source": kind, "synthetic": kind == "synthetic", **read_info}
     manifest.update(
         {
             "splits": list(SPLITS),
             "counts": {s: {"examples": len(data[s][1])} for s in SPLITS},
             "subsets": subsets,
             "n_classes": n_classes,
-            "class_names": list(class_names),
+            "class_names": class_names,
             "class_balance": {s: common.class_counts(data[s][1], n_classes) for s in SPLITS},
             "image_shape": [3, IMAGE_SIZE, IMAGE_SIZE],
             "mean": mean,

@@ -20,7 +20,6 @@ or ``left``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import zipfile
@@ -33,43 +32,17 @@ import numpy as np
 from astromorphic.data import common, synthetic
 from astromorphic.data.common import DataError
 
-HF_DATASET = "stanfordnlp/imdb"
-HF_REVISION = "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
 CLASS_NAMES = ("neg", "pos")
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 SPLITS = ("train", "test")
+SOURCE_FORMS = "hf, aclimdb:PATH or synthetic"
 ALTERNATIVES = (
     "Alternatives: --source aclimdb:PATH (the official aclImdb folder or its .tar.gz archives, "
     "downloadable as aclImdb_v1.tar.gz from the Stanford AI Lab), or --source synthetic (offline stand-in)."
 )
-
-DEFAULTS: dict[str, Any] = {
-    "seq_len": 400,
-    "truncation": "head",  # keep the first seq_len tokens ("tail": the last)
-    "padding": "right",
-    "lowercase": None,  # None: lower-case unless GloVe vectors are used (GloVe 840B is cased)
-    "min_freq": 2,  # vocabulary: words seen at least this often in the training split
-    "max_vocab": 30000,  # vocabulary size cap, the two special tokens included; 0: no cap
-    "glove": None,  # path to a GloVe text file (.txt, .zip or .gz): keep its vectors for the vocabulary
-    "glove_dim": 300,
-    "n_train": None,  # None: all; else a class-balanced random subset of this size (seeded)
-    "n_test": None,
-    "seed": 0,
-    "vocab_size": None,  # synthetic only: words in the generator's vocabulary, specials included
-    "hf_dataset": HF_DATASET,
-    "hf_revision": HF_REVISION,
-    "hf_cache_dir": None,
-    "network_timeout": 10.0,
-}
-SYNTHETIC_DEFAULTS: dict[str, Any] = {
-    "seq_len": 64,
-    "n_train": 2000,
-    "n_test": 1000,
-    "vocab_size": 200,
-    "min_freq": 1,
-    "max_vocab": 0,
-}
+ACL_EXPECTED = "the aclImdb folder (aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt) or .tar.gz archives of it"
+LOCAL_FORMATS = "an aclImdb/ folder, train/ and test/ folders of it, or .tar.gz archives of it (aclImdb_v1.tar.gz)"
 
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -94,76 +67,28 @@ def _acl_root(path: Path) -> Path | None:
     return None
 
 
+def local_source(folder: Path) -> dict[str, Any] | None:
+    """Data options for a local folder in the official format (see :func:`astromorphic.data.source_from_dir`)."""
+    if _acl_root(folder) is not None or any(common.is_archive(p) for p in folder.iterdir()):
+        return {"source": f"aclimdb:{folder}"}
+    return None
+
+
 def read_aclimdb(path: str | Path) -> tuple[dict[str, list[tuple[int, int, int, str]]], list[dict[str, Any]]]:
     """Reviews per split as ``(label, id, rating, text)`` sorted by label then id, and input file records."""
     path = Path(path)
-    expected = "the aclImdb folder (aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt) or .tar.gz archives of it"
-    if not path.exists():
-        raise DataError(f"{path}: not found; expected {expected}")
+    root, archives = _acl_layout(path)
     found: dict[tuple[str, int], dict[int, tuple[int, str]]] = {}
     inputs: list[dict[str, Any]] = []
-
-    def add(name: str, data: bytes, origin: str) -> None:
-        m = _MEMBER.search(name)
-        assert m is not None
-        split, label, rid, rating = m.group(1), CLASS_NAMES.index(m.group(2)), int(m.group(3)), int(m.group(4))
-        bucket = found.setdefault((split, label), {})
-        if rid in bucket:
-            raise DataError(f"{origin}: review {split}/{m.group(2)}/{rid} appears twice")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{origin}: {name} is not UTF-8 text ({exc})") from exc
-        bucket[rid] = (rating, text)
-
-    root = _acl_root(path) if path.is_dir() else None
-    if path.is_dir() and root is None:
-        archives = sorted(p for p in path.iterdir() if common.is_archive(p))
-        if not archives:
-            raise DataError(f"{path}: no train/ or test/ folder and no .tar.gz archive here; expected {expected}")
-    elif path.is_file():
-        if not common.is_archive(path):
-            raise DataError(f"{path}: not a .tar.gz/.tgz/.tar archive; expected {expected}")
-        archives = [path]
-    else:
-        archives = []
-
     if root is not None:
-        digest = hashlib.sha256()
-        total, n_files = 0, 0
-        for split in SPLITS:
-            for label in CLASS_NAMES:
-                folder = root / split / label
-                if not folder.is_dir():
-                    raise DataError(
-                        f"{folder}: folder missing; expected {split} reviews labelled {label} as <id>_<rating>.txt"
-                    )
-                files = sorted(
-                    (p for p in folder.iterdir() if _MEMBER.search(p.as_posix())),
-                    key=lambda p: common.natural_key(p.name),
-                )
-                for p in common.progress(files, desc=f"read {split}/{label}"):
-                    data = p.read_bytes()
-                    rel = p.relative_to(root).as_posix()
-                    digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
-                    total += len(data)
-                    n_files += 1
-                    add(rel, data, str(p))
-        inputs.append({"name": f"{root.name}/ ({n_files} review files)", "sha256": digest.hexdigest(), "bytes": total})
+        inputs.append(_read_acl_tree(root, found))
+    what = "gzip'd tar archive of aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt review files"
     for archive in archives:
-        before = sum(len(v) for v in found.values())
-        what = "gzip'd tar archive of aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt review files"
-        for name, data in common.progress(
-            common.iter_archive(archive, lambda n: bool(_MEMBER.search(n)), what),
-            desc=f"read {archive.name}",
-            unit=" files",
-        ):
+        members, record = common.read_archive(archive, lambda n: bool(_MEMBER.search(n)), what, "reviews")
+        for name, data in members:
             if data is not None:
-                add(name, data, str(archive))
-        record = common.file_record(archive)
-        record["reviews"] = sum(len(v) for v in found.values()) - before
+                _add_review(found, name, data, str(archive))
         inputs.append(record)
-
     out: dict[str, list[tuple[int, int, int, str]]] = {}
     for split in SPLITS:
         rows = []
@@ -179,32 +104,74 @@ def read_aclimdb(path: str | Path) -> tuple[dict[str, list[tuple[int, int, int, 
     return out, inputs
 
 
-def read_hf(opts: dict[str, Any]) -> tuple[dict[str, tuple[list[str], list[int]]], list[dict[str, Any]]]:
-    ds, inputs = common.load_hf_dataset(
-        opts["hf_dataset"],
-        None,
-        opts["hf_revision"],
-        opts["hf_cache_dir"],
-        float(opts["network_timeout"]),
-        "hf",
-        ALTERNATIVES,
-    )
+def _acl_layout(path: Path) -> tuple[Path | None, list[Path]]:
+    """The aclImdb folder to read, or the archives to read, of a source path."""
+    if not path.exists():
+        raise DataError(f"{path}: not found; expected {ACL_EXPECTED}")
+    if path.is_file():
+        if not common.is_archive(path):
+            raise DataError(f"{path}: not a .tar.gz/.tgz/.tar archive; expected {ACL_EXPECTED}")
+        return None, [path]
+    root = _acl_root(path)
+    if root is not None:
+        return root, []
+    archives = sorted(p for p in path.iterdir() if common.is_archive(p))
+    if not archives:
+        raise DataError(f"{path}: no train/ or test/ folder and no .tar.gz archive here; expected {ACL_EXPECTED}")
+    return None, archives
+
+
+def _add_review(found: dict, name: str, data: bytes, origin: str) -> None:
+    m = _MEMBER.search(name)
+    assert m is not None
+    split, label, rid, rating = m.group(1), CLASS_NAMES.index(m.group(2)), int(m.group(3)), int(m.group(4))
+    bucket = found.setdefault((split, label), {})
+    if rid in bucket:
+        raise DataError(f"{origin}: review {split}/{m.group(2)}/{rid} appears twice")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{origin}: {name} is not UTF-8 text ({exc})") from exc
+    bucket[rid] = (rating, text)
+
+
+def _read_acl_tree(root: Path, found: dict) -> dict[str, Any]:
+    tree = common.TreeDigest(root)
+    for split in SPLITS:
+        for label in CLASS_NAMES:
+            folder = root / split / label
+            if not folder.is_dir():
+                raise DataError(
+                    f"{folder}: folder missing; expected {split} reviews labelled {label} as <id>_<rating>.txt"
+                )
+            files = sorted(
+                (p for p in folder.iterdir() if _MEMBER.search(p.as_posix())),
+                key=lambda p: common.natural_key(p.name),
+            )
+            for p in common.progress(files, desc=f"read {split}/{label}"):
+                rel, data = tree.read(p)
+                _add_review(found, rel, data, str(p))
+    return tree.record("review files")
+
+
+def read_hf(arg: str | None, opts: dict[str, Any]) -> tuple[dict[str, tuple[list[str], list[int]]], list, dict]:
+    """Texts and labels per split of the ``hf`` source, input records and manifest entries."""
+    ds, inputs, record = common.hf_source(arg, opts, None, ALTERNATIVES)
+    name = record["hf_dataset"]
     out = {}
     for split in SPLITS:
         if split not in ds:
-            raise DataError(f"Hugging Face dataset {opts['hf_dataset']!r} has no {split!r} split (has {', '.join(ds)})")
+            raise DataError(f"Hugging Face dataset {name!r} has no {split!r} split (has {', '.join(ds)})")
         table = ds[split]
         missing = {"text", "label"} - set(table.column_names)
         if missing:
-            raise DataError(
-                f"Hugging Face dataset {opts['hf_dataset']!r} split {split!r} lacks column(s) {sorted(missing)}"
-            )
+            raise DataError(f"Hugging Face dataset {name!r} split {split!r} lacks column(s) {sorted(missing)}")
         texts, labels = list(table["text"]), [int(x) for x in table["label"]]
         bad = sorted(set(labels) - {0, 1})
         if bad:
-            raise DataError(f"Hugging Face dataset {opts['hf_dataset']!r} split {split!r}: labels {bad} are not 0/1")
+            raise DataError(f"Hugging Face dataset {name!r} split {split!r}: labels {bad} are not 0/1")
         out[split] = (texts, labels)
-    return out, inputs
+    return out, inputs, record
 
 
 def read_glove(path: str | Path, words: set[str], dim: int) -> dict[str, np.ndarray]:
@@ -295,7 +262,84 @@ def encode(
     return tokens, lengths, stats
 
 
+# ------------------------------------------------------------------------------------------------ sources
+# Each reader returns ({split: (texts, labels as int64 array)}, manifest entries including "inputs").
+
+
+def _from_aclimdb(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    path = common.need_path("aclimdb", arg, "the aclImdb folder or its .tar.gz archives")
+    with timer.stage("read"):
+        reviews, inputs = read_aclimdb(path)
+    data = {s: ([r[3] for r in reviews[s]], np.array([r[0] for r in reviews[s]], dtype=np.int64)) for s in SPLITS}
+    return data, {"source_path": path, "inputs": inputs}
+
+
+def _from_hf(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    with timer.stage("read"):
+        raw, inputs, record = read_hf(arg, opts)
+    data = {s: (raw[s][0], np.asarray(raw[s][1], dtype=np.int64)) for s in SPLITS}
+    return data, {**record, "inputs": inputs}
+
+
+def _generate(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    seed, seq_len = opts["seed"], opts["seq_len"]
+    vocab_size = common.require_int(opts, "vocab_size", minimum=40)
+    seeds = synthetic.split_seeds(seed, SPLITS)
+    with timer.stage("read"):
+        sizes = {s: common.require_int(opts, f"n_{s}", 2) for s in SPLITS}
+        data = {s: synthetic.imdb_like(sizes[s], seq_len, vocab_size, seeds[s]) for s in SPLITS}
+    rule = (
+        f"a negator flips the next sentiment word within {synthetic.NEGATION_SCOPE} tokens; after negation all "
+        f"sentiment words agree with the label; {synthetic.NEGATION_RATE:.0%} of sentiment words are negated; "
+        "stray negators are distractors"
+    )
+    record = common.synthetic_record("imdb_like", rule, seed=seed, test_seed=seeds["test"], vocab_size=vocab_size)
+    return data, {**record, "inputs": []}
+
+
+SOURCES = {"aclimdb": _from_aclimdb, "hf": _from_hf, "synthetic": _generate}
+
+
 # ------------------------------------------------------------------------------------------------ prepare
+
+
+def _settings(kind: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """Checks across options, and the settings derived from them."""
+    max_vocab = opts["max_vocab"] or None
+    if max_vocab is not None and max_vocab < 3:
+        raise DataError(f"data option 'max_vocab' must be 0 (no cap) or at least 3, got {max_vocab}")
+    if opts["vocab_size"] is not None and kind != "synthetic":
+        raise DataError(
+            "option vocab_size applies to the synthetic source only; use max_vocab to cap a real vocabulary"
+        )
+    use_glove = opts["glove"] is not None
+    lowercase = (not use_glove) if opts["lowercase"] is None else bool(opts["lowercase"])
+    return {"min_freq": opts["min_freq"], "max_vocab": max_vocab, "use_glove": use_glove, "lowercase": lowercase}
+
+
+def _glove_vocabulary(counts: Counter, opts: dict[str, Any], settings: dict[str, Any]) -> tuple[list, bytes, dict]:
+    """The vocabulary restricted to words GloVe knows, the ``embedding.pt`` bytes and the manifest record."""
+    import torch
+
+    min_freq, dim = settings["min_freq"], opts["glove_dim"]
+    candidates = {w for w, c in counts.items() if c >= min_freq}
+    glove_path = Path(opts["glove"])
+    vectors = read_glove(glove_path, candidates, dim)
+    vocab = build_vocabulary(counts, min_freq, settings["max_vocab"], allowed=set(vectors))
+    matrix = np.zeros((len(vocab), dim), dtype=np.float32)  # <pad>, <unk>: zeros
+    for i, w in enumerate(vocab[2:], start=2):
+        matrix[i] = vectors[w]
+    covered = sum(counts[w] for w in vocab[2:])
+    info = {
+        "name": "GloVe",
+        "file": common.file_record(glove_path),
+        "dim": dim,
+        "words_found": len(vectors),
+        "candidate_words": len(candidates),
+        "train_token_coverage": round(covered / max(sum(counts.values()), 1), 6),
+        "special_rows": "zeros for <pad> and <unk>",
+    }
+    return vocab, common.tensor_file_bytes({"vectors": torch.from_numpy(matrix)}), info
 
 
 def prepare(
@@ -304,166 +348,71 @@ def prepare(
     with timer.stage("import"):
         import torch
 
-    seq_len = common.require_int(opts, "seq_len")
-    common.require_choice(opts, "truncation", ("head", "tail"))
-    common.require_choice(opts, "padding", ("right", "left"))
-    min_freq = common.require_int(opts, "min_freq")
-    max_vocab = common.require_int(opts, "max_vocab", minimum=0) or None
-    if max_vocab is not None and max_vocab < 3:
-        raise DataError(f"data option 'max_vocab' must be 0 (no cap) or at least 3, got {max_vocab}")
-    seed = common.require_int(opts, "seed", minimum=0)
-    if opts["vocab_size"] is not None and kind != "synthetic":
-        raise DataError(
-            "option vocab_size applies to the synthetic source only; use max_vocab to cap a real vocabulary"
-        )
-    use_glove = opts["glove"] is not None
-    lowercase = (not use_glove) if opts["lowercase"] is None else bool(opts["lowercase"])
-
-    manifest: dict[str, Any] = {"task": "imdb", "source": kind, "synthetic": kind == "synthetic"}
-    texts: dict[str, list[str]] = {}
-    labels: dict[str, np.ndarray] = {}
-    with timer.stage("read"):
-        if kind == "aclimdb":
-            if not arg:
-                raise DataError(
-                    "source aclimdb needs a path: --source aclimdb:PATH (the aclImdb folder or its .tar.gz archives)"
-                )
-            reviews, inputs = read_aclimdb(arg)
-            for split in SPLITS:
-                texts[split] = [r[3] for r in reviews[split]]
-                labels[split] = np.array([r[0] for r in reviews[split]], dtype=np.int64)
-            manifest["source_path"] = arg
-        elif kind == "hf":
-            if arg:
-                opts = {**opts, "hf_dataset": arg}
-            data, inputs = read_hf(opts)
-            for split in SPLITS:
-                texts[split], labels[split] = data[split][0], np.asarray(data[split][1], dtype=np.int64)
-            manifest["hf_dataset"] = opts["hf_dataset"]
-            manifest["revision"] = None if Path(opts["hf_dataset"]).is_dir() else opts["hf_revision"]
-        elif kind == "synthetic":
-            vocab_size = common.require_int(opts, "vocab_size", minimum=40)
-            n_train, n_test = common.require_int(opts, "n_train", 2), common.require_int(opts, "n_test", 2)
-            texts["train"], labels["train"] = synthetic.imdb_like(n_train, seq_len, vocab_size, seed)
-            texts["test"], labels["test"] = synthetic.imdb_like(n_test, seq_len, vocab_size, seed + 1_000_003)
-            inputs = []
-            manifest["note"] = common.SYNTHETIC_NOTE
-            manifest["generator"] = {
-                "name": "imdb_like",
-                "version": synthetic.GENERATOR_VERSION,
-                "numpy": np.__version__,
-                "seed": seed,
-                "test_seed": seed + 1_000_003,
-                "vocab_size": vocab_size,
-                "rule": (
-                    "a negator flips the next sentiment word within "
-                    f"{synthetic.NEGATION_SCOPE} tokens; after negation all sentiment words agree with the label; "
-                    f"{synthetic.NEGATION_RATE:.0%} of sentiment words are negated; stray negators are distractors"
-                ),
-            }
-        else:
-            raise DataError(f"unknown source {kind!r} for task imdb; expected hf, aclimdb:PATH or synthetic")
-    manifest["inputs"] = inputs
-
-    subsets = {}
+    settings = _settings(kind, opts)
+    data, read_info = common.read_source("imdb", kind, arg, opts, timer, SOURCES, SOURCE_FORMS)
+    subsets: dict[str, Any] = {}
     if kind != "synthetic":
-        for split in SPLITS:
-            n = common.require_int(opts, f"n_{split}", 2, allow_none=True)
-            if n is not None and n < len(texts[split]):
-                original = len(texts[split])
-                idx = common.balanced_subset(labels[split], n, 2, seed, f"imdb {split}")
-                texts[split] = [texts[split][i] for i in idx]
-                labels[split] = labels[split][idx]
-                subsets[split] = {
-                    "n": n,
-                    "of": original,
-                    "seed": seed,
-                    "rule": "class-balanced random subset, original order",
-                }
-
+        data, subsets = common.balanced_subsets(data, opts, len(CLASS_NAMES), "imdb", minimum=2)
     with timer.stage("tokenize"):
         token_lists = {
-            split: [
-                tokenize(t, lowercase) for t in common.progress(texts[split], desc=f"tokenize {split}", unit=" reviews")
-            ]
-            for split in SPLITS
+            s: [tokenize(t, settings["lowercase"]) for t in common.progress(data[s][0], desc=f"tokenize {s}")]
+            for s in SPLITS
         }
     with timer.stage("vocabulary"):
         counts: Counter = Counter()
         for toks in token_lists["train"]:
             counts.update(toks)
-        n_train_tokens = sum(counts.values())
     files: dict[str, bytes] = {}
     embedding_info = None
-    if use_glove:
+    if settings["use_glove"]:
         with timer.stage("glove"):
-            candidates = {w for w, c in counts.items() if c >= min_freq}
-            glove_path = Path(opts["glove"])
-            vectors = read_glove(glove_path, candidates, common.require_int(opts, "glove_dim"))
-            vocab = build_vocabulary(counts, min_freq, max_vocab, allowed=set(vectors))
-            matrix = np.zeros((len(vocab), int(opts["glove_dim"])), dtype=np.float32)  # <pad>, <unk>: zeros
-            for i, w in enumerate(vocab[2:], start=2):
-                matrix[i] = vectors[w]
-            covered = sum(counts[w] for w in vocab[2:])
-            files["embedding.pt"] = common.tensor_file_bytes({"vectors": torch.from_numpy(matrix)})
-            embedding_info = {
-                "name": "GloVe",
-                "file": common.file_record(glove_path),
-                "dim": int(opts["glove_dim"]),
-                "words_found": len(vectors),
-                "candidate_words": len(candidates),
-                "train_token_coverage": round(covered / max(n_train_tokens, 1), 6),
-                "special_rows": "zeros for <pad> and <unk>",
-            }
+            vocab, files["embedding.pt"], embedding_info = _glove_vocabulary(counts, opts, settings)
     else:
-        vocab = build_vocabulary(counts, min_freq, max_vocab)
+        vocab = build_vocabulary(counts, settings["min_freq"], settings["max_vocab"])
     stoi = {w: i for i, w in enumerate(vocab)}
-
-    length_stats, encoded = {}, {}
-    with timer.stage("encode"):
-        for split in SPLITS:
-            encoded[split] = encode(token_lists[split], stoi, seq_len, opts["truncation"], opts["padding"])
-            length_stats[split] = encoded[split][2]
-    with timer.stage("serialize"):
-        for split in SPLITS:
-            tokens, lengths, _ = encoded.pop(split)
-            files[f"{split}.pt"] = common.tensor_file_bytes(
-                {
-                    "tokens": torch.from_numpy(tokens),
-                    "lengths": torch.from_numpy(lengths),
-                    "labels": torch.from_numpy(labels[split]),
-                }
+    length_stats = {}
+    for split in SPLITS:
+        with timer.stage("encode"):
+            tokens, lengths, length_stats[split] = encode(
+                token_lists[split], stoi, opts["seq_len"], opts["truncation"], opts["padding"]
             )
+        with timer.stage("serialize"):
+            arrays = {"tokens": tokens, "lengths": lengths, "labels": data[split][1]}
+            files[f"{split}.pt"] = common.tensor_file_bytes({k: torch.from_numpy(v) for k, v in arrays.items()})
     files["vocab.json"] = common.json_list_bytes(vocab)
-
-    manifest.update(
-        {
-            "splits": list(SPLITS),
-            "counts": {s: {"examples": len(texts[s])} for s in SPLITS},
-            "subsets": subsets,
-            "n_classes": 2,
-            "class_names": list(CLASS_NAMES),
-            "class_balance": {s: common.class_counts(labels[s], 2) for s in SPLITS},
-            "vocab_size": len(vocab),
-            "pad_id": PAD_ID,
-            "unk_id": UNK_ID,
-            "seq_len": seq_len,
-            "truncation": opts["truncation"],
-            "padding": opts["padding"],
-            "tokenizer": "regex-words" + ("-lowercase" if lowercase else "-cased"),
-            "tokenizer_info": {
-                "pattern": _TOKEN.pattern,
-                "removed": _BREAK.pattern,
-                "lowercase": lowercase,
-                "vocabulary_from": "train split" + (" words present in the GloVe file" if use_glove else ""),
-                "min_freq": min_freq,
-                "max_vocab": max_vocab,
-                "distinct_train_words": len(counts),
-                "vocab_file": "vocab.json (JSON list; entry i is the word of id i)",
-            },
-            "embedding_file": "embedding.pt" if use_glove else None,
-            "embedding": embedding_info,
-            "length_stats": length_stats,
-        }
-    )
+    manifest = {"task": "imdb", "source": kind, "synthetic": kind == "synthetic", **read_info, "subsets": subsets}
+    manifest.update(_manifest_entries(data, vocab, counts, settings, opts, embedding_info, length_stats))
     return files, manifest
+
+
+def _manifest_entries(
+    data: dict, vocab: list[str], counts: Counter, settings: dict, opts: dict, embedding: dict | None, lengths: dict
+) -> dict[str, Any]:
+    lowercase, use_glove = settings["lowercase"], settings["use_glove"]
+    return {
+        "splits": list(SPLITS),
+        "counts": {s: {"examples": len(data[s][1])} for s in SPLITS},
+        "n_classes": 2,
+        "class_names": list(CLASS_NAMES),
+        "class_balance": {s: common.class_counts(data[s][1], 2) for s in SPLITS},
+        "vocab_size": len(vocab),
+        "pad_id": PAD_ID,
+        "unk_id": UNK_ID,
+        "seq_len": opts["seq_len"],
+        "truncation": opts["truncation"],
+        "padding": opts["padding"],
+        "tokenizer": "regex-words" + ("-lowercase" if lowercase else "-cased"),
+        "tokenizer_info": {
+            "pattern": _TOKEN.pattern,
+            "removed": _BREAK.pattern,
+            "lowercase": lowercase,
+            "vocabulary_from": "train split" + (" words present in the GloVe file" if use_glove else ""),
+            "min_freq": settings["min_freq"],
+            "max_vocab": settings["max_vocab"],
+            "distinct_train_words": len(counts),
+            "vocab_file": "vocab.json (JSON list; entry i is the word of id i)",
+        },
+        "embedding_file": "embedding.pt" if use_glove else None,
+        "embedding": embedding,
+        "length_stats": lengths,
+    }

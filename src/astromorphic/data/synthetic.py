@@ -29,6 +29,12 @@ from __future__ import annotations
 import numpy as np
 
 GENERATOR_VERSION = 1
+SPLIT_SEED_STEP = 1_000_003  # split k of a prepared stand-in is generated from seed + k * SPLIT_SEED_STEP
+
+
+def split_seeds(seed: int, splits: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """The generator seed of each split: ``seed`` for the first (train), then one large prime step apart."""
+    return {split: seed + k * SPLIT_SEED_STEP for k, split in enumerate(splits)}
 
 # ------------------------------------------------------------------------------------------------- IMDB-like
 

@@ -47,9 +47,6 @@ import numpy as np
 from astromorphic.data import common, synthetic
 from astromorphic.data.common import DataError
 
-HF_DATASET = "Salesforce/wikitext"
-HF_CONFIG = "wikitext-2-raw-v1"
-HF_REVISION = "b08601e04326c79dfdd32d625aee71d232d685c3"
 SPLITS = ("train", "valid", "test")
 HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 EOS, UNK = "<eos>", "<unk>"
@@ -63,36 +60,13 @@ _TIKTOKEN_GPT2_FILES = (
     "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
     "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
 )
+SOURCE_FORMS = "hf, tokens:PATH or synthetic"
 ALTERNATIVES = (
     "Alternatives: --source tokens:PATH (the official wiki.{train,valid,test}.tokens files; "
     "with --split-map train=valid when the train file is missing), or --source synthetic (offline stand-in)."
 )
-
-DEFAULTS: dict[str, Any] = {
-    "tokenizer": "auto",
-    "bpe_vocab_size": 8192,
-    "bpe_min_frequency": 2,
-    "gpt2_tokenizer_file": None,
-    "split_map": None,  # e.g. {"train": "valid"}: prepare split "train" from the valid text
-    "n_train": None,  # words; real: keep the first lines up to this many words; synthetic: generate about this many
-    "n_valid": None,
-    "n_test": None,
-    "seed": 0,
-    "seq_len": None,  # recorded in the manifest only: training cuts the streams into blocks
-    "hf_dataset": HF_DATASET,
-    "hf_config": HF_CONFIG,
-    "hf_revision": HF_REVISION,
-    "hf_cache_dir": None,
-    "network_timeout": 10.0,
-}
-SYNTHETIC_DEFAULTS: dict[str, Any] = {
-    "tokenizer": "word",
-    "bpe_vocab_size": 512,
-    "n_train": 100_000,
-    "n_valid": 10_000,
-    "n_test": 10_000,
-}
-
+ZIP_NAME = "wikitext-2-v1.zip"
+LOCAL_FORMATS = f"the official wiki.{{train,valid,test}}.tokens files (here or in wikitext-2/) or {ZIP_NAME}"
 
 # ------------------------------------------------------------------------------------------------ reading
 
@@ -108,6 +82,33 @@ def split_lines(text: str) -> list[str]:
 
 def count_words(lines: list[str]) -> int:
     return sum(len(line.split()) for line in lines) + len(lines)
+
+
+def _tokens_folder(path: Path) -> Path:
+    """The folder that holds the wiki.*.tokens files: ``path`` or its ``wikitext-2/`` sub-folder."""
+    if not any(path.glob("wiki.*.tokens")) and (path / "wikitext-2").is_dir():
+        return path / "wikitext-2"
+    return path
+
+
+def local_source(folder: Path) -> dict[str, Any] | None:
+    """Data options for a local folder in the official format (see :func:`astromorphic.data.source_from_dir`);
+    without ``wiki.train.tokens``, ``split_map: {train: valid}`` (the manifest then warns that it is not held out)."""
+    names = [p.name for p in _tokens_folder(folder).glob("wiki.*.tokens")]
+    source = f"tokens:{folder}"
+    if not names and (folder / ZIP_NAME).is_file():
+        source = f"tokens:{folder / ZIP_NAME}"
+        try:
+            with zipfile.ZipFile(folder / ZIP_NAME) as zf:
+                names = [n for n in zf.namelist() if n.endswith(".tokens")]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(f"{folder / ZIP_NAME}: not a readable zip archive ({exc}); expected {ZIP_NAME}") from exc
+    if not names:
+        return None
+    found: dict[str, Any] = {"source": source}
+    if not any(n.endswith("wiki.train.tokens") for n in names):
+        found["split_map"] = {"train": "valid"}
+    return found
 
 
 def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
@@ -134,7 +135,7 @@ def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict
         inputs.append(common.file_record(path))
         base = f"{path}: wikitext-2"
     else:
-        folder = path / "wikitext-2" if not any(path.glob("wiki.*.tokens")) and (path / "wikitext-2").is_dir() else path
+        folder = _tokens_folder(path)
         for split in SPLITS:
             f = folder / f"wiki.{split}.tokens"
             if f.is_file():
@@ -162,26 +163,19 @@ def read_tokens_files(path: str | Path, split_map: dict[str, str]) -> tuple[dict
     return lines, inputs
 
 
-def read_hf(opts: dict[str, Any]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
-    ds, inputs = common.load_hf_dataset(
-        opts["hf_dataset"],
-        opts["hf_config"],
-        opts["hf_revision"],
-        opts["hf_cache_dir"],
-        float(opts["network_timeout"]),
-        "hf",
-        ALTERNATIVES,
-    )
+def read_hf(arg: str | None, opts: dict[str, Any]) -> tuple[dict[str, list[str]], list[dict[str, Any]], dict]:
+    """Lines per split of the ``hf`` source, input records and manifest entries."""
+    ds, inputs, record = common.hf_source(arg, opts, opts["hf_config"], ALTERNATIVES)
     lines = {}
     for split, hf_split in HF_SPLITS.items():
         if hf_split not in ds:
             raise DataError(
-                f"Hugging Face dataset {opts['hf_dataset']!r} has no {hf_split!r} split (has {', '.join(ds)})"
+                f"Hugging Face dataset {record['hf_dataset']!r} has no {hf_split!r} split (has {', '.join(ds)})"
             )
         rows = ds[hf_split]["text"]
         # One row per line of the release; the raw config keeps the newline, blank lines are empty rows.
         lines[split] = [r if r.endswith("\n") else r + "\n" for r in rows]
-    return lines, inputs
+    return lines, inputs, record
 
 
 def _prefix_words(lines: list[str], n_words: int) -> list[str]:
@@ -405,7 +399,84 @@ def make_tokenizer(choice: str, train_lines: list[str], opts: dict[str, Any]) ->
     return train_bpe(train_lines, vocab, common.require_int(opts, "bpe_min_frequency"))
 
 
+# ------------------------------------------------------------------------------------------------ sources
+# Each reader returns ({split: lines}, manifest entries including "inputs" and "text_form"); a split that
+# split_map fills from another one may be missing.
+
+
+def _from_tokens(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    path = common.need_path("tokens", arg, "folder with wiki.*.tokens")
+    with timer.stage("read"):
+        lines, inputs = read_tokens_files(path, opts["split_map"] or {})
+    text_form = "tokenized release (wiki.*.tokens; rare words replaced by <unk>)"
+    return lines, {"source_path": path, "inputs": inputs, "text_form": text_form}
+
+
+def _from_hf(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    with timer.stage("read"):
+        lines, inputs, record = read_hf(arg, opts)
+    text_form = f"Hugging Face {opts['hf_config']} rows (one per line)"
+    return lines, {**record, "hf_config": opts["hf_config"], "inputs": inputs, "text_form": text_form}
+
+
+def _generate(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
+    seeds = synthetic.split_seeds(opts["seed"], SPLITS)
+    split_map = opts["split_map"] or {}
+    sizes = {s: common.require_int(opts, f"n_{s}", 10) for s in SPLITS if s not in split_map}
+    with timer.stage("read"):
+        lines = {s: synthetic.wikitext_like(n, seeds[s]) for s, n in sizes.items()}
+    rule = (
+        "articles from a probabilistic grammar: subject-verb number agreement across prepositional "
+        "phrases and relative clauses, pronouns agreeing with the previous subject, topic nouns per article"
+    )
+    record = common.synthetic_record("wikitext_like", rule, seeds=seeds)
+    return lines, {**record, "inputs": [], "text_form": "synthetic grammar text laid out like the tokenized release"}
+
+
+SOURCES = {"tokens": _from_tokens, "hf": _from_hf, "synthetic": _generate}
+
+
 # ------------------------------------------------------------------------------------------------ prepare
+
+
+def _split_map(opts: dict[str, Any]) -> dict[str, str]:
+    split_map = dict(opts["split_map"] or {})
+    for target, origin in split_map.items():
+        if target not in SPLITS or origin not in SPLITS or target == origin:
+            raise DataError(f"split_map {target}={origin}: both must be distinct splits among {', '.join(SPLITS)}")
+        if origin in split_map:
+            raise DataError(f"split_map {target}={origin}: {origin} is itself mapped; map to a split that is read")
+    return split_map
+
+
+def _apply_split_map(lines: dict[str, list[str]], split_map: dict[str, str]) -> list[str]:
+    """Fill the mapped splits from their origin; the warnings that say so."""
+    warnings = []
+    for target, origin in sorted(split_map.items()):
+        lines[target] = lines[origin]
+        warnings.append(
+            f"split {target!r} is a copy of {origin!r} (split_map): it is not held out, and numbers measured on "
+            f"{origin!r} after training on it are not generalisation"
+        )
+    return warnings
+
+
+def _prefix_subsets(lines: dict[str, list[str]], opts: dict[str, Any]) -> dict[str, Any]:
+    """Options ``n_<split>`` on real text: keep the first lines up to n words; the manifest's subsets record."""
+    subsets = {}
+    for split in SPLITS:
+        n = common.require_int(opts, f"n_{split}", 1, allow_none=True)
+        if n is None:
+            continue
+        kept = _prefix_words(lines[split], n)
+        if len(kept) < len(lines[split]):
+            subsets[split] = {
+                "words": count_words(kept),
+                "of_words": count_words(lines[split]),
+                "rule": "first lines up to n words",
+            }
+            lines[split] = kept
+    return subsets
 
 
 def prepare(
@@ -414,90 +485,26 @@ def prepare(
     with timer.stage("import"):
         import torch
 
-    choice = common.require_choice(opts, "tokenizer", ("auto", "gpt2", "bpe", "word"))
-    seed = common.require_int(opts, "seed", minimum=0)
-    split_map = dict(opts["split_map"] or {})
-    for target, origin in split_map.items():
-        if target not in SPLITS or origin not in SPLITS or target == origin:
-            raise DataError(f"split_map {target}={origin}: both must be distinct splits among {', '.join(SPLITS)}")
-        if origin in split_map:
-            raise DataError(f"split_map {target}={origin}: {origin} is itself mapped; map to a split that is read")
-    manifest: dict[str, Any] = {"task": "wikitext2", "source": kind, "synthetic": kind == "synthetic"}
-    warnings: list[str] = []
-    with timer.stage("read"):
-        if kind == "tokens":
-            if not arg:
-                raise DataError("source tokens needs a path: --source tokens:PATH (folder with wiki.*.tokens)")
-            lines, inputs = read_tokens_files(arg, split_map)
-            manifest["source_path"] = arg
-            manifest["text_form"] = "tokenized release (wiki.*.tokens; rare words replaced by <unk>)"
-        elif kind == "hf":
-            if arg:
-                opts = {**opts, "hf_dataset": arg}
-            lines, inputs = read_hf(opts)
-            manifest["hf_dataset"] = opts["hf_dataset"]
-            manifest["hf_config"] = opts["hf_config"]
-            manifest["revision"] = None if Path(opts["hf_dataset"]).is_dir() else opts["hf_revision"]
-            manifest["text_form"] = f"Hugging Face {opts['hf_config']} rows (one per line)"
-        elif kind == "synthetic":
-            lines = {}
-            seeds = {"train": seed, "valid": seed + 1_000_003, "test": seed + 2_000_006}
-            for split in SPLITS:
-                if split not in split_map:
-                    lines[split] = synthetic.wikitext_like(common.require_int(opts, f"n_{split}", 10), seeds[split])
-            inputs = []
-            manifest["text_form"] = "synthetic grammar text laid out like the tokenized release"
-            manifest["note"] = common.SYNTHETIC_NOTE
-            manifest["generator"] = {
-                "name": "wikitext_like",
-                "version": synthetic.GENERATOR_VERSION,
-                "numpy": np.__version__,
-                "seeds": seeds,
-                "rule": (
-                    "articles from a probabilistic grammar: subject-verb number agreement across prepositional "
-                    "phrases and relative clauses, pronouns agreeing with the previous subject, topic nouns per article"
-                ),
-            }
-        else:
-            raise DataError(f"unknown source {kind!r} for task wikitext2; expected hf, tokens:PATH or synthetic")
-    for target, origin in sorted(split_map.items()):
-        lines[target] = lines[origin]
-        warnings.append(
-            f"split {target!r} is a copy of {origin!r} (split_map): it is not held out, and numbers measured on "
-            f"{origin!r} after training on it are not generalisation"
-        )
-    manifest["inputs"] = inputs
-    subsets = {}
-    if kind != "synthetic":
-        for split in SPLITS:
-            n = common.require_int(opts, f"n_{split}", 1, allow_none=True)
-            if n is not None:
-                kept = _prefix_words(lines[split], n)
-                if len(kept) < len(lines[split]):
-                    subsets[split] = {
-                        "words": count_words(kept),
-                        "of_words": count_words(lines[split]),
-                        "rule": "first lines up to n words",
-                    }
-                    lines[split] = kept
+    split_map = _split_map(opts)
+    lines, read_info = common.read_source("wikitext2", kind, arg, opts, timer, SOURCES, SOURCE_FORMS)
+    warnings = _apply_split_map(lines, split_map)
+    subsets = _prefix_subsets(lines, opts) if kind != "synthetic" else {}
     with timer.stage("tokenizer"):
-        tok = make_tokenizer(choice, lines["train"], opts)
-    streams: dict[str, np.ndarray] = {}
+        tok = make_tokenizer(opts["tokenizer"], lines["train"], opts)
     with timer.stage("encode"):
-        for split in SPLITS:
-            streams[split] = tok.encode_lines(lines[split])
+        streams = {split: tok.encode_lines(lines[split]) for split in SPLITS}
     files = dict(tok.files)
     with timer.stage("serialize"):
         for split in SPLITS:
             files[f"{split}.pt"] = common.tensor_file_bytes({"tokens": torch.from_numpy(streams[split])})
-    counts = {}
-    for split in SPLITS:
-        words = count_words(lines[split])
-        counts[split] = {"tokens": int(streams[split].size), "words": words, "lines": len(lines[split])}
+    counts = {
+        s: {"tokens": int(streams[s].size), "words": count_words(lines[s]), "lines": len(lines[s])} for s in SPLITS
+    }
     info = dict(tok.info)
     info.setdefault("vocab_size", tok.vocab_size)
     if info.get("stand_in"):
         warnings.append(info["note"])
+    manifest = {"task": "wikitext2", "source": kind, "synthetic": kind == "synthetic", **read_info}
     manifest.update(
         {
             "splits": list(SPLITS),
