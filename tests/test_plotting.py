@@ -26,6 +26,11 @@ def tidy(tmp_path_factory):
         ]
     )
     bench.to_csv(root / "bench.csv", index=False)
+    sim = pd.DataFrame([dict(frequency_hz=f, train=k, ca_mean=0.3 * f**0.3 + 0.01 * k, warmup_s=30.0, duration_s=60.0)
+                        for f in (1.0, 2.0, 5.0, 10.0) for k in range(3)])
+    sim.to_csv(root / "sim.csv", index=False)
+    pd.DataFrame([dict(column="ca_mean", alpha=0.3, prefactor_uM=0.31, ci_low=0.28, ci_high=0.32, ci_level=0.95,
+                       paper_alpha=0.25)]).to_csv(root / "fit.csv", index=False)
     return root
 
 
@@ -36,13 +41,14 @@ def _draw(root, out_dir, figure):
         "lm": ["lm", "--runs", runs, "--summary", summary],
         "controls": ["controls", "--runs", runs],
         "figS2": ["figS2", "--bench", str(root / "bench.csv")],
+        "fig3": ["fig3", "--sweep", str(root / "sim.csv"), "--fit", str(root / "fit.csv")],
     }[figure]
     out = out_dir / figure
     assert plot_main([*args, "--label", "fake", "--out", str(out)]) == 0
     return out
 
 
-@pytest.mark.parametrize("figure", ["fig4", "lm", "controls", "figS2"])
+@pytest.mark.parametrize("figure", ["fig4", "lm", "controls", "figS2", "fig3"])
 def test_figure_is_deterministic(tidy, tmp_path, figure):
     first = _draw(tidy, tmp_path / "a", figure)
     second = _draw(tidy, tmp_path / "b", figure)
@@ -55,13 +61,31 @@ def test_figure_is_deterministic(tidy, tmp_path, figure):
     assert b"Software" not in first.with_suffix(".png").read_bytes()
 
 
-def test_band_is_mean_and_sample_sd():
-    from astromorphic.plotting.common import band
+def test_seed_lines_draw_mean_and_sample_sd_in_the_preset_style():
+    import numpy as np
 
-    frame = pd.DataFrame({"epoch": [1, 1, 1, 2], "seed": [0, 1, 2, 0], "v": [1.0, 2.0, 3.0, float("nan")]})
-    stats = band(frame, "v").set_index("epoch")
-    assert stats.loc[1, "mean"] == 2.0 and stats.loc[1, "sd"] == pytest.approx(1.0) and stats.loc[1, "n"] == 3
-    assert 2 not in stats.index  # non-finite values are left out, not plotted as zero
+    from astromorphic.plotting import common
+
+    plt = common.setup()
+    nan, inf = float("nan"), float("inf")
+    frame = pd.DataFrame({"epoch": [1, 1, 1, 2, 2, 2, 1, 1, 2, 2], "seed": [0, 1, 2, 0, 1, 2, 0, 1, 0, 1],
+                          "model": ["astro"] * 6 + ["vanilla"] * 4,
+                          "v": [1.0, 2.0, 3.0, nan, 4.0, inf, 5.0, 7.0, 6.0, 8.0]})
+    fig, ax = plt.subplots()
+    labels = common.seed_lines(ax, frame, "v", ["vanilla", "linearized", "astro"], scale=10.0)
+    assert labels == ["vanilla softmax (n=2)", "astro (nonlinearity + rel. position) (n=3)"]
+    vanilla, astro = ax.lines[:2]
+    # non-finite values are left out, not plotted as zero
+    assert list(astro.get_xdata()) == [1, 2] and list(astro.get_ydata()) == [20.0, 40.0]
+    assert list(vanilla.get_ydata()) == [60.0, 70.0]
+    assert astro.get_color() == "#d62728" and vanilla.get_color() == "#7f7f7f"
+    assert astro.get_linestyle() == "-" and vanilla.get_linestyle() == "--"
+    # the band is mean ± sample sd (ddof = 1): 20 ± 10 at epoch 1 for astro, 60 ± 14.1 for vanilla
+    bands = [np.asarray(c.get_paths()[0].vertices) for c in ax.collections[:2]]
+    assert np.nanmax(bands[1][:, 1]) == pytest.approx(30.0) and np.nanmin(bands[1][:, 1]) == pytest.approx(10.0)
+    assert np.nanmin(bands[0][:, 1]) == pytest.approx(60.0 - 10 * np.sqrt(2))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+    plt.close(fig)
 
 
 def test_titles_carry_provenance(tidy):

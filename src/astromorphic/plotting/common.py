@@ -1,8 +1,8 @@
 """What every figure shares: a fixed style, fixed colours per preset, mean ± sd bands, provenance lines.
 
 Figures must be byte-identical for identical data: the Agg backend, a fixed font, a fixed SVG hash salt,
-no timestamps or software metadata (``astromorphic.io.save_figure``) and bands computed explicitly
-(mean ± sample sd over seeds), never by a random bootstrap.
+no timestamps or software metadata (``astromorphic.io.save_figure``) and bands of mean ± sample sd over
+seeds drawn by seaborn (``errorbar="sd"``), never by a random bootstrap.
 """
 
 from __future__ import annotations
@@ -73,28 +73,40 @@ def provenance_line(synthetic: bool, label: str | None, width: int = 60) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def band(frame: pd.DataFrame, value: str, x: str = "epoch") -> pd.DataFrame:
-    """Per ``x``: mean, sample sd (0 for one seed) and count of the finite values of ``value`` over seeds."""
-    vals = frame[[x, value]].copy()
-    vals[value] = pd.to_numeric(vals[value], errors="coerce")
-    vals = vals[np.isfinite(vals[value])]
-    grouped = vals.groupby(x, sort=True)[value]
-    out = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.count()})
-    out["sd"] = out["sd"].fillna(0.0)
-    return out.reset_index()
+def dash_pattern(linestyle: str) -> str | tuple[float, ...]:
+    """A matplotlib line style as the dash pattern seaborn takes ("" is solid)."""
+    import matplotlib
+
+    names = {"--": "lines.dashed_pattern", ":": "lines.dotted_pattern", "-.": "lines.dashdot_pattern"}
+    return tuple(matplotlib.rcParams[names[linestyle]]) if linestyle in names else ""
 
 
-def plot_band(ax, frame: pd.DataFrame, value: str, preset: str, index: int = 0, scale: float = 1.0,
-              label: str | None = None) -> None:
-    stats = band(frame, value)
-    if stats.empty:
-        return
-    colour, ls, default_label = style(preset, index)
-    n_seeds = frame["seed"].nunique() if "seed" in frame else 1
-    ax.plot(stats["epoch"], stats["mean"] * scale, color=colour, ls=ls, lw=1.4,
-            label=f"{label or default_label} (n={n_seeds})")
-    ax.fill_between(stats["epoch"], (stats["mean"] - stats["sd"]) * scale, (stats["mean"] + stats["sd"]) * scale,
-                    color=colour, alpha=0.18, lw=0)
+def seed_lines(ax, frame: pd.DataFrame, value: str, models: Iterable[str], x: str = "epoch", scale: float = 1.0,
+               legend: bool = True, **kwargs) -> list[str]:
+    """One line per preset in ``models`` (in that order): the mean over seeds of ``value`` against ``x``, with a
+    band of ± one sample sd (seaborn, ``errorbar="sd"``: no bootstrap), in the preset's fixed colour, line style
+    and label (with the number of seeds). Non-finite values are left out; ``kwargs`` go to ``sns.lineplot``
+    (e.g. ``err_style="bars"``). Returns the legend labels drawn."""
+    import seaborn as sns
+
+    data = frame[[x, "model", "seed", value]].copy()
+    data[value] = pd.to_numeric(data[value], errors="coerce") * scale
+    n_seeds = data.groupby("model")["seed"].nunique()
+    data = data[np.isfinite(data[value])]
+    present = set(data["model"])
+    styles = {m: style(m, i) for i, m in enumerate(models) if m in present}
+    if not styles:
+        return []
+    names = {m: f"{label} (n={n_seeds[m]})" for m, (_, _, label) in styles.items()}
+    order = list(names.values())
+    data["variant"] = data["model"].map(names)
+    data = data[data["variant"].notna()]
+    options = {"estimator": "mean", "errorbar": "sd", "err_kws": {"alpha": 0.18, "lw": 0}, "lw": 1.4, **kwargs}
+    sns.lineplot(data=data, x=x, y=value, hue="variant", style="variant", hue_order=order, style_order=order,
+                 palette={names[m]: colour for m, (colour, _, _) in styles.items()},
+                 dashes={names[m]: dash_pattern(ls) for m, (_, ls, _) in styles.items()},
+                 legend=legend, ax=ax, **options)
+    return order
 
 
 def is_synthetic(frame: pd.DataFrame) -> bool:

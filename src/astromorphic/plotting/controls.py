@@ -25,8 +25,8 @@ def plot(runs_csv: str | Path, out_stem: str | Path, label: str | None = None) -
     fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(3.6 * max(len(tasks), 1), 3.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         rows = runs[runs["task"] == task]
-        for i, model in enumerate(common.ordered_models(rows["model"].unique())):
-            common.plot_band(ax, rows[rows["model"] == model], "attn_ratio", model, i)
+        common.seed_lines(ax, rows, "attn_ratio", common.ordered_models(rows["model"].unique()),
+                          legend=ax is axes[0][-1])
         ax.set_title(common.TASK_NAMES[task])
         ax.set_xlabel("epoch")
         ax.set_ylabel("||attention|| / ||residual input||")

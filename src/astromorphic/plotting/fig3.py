@@ -3,7 +3,7 @@
 Reads the two tables of ``astromorphic simulate`` (``sweep.csv``: one row per frequency x spike train;
 ``fit.csv``: the fitted exponent of Ca ~ f^alpha) and draws
 (a) the time-averaged astrocyte Ca2+ against frequency on linear axes: each spike train as a dot, the mean over
-    trains with a band of ± one sample sd (computed explicitly, no random bootstrap), the fitted power law, and
+    trains with a band of ± one sample sd (seaborn, ``errorbar="sd"``: no bootstrap), the fitted power law, and
     the paper's alpha = 0.25 for reference (its shape only: the prefactor is fitted to our curve in log space);
 (b) the same on log-log axes, where a power law is a straight line of slope alpha.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from astromorphic.plotting import common
 
@@ -38,11 +39,12 @@ def plot(sweep_csv: str | Path, fit_csv: str | Path, out_stem: str | Path, label
     if column not in sweep.columns:
         raise ValueError(f"{sweep_csv}: column {column!r} named by the fit is missing")
 
-    stats = common.band(sweep, column, x="frequency_hz")
-    f = stats["frequency_hz"].to_numpy(dtype=float)
+    values = sweep[["frequency_hz", column]].apply(pd.to_numeric, errors="coerce")
+    values = values[np.isfinite(values[column])]
+    stats = values.groupby("frequency_hz", sort=True)[column].agg(["mean", "count"])
+    f = stats.index.to_numpy(dtype=float)
     mean = stats["mean"].to_numpy(dtype=float)
-    sd = stats["sd"].to_numpy(dtype=float)
-    n_trains = int(stats["n"].min()) if len(stats) else 0
+    n_trains = int(stats["count"].min()) if len(stats) else 0
 
     alpha = float(fit["alpha"])
     prefactor = float(fit["prefactor_uM"])
@@ -64,8 +66,9 @@ def plot(sweep_csv: str | Path, fit_csv: str | Path, out_stem: str | Path, label
     for ax, loglog in zip(axes, (False, True)):
         ax.plot(sweep["frequency_hz"], sweep[column], "o", ms=2.5, color=DATA_COLOUR, alpha=0.35, lw=0,
                 label=f"single spike trains (n={n_trains} per frequency)")
-        ax.fill_between(f, mean - sd, mean + sd, color=DATA_COLOUR, alpha=0.18, lw=0)
-        ax.plot(f, mean, "-o", ms=3.5, lw=1.4, color=DATA_COLOUR, label="mean ± sd over trains")
+        sns.lineplot(data=values, x="frequency_hz", y=column, estimator="mean", errorbar="sd", color=DATA_COLOUR,
+                     err_kws={"alpha": 0.18, "lw": 0}, marker="o", ms=3.5, mec=DATA_COLOUR, lw=1.4,
+                     label="mean ± sd over trains", legend=False, ax=ax)
         ax.plot(f_line, prefactor * f_line**alpha, "--", lw=1.2, color=FIT_COLOUR, label=fit_label)
         ax.plot(f_line, paper_prefactor * f_line**paper_alpha, ":", lw=1.4, color=PAPER_COLOUR, label=paper_label)
         ax.set_xlabel("presynaptic spike frequency (Hz)")
@@ -80,6 +83,7 @@ def plot(sweep_csv: str | Path, fit_csv: str | Path, out_stem: str | Path, label
             ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title("(b) log-log axes: a power law is a line of slope alpha")
+            ax.set_ylabel("")
         else:
             ax.set_ylabel("astrocyte [Ca$^{2+}$] ($\\mu$M)")
             ax.set_title(f"(a) {what} Ca$^{{2+}}${window} of each run")

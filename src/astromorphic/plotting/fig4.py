@@ -1,7 +1,7 @@
 """Fig. 4: test accuracy against epoch for the four nonlinearity x relative-position variants.
 
-(a) IMDB and (b) CIFAR-10; one line per variant (mean over seeds) with a band of ± one sample sd, and the
-learning-speed threshold as a dashed line.
+(a) IMDB and (b) CIFAR-10; one line per variant (mean over seeds) with a band of ± one sample sd (seaborn),
+and the learning-speed threshold as a dashed line.
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float
     plt = common.setup()
     runs = common.plain_runs(pd.read_csv(runs_csv), task)
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    drawn = 0
-    for i, preset in enumerate(common.FIG4_VARIANTS):
-        rows = runs[runs["model"] == preset]
-        if rows.empty or "test_acc" not in rows:
-            continue
-        common.plot_band(ax, rows, "test_acc", preset, i, scale=100.0)
-        drawn += 1
+    drawn = common.seed_lines(ax, runs, "test_acc", common.FIG4_VARIANTS, scale=100.0) if "test_acc" in runs else []
     if threshold is not None:
         ax.axhline(100.0 * threshold, color="0.4", ls="--", lw=0.8, label=f"threshold {100 * threshold:g} %")
-    if drawn == 0:
+    if not drawn:
         ax.text(0.5, 0.5, "no runs of the Fig. 4 variants", ha="center", va="center", transform=ax.transAxes)
     panel = PANELS.get(task, "")
     ax.set_title(f"Fig. 4({panel}) {common.TASK_NAMES.get(task, task)}: test accuracy\n"

@@ -1,7 +1,7 @@
 """WikiText-2 perplexity against epoch for every preset (the paper describes it in words).
 
-Left: test perplexity per token; right: per word. Mean over seeds with a ± sd band on a log axis; a run
-that diverged is marked with a cross at its last finite value, at the epoch it diverged.
+Left: test perplexity per token; right: per word. Mean over seeds with a ± sd band (seaborn) on a log axis;
+a run that diverged is marked with a cross at its last finite value, at the epoch it diverged.
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ def plot(runs_csv: str | Path, out_stem: str | Path, task: str = "wikitext2", la
     diverged = _diverged_epochs(summary_csv, task)
     metrics = [(m, t) for m, t in METRICS if m in runs.columns]
     fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.2 * max(len(metrics), 1), 3.4), squeeze=False)
-    for ax, (metric, title) in zip(axes[0], metrics):
-        for i, model in enumerate(common.ordered_models(runs["model"].unique())):
+    models = common.ordered_models(runs["model"].unique())
+    for k, (ax, (metric, title)) in enumerate(zip(axes[0], metrics)):
+        common.seed_lines(ax, runs, metric, models, legend=k == 0)
+        for i, model in enumerate(models):
             rows = runs[runs["model"] == model]
-            common.plot_band(ax, rows, metric, model, i)
-            colour = common.style(model, i)[0]
             for seed, epoch in sorted(diverged.get(model, {}).items()):
                 curve = rows[rows["seed"] == seed].sort_values("epoch")
                 vals = pd.to_numeric(curve[metric], errors="coerce")
                 finite = curve[np.isfinite(vals)]
                 if finite.empty:
                     continue
-                ax.plot([epoch], [float(finite[metric].iloc[-1])], marker="x", ms=7, mew=1.6, color=colour,
-                        ls="none")
+                ax.plot([epoch], [float(finite[metric].iloc[-1])], marker="x", ms=7, mew=1.6,
+                        color=common.style(model, i)[0], ls="none")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel(title)
