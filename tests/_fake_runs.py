@@ -27,6 +27,9 @@ def config(tasks=("imdb", "cifar10", "wikitext2"), seeds=(0, 1), epochs=6) -> di
 
 def write_run(root: Path, task: str, model: str, seed: int, epochs: int = 6, diverge_at: int | None = None,
               layers: int = 1) -> Path:
+    """A run directory written by the project's own record writer (astromorphic.runs), with made-up numbers."""
+    from astromorphic.runs import RunDir
+
     run = root / task / model / f"seed{seed}"
     run.mkdir(parents=True, exist_ok=True)
     preset = model.split("@")[0]
@@ -35,33 +38,32 @@ def write_run(root: Path, task: str, model: str, seed: int, epochs: int = 6, div
     metric_cols = ["valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl"] if lm else ["test_acc"]
     probe = [f"attn_ratio_l{i}" for i in range(layers)]
     cols = ["epoch", "train_loss", *metric_cols, "lr", "grad_norm", *probe, "time_epoch_s", "time_throughput"]
-    lines = [",".join(cols)]
+    rows = []
     last = epochs if diverge_at is None else diverge_at - 1
     for e in range(last + 1):
-        acc = 0.5 + 0.48 * (1 - math.exp(-e / k))
-        ppl = 20 + 300 * math.exp(-e / k)
-        vals = {"epoch": e, "train_loss": "" if e == 0 else f"{1 / (1 + e):.6f}", "lr": "0.001",
-                "grad_norm": "" if e == 0 else "1.5", "time_epoch_s": f"{0.1 + 0.01 * e:.3f}",
-                "time_throughput": "" if e == 0 else "1000"}
+        acc = round(0.5 + 0.48 * (1 - math.exp(-e / k)), 4)
+        ppl = round(20 + 300 * math.exp(-e / k), 4)
+        row = {"epoch": e, "train_loss": None if e == 0 else round(1 / (1 + e), 6), "lr": 0.001,
+               "grad_norm": None if e == 0 else 1.5, "time_epoch_s": round(0.1 + 0.01 * e, 3),
+               "time_throughput": None if e == 0 else 1000.0}  # fmt: skip
         if lm:
-            vals.update(valid_ppl=f"{ppl:.4f}", test_ppl=f"{ppl * 1.05:.4f}", valid_word_ppl=f"{ppl * 1.4:.4f}",
-                        test_word_ppl=f"{ppl * 1.45:.4f}")
+            row.update(valid_ppl=ppl, test_ppl=round(ppl * 1.05, 4), valid_word_ppl=round(ppl * 1.4, 4),
+                       test_word_ppl=round(ppl * 1.45, 4))  # fmt: skip
         else:
-            vals["test_acc"] = f"{acc:.4f}"
+            row["test_acc"] = acc
         for i, c in enumerate(probe):
-            vals[c] = "0" if preset == "no-attention" else f"{0.3 + 0.05 * e + 0.01 * i:.4f}"
-        lines.append(",".join(str(vals[c]) for c in cols))
-    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+            row[c] = 0.0 if preset == "no-attention" else round(0.3 + 0.05 * e + 0.01 * i, 4)
+        rows.append(row)
     record = {
-        "task": task, "model": preset, "seed": seed,
+        "task": task, "model": model, "preset": preset, "seed": seed,
         "status": "finished" if diverge_at is None else "diverged",
         "diverged_epoch": diverge_at, "config": {"data": {"source": "synthetic"}, "train": {"epochs": epochs}},
         "synthetic_config": True, "data_synthetic": True, "data_source": "synthetic",
         "probe_init": [{"attn_ratio": 0.0 if preset == "no-attention" else 0.25} for _ in range(layers)],
-    }
+    }  # fmt: skip
     if lm:
         record["causality_audit"] = {"max_abs_change": 0.0, "passed": True}
-    (run / "run.json").write_text(json.dumps(record, indent=1))
+    RunDir(run).publish(task, record, cols, rows)
     return run
 
 
