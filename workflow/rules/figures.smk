@@ -143,6 +143,7 @@ rule sweep_figure:
         code=[
             "src/astromorphic/plotting/sweep.py",
             "src/astromorphic/plotting/common.py",
+            "src/astromorphic/tables.py",  # the sweep points use the tables' per-run metric
         ],
     output:
         png=report(
