@@ -6,8 +6,8 @@
 * the frequency curve (reduced sweep): increasing and concave over 1-10 Hz, with a sublinear fitted exponent;
 * the command: the same configuration gives the same bytes, a changed constant in the configuration changes
   the tables and the figure;
-* the per-token write/read network equals the matrix form of the attention, bidirectional and causal, with and
-  without the astrocyte term, for every switch, with padding;
+* the per-token write/read network (the oracle in tests/_oracles.py) equals the matrix form of the attention,
+  bidirectional and causal, with and without the astrocyte term, for every switch, with padding;
 * the figure: equal data give byte-identical PNG and PDF (in the command test).
 """
 
@@ -21,7 +21,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from _oracles import per_token_attention
+
 from astromorphic import neuroglia as ng
+from astromorphic.config import SimulationConfig
 
 # --------------------------------------------------------------------------------------------- constants
 
@@ -48,11 +51,35 @@ def test_params_override_and_unknown_names():
         ng.SynapseParams.from_dict({"tau_nonsense": 1.0})
     with pytest.raises(ValueError, match="must be a number"):
         ng.SynapseParams.from_dict({"r_ip3": "fast"})
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="simulation.frequency: unknown key"):
         ng.resolve_simulation_config({"frequency": [1, 2]})
-    # the workflow's own keys of the section are ignored
+    # the workflow's own keys of the section are checked, then left out
     cfg = ng.resolve_simulation_config({"enabled": True, "resources": {"threads": 1}, "n_trains": 3})
-    assert cfg["n_trains"] == 3 and "enabled" not in cfg
+    assert cfg["n_trains"] == 3 and "enabled" not in cfg and "resources" not in cfg
+
+
+@pytest.mark.parametrize(
+    "section,message",
+    [
+        ({"n_trains": 2.5}, r"simulation\.n_trains: .*integer"),
+        ({"frequencies": [1.0]}, r"simulation\.frequencies: .*at least 2"),
+        ({"duration_s": 10, "warmup_s": 20}, r"warmup_s \(20\) must be shorter than duration_s"),
+        ({"method": "Euler"}, r"simulation\.method: "),
+        ({"params": {"r_ip3": "fast"}}, r"simulation\.params\.r_ip3: must be a number"),
+        ({"params": {"tau_nonsense": 1.0}}, "unknown synapse parameter"),
+        ({"resources": {"threads": 0}}, r"simulation\.resources\.threads: "),
+    ],
+)
+def test_simulation_section_is_checked_by_the_config_model(section, message):
+    with pytest.raises(ValueError, match=message):
+        ng.resolve_simulation_config(section)
+
+
+def test_simulation_defaults_come_from_the_config_model():
+    cfg = ng.resolve_simulation_config(None)
+    expected = SimulationConfig().model_dump(exclude={"enabled", "resources"})
+    assert cfg == {**expected, "frequencies": [float(f) for f in expected["frequencies"]]}
+    assert cfg["frequencies"] == [float(f) for f in range(1, 11)] and cfg["method"] == "LSODA"
 
 
 def test_resting_state_is_a_fixed_point_of_li_rinzel():
@@ -61,6 +88,15 @@ def test_resting_state_is_a_fixed_point_of_li_rinzel():
     dca, dq = ng.li_rinzel_rates(ca, q, p.ip3_star, p)
     assert 0.03 < ca < 0.12  # resting astrocyte Ca2+ is ~0.05-0.1 uM
     assert abs(dca) < 1e-10 and abs(dq) < 1e-10
+
+
+def test_right_hand_side_is_made_of_the_rate_functions():
+    p = ng.SynapseParams()
+    y = np.array([3.0, 0.4, 2.5, 1.2, 0.6, 0.7, 0.3, 4.0] + [0.0] * len(ng.ACC_NAMES))
+    d = ng._make_rhs(p)(0.0, y)
+    assert (d[ng.ICA], d[ng.IQ]) == ng.li_rinzel_rates(0.6, 0.7, 1.2, p)
+    assert d[ng.IV] == (-3.0 + p.r_m * (0.4 + ng.slow_inward_current(0.6, p))) / p.tau_m
+    assert d[ng.IACC + ng.ACC_NAMES.index("pr")] == ng.release_probability(2.5, 4.0, p)
 
 
 def test_poisson_trains_are_common_random_numbers_across_rates():
@@ -103,6 +139,7 @@ def test_trace_recording():
     tr = out["trace"]
     assert np.allclose(tr["t"], np.arange(0.0, 10.0 + 1e-9, 0.1))
     assert np.all(np.isfinite(tr["ca"])) and np.all(tr["ca"] > 0) and np.all((tr["pr"] >= 0) & (tr["pr"] <= 1))
+    assert tr["pr"][-1] == ng.release_probability(tr["ag"][-1], tr["esp"][-1], ng.SynapseParams())
     # recording does not change the run
     plain = ng.simulate_synapse(3.0, None, 10.0, 1, warmup_s=2.0)["summary"]
     assert plain["n_releases"] == out["summary"]["n_releases"]
@@ -221,7 +258,7 @@ def test_per_token_network_equals_matrix_form(causal, astro, nonlinearity, feedb
     kw = dict(w_astro=w if astro else None, alpha=0.25 if nonlinearity else 1.0, sigmoid=nonlinearity,
               feedback=feedback, causal=causal, m_scale=3.0)
     ref = astromorphic_attention(q, k, v, **kw)
-    out = ng.per_token_attention(q, k, v, **kw)
+    out = per_token_attention(q, k, v, **kw)
     assert out.shape == ref.shape and out.dtype == ref.dtype
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
 
@@ -239,20 +276,20 @@ def test_per_token_network_with_padding_and_relative_position(causal):
     for feedback in (True, False):
         kw = dict(w_astro=w, alpha=0.25, sigmoid=True, feedback=feedback, causal=causal, m_scale=50.0,
                   key_padding_mask=mask)
-        torch.testing.assert_close(ng.per_token_attention(q, k, v, **kw), astromorphic_attention(q, k, v, **kw),
+        torch.testing.assert_close(per_token_attention(q, k, v, **kw), astromorphic_attention(q, k, v, **kw),
                                    rtol=1e-10, atol=1e-12)
 
 
 def test_per_token_network_is_causal_and_keeps_dtype():
     q, k, v, w = _inputs(n=8, seed=3)
-    base = ng.per_token_attention(q, k, v, w_astro=w, causal=True)
+    base = per_token_attention(q, k, v, w_astro=w, causal=True)
     k2, v2 = k.clone(), v.clone()
     k2[:, :, 5:] += 3.0
     v2[:, :, 5:] -= 2.0
-    changed = ng.per_token_attention(q, k2, v2, w_astro=w, causal=True)
+    changed = per_token_attention(q, k2, v2, w_astro=w, causal=True)
     torch.testing.assert_close(changed[:, :, :5], base[:, :, :5], rtol=0, atol=0)
     assert not torch.allclose(changed[:, :, 5:], base[:, :, 5:])
-    out32 = ng.per_token_attention(q.float(), k.float(), v.float(), w_astro=w.float())
+    out32 = per_token_attention(q.float(), k.float(), v.float(), w_astro=w.float())
     assert out32.dtype == torch.float32
-    arr = ng.per_token_attention(q.numpy(), k.numpy(), v.numpy(), w_astro=w.numpy())
+    arr = per_token_attention(q.numpy(), k.numpy(), v.numpy(), w_astro=w.numpy())
     assert isinstance(arr, np.ndarray) and arr.shape == (2, 3, 8, 5)

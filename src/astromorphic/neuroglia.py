@@ -1,6 +1,6 @@
 """The neuron-astrocyte model behind the attention (SPEC.md section 5; paper Sec. III-B, Appendix D, Fig. 2-3).
 
-Two independent pieces live here.
+What lives here:
 
 1. **The tripartite synapse as ODEs** (Fig. 3 data).  One presynaptic terminal fires a Poisson spike train at a
    given rate; each spike releases transmitter with probability PR(t); a release injects a synaptic current into
@@ -44,11 +44,11 @@ Two independent pieces live here.
 
    Time averages are exact integrals of the trajectory (accumulator states), not samples.
 
-2. **The per-token write/read network** (Fig. 2, Eq. 8-17): :func:`per_token_attention` processes a sequence
-   token by token: in write mode each token updates the neuronal Hebbian weight H_neuron, the astrocytic weight
-   H_astro and the presynaptic trace sum_t phi(k_t); in read mode each query reads the nonlinear weight H and is
-   scaled by the presynaptic feedback.  It is a second, literal implementation of
-   ``astromorphic.attention.astromorphic_attention`` (the matrix form), which the tests compare it to.
+2. **The simulation settings** (:func:`resolve_simulation_config`): the ``simulation`` section of a
+   configuration, validated by ``astromorphic.config.SimulationConfig``, which holds its defaults.
+
+(The per-token write/read network of Fig. 2, Eq. 8-17, a literal token-by-token counterpart of
+``astromorphic.attention.astromorphic_attention``, is a test oracle: ``tests/_oracles.py``.)
 
 Command: ``astromorphic simulate --config CFG --out-dir DIR`` runs the frequency sweep and writes
 ``sweep.csv`` (one row per frequency x spike train), ``fit.csv`` (the fitted exponent of Ca ~ f^alpha with its
@@ -259,42 +259,28 @@ def resting_state(p: SynapseParams) -> tuple[float, float]:
 
 
 def _make_rhs(p: SynapseParams):
+    """The right-hand side for ``solve_ivp``: the 8 model variables, then the 5 accumulators (Ca, IP3, AG, PR, Glu)."""
     # local copies: the right-hand side is called ~10^5 times per run
     tau_m, r_m, tau_syn, tau_ag = p.tau_m, p.r_m, p.tau_syn, p.tau_ag
     ip3_star, tau_ip3, r_ip3 = p.ip3_star, p.tau_ip3, p.r_ip3
     ca_th, tau_glu, r_glu, tau_esp, m_esp = p.ca_th, p.tau_glu, p.r_glu, p.tau_esp, p.m_esp
-    pr0, k_ag = p.pr0, p.k_ag
-    c0, c1, v1, v2, v3, k3sq = p.c0, p.c1, p.v1, p.v2, p.v3, p.k3 * p.k3
-    d1, d2, d3, d5, a2 = p.d1, p.d2, p.d3, p.d5, p.a2
-    sic_gain, sic_off = p.sic_scale * p.sic_amp, p.sic_offset_nm
-    log = math.log
 
     def rhs(t: float, y: np.ndarray) -> list[float]:
         v, isyn, ag, ip3, ca, q, glu, esp = y.tolist()[:8]
-        yy = ca * 1000.0 - sic_off
-        i_astro = sic_gain * log(yy) if yy > 1.0 else 0.0
-        ca_er = (c0 - ca) / c1
-        m_inf = ip3 / (ip3 + d1)
-        n_inf = ca / (ca + d5)
-        j_chan = c1 * v1 * (m_inf * n_inf * q) ** 3 * (ca - ca_er)
-        j_leak = c1 * v2 * (ca - ca_er)
-        j_pump = v3 * ca * ca / (k3sq + ca * ca)
-        alpha_q = a2 * d2 * (ip3 + d1) / (ip3 + d3)
-        pr = pr0 * (1.0 + (esp - k_ag * ag) / 100.0)
-        pr = 1.0 if pr > 1.0 else (0.0 if pr < 0.0 else pr)
+        dca, dq = li_rinzel_rates(ca, q, ip3, p)
         return [
-            (-v + r_m * (isyn + i_astro)) / tau_m,
+            (-v + r_m * (isyn + slow_inward_current(ca, p))) / tau_m,
             -isyn / tau_syn,
             -ag / tau_ag,
             (ip3_star - ip3) / tau_ip3 + r_ip3 * ag,
-            -j_chan - j_leak - j_pump,
-            alpha_q * (1.0 - q) - a2 * ca * q,
+            dca,
+            dq,
             -glu / tau_glu + (r_glu if ca > ca_th else 0.0),
             (m_esp * glu - esp) / tau_esp,
             ca,
             ip3,
             ag,
-            pr,
+            release_probability(ag, esp, p),
             glu,
         ]
 
@@ -348,8 +334,6 @@ def simulate_synapse(
     PR; the guess decides only where the solver stops, never whether a spike releases.
     ``stop_every_spike=True`` stops at every presynaptic spike instead: slower, same result to solver accuracy.)
     """
-    from scipy.integrate import solve_ivp
-
     p = params if isinstance(params, SynapseParams) else SynapseParams.from_dict(params)
     if not 0 <= warmup_s < duration_s:
         raise ValueError(f"need 0 <= warmup_s < duration_s, got warmup_s={warmup_s}, duration_s={duration_s}")
@@ -357,114 +341,165 @@ def simulate_synapse(
     spike_ss, draw_ss = ss.spawn(2)
     pre = poisson_spike_train(rate_hz, duration_s, np.random.default_rng(spike_ss))
     draws = np.random.default_rng(draw_ss).random(pre.size)
-    n_pre = pre.size
 
-    rhs = _make_rhs(p)
-
-    def threshold(t: float, y: np.ndarray) -> float:
-        return y[IV] - p.v_th
-
-    threshold.terminal = True
-    threshold.direction = 1.0
-
-    ca_rest, q_rest = resting_state(p)
-    y = np.zeros(N_STATE)
-    y[IV], y[IIP3], y[ICA], y[IQ] = p.v_reset, p.ip3_star, ca_rest, q_rest
-    atol = np.array(list(ATOL) + [1e12] * len(ACC_NAMES))  # the accumulators follow the others, unchecked
-
-    mid_s = 0.5 * (warmup_s + duration_s)
-    marks = [(warmup_s, -1), (mid_s, -2), (duration_s, -3)]  # analysis-window marks (accumulator snapshots)
-    snapshots: dict[int, np.ndarray] = {}
-    releases: list[float] = []
-    post: list[float] = []
+    run = _SynapseRun(p, pre, draws, method=method, rtol=rtol, stop_every_spike=stop_every_spike)
     rec_t = np.arange(0.0, duration_s + 1e-12, record_dt) if record_dt else None
-    rec_y: list[np.ndarray] = [y[:IACC].copy()[:, None]] if rec_t is not None else []
-    rec_times: list[np.ndarray] = [np.array([0.0])] if rec_t is not None else []
-    n_calls = 0
-    t = 0.0
-    i = 0  # next presynaptic spike not yet decided
-    m = 0  # next mark
-    decay_ag = 1.0 / p.tau_ag
+    if rec_t is not None:
+        run.start_recording(rec_t)
+    mid_s = 0.5 * (warmup_s + duration_s)
+    snapshots = [run.accumulators_at(t_mark) for t_mark in (warmup_s, mid_s, duration_s)]
+    out: dict[str, Any] = {
+        "summary": {"rate_hz": float(rate_hz), **_summary(run, snapshots, warmup_s, mid_s, duration_s)},
+        "spikes": {"pre": pre, "release": np.asarray(run.releases), "post": np.asarray(run.post)},
+    }
+    if rec_t is not None:
+        out["trace"] = run.trace()
+    return out
 
-    def forecast(i0: int, t0: float, y0: np.ndarray) -> int:
-        """Index of the first spike from i0 on that may release: PR forecast with 2-AG decaying freely and eSP
+
+class _SynapseRun:
+    """The state of one event-driven integration (see :func:`simulate_synapse`), advanced mark by mark."""
+
+    def __init__(
+        self, p: SynapseParams, pre: np.ndarray, draws: np.ndarray, *, method: str, rtol: float, stop_every_spike: bool
+    ) -> None:
+        self.p, self.pre, self.draws = p, pre, draws
+        self.method, self.rtol, self.stop_every_spike = method, rtol, stop_every_spike
+        self.rhs = _make_rhs(p)
+
+        def threshold(t: float, y: np.ndarray) -> float:
+            return y[IV] - p.v_th
+
+        threshold.terminal = True
+        threshold.direction = 1.0
+        self.threshold = threshold
+        self.ca_rest, q_rest = resting_state(p)
+        self.y = np.zeros(N_STATE)
+        self.y[IV], self.y[IIP3], self.y[ICA], self.y[IQ] = p.v_reset, p.ip3_star, self.ca_rest, q_rest
+        self.atol = np.array(list(ATOL) + [1e12] * len(ACC_NAMES))  # the accumulators follow the others, unchecked
+        self.t = 0.0
+        self.i = 0  # next presynaptic spike not yet decided
+        self.releases: list[float] = []
+        self.post: list[float] = []
+        self.n_calls = 0
+        self.rec_t: np.ndarray | None = None
+        self.rec_times: list[np.ndarray] = []
+        self.rec_y: list[np.ndarray] = []
+
+    def start_recording(self, rec_t: np.ndarray) -> None:
+        self.rec_t = rec_t
+        self.rec_times, self.rec_y = [np.array([0.0])], [self.y[:IACC].copy()[:, None]]
+
+    def forecast(self) -> int:
+        """Index of the first spike from i on that may release: PR forecast with 2-AG decaying freely and eSP
         frozen, with a margin; only used to choose where to stop."""
-        if stop_every_spike:
-            return i0
-        ag0, esp0 = y0[IAG], y0[IESP]
-        for j in range(i0, n_pre):
+        if self.stop_every_spike:
+            return self.i
+        p, pre, draws, t0 = self.p, self.pre, self.draws, self.t
+        ag0, esp0 = self.y[IAG], self.y[IESP]
+        decay_ag = 1.0 / p.tau_ag
+        for j in range(self.i, pre.size):
             ag = ag0 * math.exp(-(pre[j] - t0) * decay_ag)
             if draws[j] < release_probability(ag, esp0, p) + 0.05:
                 return j
-        return n_pre
+        return pre.size
 
-    while m < len(marks):
-        j = forecast(i, t, y)
-        t_mark, mark_kind = marks[m]
-        stop_at_spike = j < n_pre and pre[j] < t_mark
-        t_stop = float(pre[j]) if stop_at_spike else t_mark
-        if t_stop > t:
-            # ask the solver for the state at the spikes it runs through (to decide them), at the stop, and
-            # at the recording times
-            hi = int(np.searchsorted(pre, t_stop, side="left"))
-            wanted = [pre[i:hi], [t_stop]]
-            rec_now = None
-            if rec_t is not None:
-                lo_r, hi_r = np.searchsorted(rec_t, [t, t_stop], side="right")
-                rec_now = rec_t[lo_r:hi_r]
-                wanted.append(rec_now)
-            t_eval = np.unique(np.concatenate(wanted))
-            sol = solve_ivp(rhs, (t, t_stop), y, method=method, events=threshold, rtol=rtol, atol=atol, t_eval=t_eval)
-            n_calls += 1
-            if sol.status < 0:
-                raise RuntimeError(f"integration failed at t={t:.6f} s: {sol.message}")
-            t_end = float(sol.t_events[0][0]) if sol.status == 1 else t_stop
-            sol_t = np.asarray(sol.t, dtype=float)
-            # the spikes integrated through (strictly before the end of this piece): did any release?
-            released = None
-            while i < hi and pre[i] < t_end:
-                y_i = sol.y[:, int(np.searchsorted(sol_t, pre[i]))]
-                if draws[i] < release_probability(y_i[IAG], y_i[IESP], p):
-                    released = i
-                    break
-                i += 1
-            t_cut = float(pre[released]) if released is not None else t_end
-            if rec_now is not None and sol_t.size:
-                keep = np.isin(sol_t, rec_now) & (sol_t <= t_cut)
-                rec_times.append(sol_t[keep])
-                rec_y.append(sol.y[:IACC][:, keep])
-            if released is not None:  # restart from the releasing spike
-                t = t_cut
-                y = sol.y[:, int(np.searchsorted(sol_t, t))].copy()
-                y[ISYN] += p.w_syn
-                releases.append(t)
-                i = released + 1
-                continue
-            if sol.status == 1:  # postsynaptic spike: reset, 2-AG release, carry on from the crossing
-                t = t_end
-                y = sol.y_events[0][0].copy()
-                y[IV] = p.v_reset
-                y[IAG] += p.r_ag
-                post.append(t)
-                continue
-            t = t_stop
-            y = sol.y[:, -1].copy()
-        if stop_at_spike:  # at spike j (= i): decide it from the exact state
-            if draws[i] < release_probability(y[IAG], y[IESP], p):
-                y[ISYN] += p.w_syn
-                releases.append(t)
-            i += 1
-        else:
-            snapshots[mark_kind] = y[IACC:].copy()
-            m += 1
+    def accumulators_at(self, t_mark: float) -> np.ndarray:
+        """Run up to ``t_mark`` (deciding every spike before it) and return the accumulators there."""
+        pre = self.pre
+        while True:
+            j = self.forecast()
+            stop_at_spike = j < pre.size and pre[j] < t_mark
+            t_stop = float(pre[j]) if stop_at_spike else t_mark
+            if t_stop > self.t and self._advance(t_stop):
+                continue  # stopped early, at a release or a postsynaptic spike
+            if not stop_at_spike:
+                return self.y[IACC:].copy()
+            # at spike j (= i): decide it from the exact state
+            if self.draws[self.i] < release_probability(self.y[IAG], self.y[IESP], self.p):
+                self.y[ISYN] += self.p.w_syn
+                self.releases.append(self.t)
+            self.i += 1
 
+    def _advance(self, t_stop: float) -> bool:
+        """Integrate from t towards t_stop; True when the piece ended early at a release or a postsynaptic spike."""
+        from scipy.integrate import solve_ivp
+
+        pre, t = self.pre, self.t
+        # ask the solver for the state at the spikes it runs through (to decide them), at the stop, and at the
+        # recording times
+        hi = int(np.searchsorted(pre, t_stop, side="left"))
+        wanted = [pre[self.i : hi], [t_stop]]
+        rec_now = None
+        if self.rec_t is not None:
+            lo_r, hi_r = np.searchsorted(self.rec_t, [t, t_stop], side="right")
+            rec_now = self.rec_t[lo_r:hi_r]
+            wanted.append(rec_now)
+        t_eval = np.unique(np.concatenate(wanted))
+        sol = solve_ivp(self.rhs, (t, t_stop), self.y, method=self.method, events=self.threshold, rtol=self.rtol,
+                        atol=self.atol, t_eval=t_eval)  # fmt: skip
+        self.n_calls += 1
+        if sol.status < 0:
+            raise RuntimeError(f"integration failed at t={t:.6f} s: {sol.message}")
+        t_end = float(sol.t_events[0][0]) if sol.status == 1 else t_stop
+        sol_t = np.asarray(sol.t, dtype=float)
+        released = self._first_release(sol, sol_t, hi, t_end)
+        t_cut = float(pre[released]) if released is not None else t_end
+        if rec_now is not None and sol_t.size:
+            keep = np.isin(sol_t, rec_now) & (sol_t <= t_cut)
+            self.rec_times.append(sol_t[keep])
+            self.rec_y.append(sol.y[:IACC][:, keep])
+        if released is not None:  # restart from the releasing spike
+            self.t = t_cut
+            self.y = sol.y[:, int(np.searchsorted(sol_t, t_cut))].copy()
+            self.y[ISYN] += self.p.w_syn
+            self.releases.append(t_cut)
+            self.i = released + 1
+            return True
+        if sol.status == 1:  # postsynaptic spike: reset, 2-AG release, carry on from the crossing
+            self.t = t_end
+            self.y = sol.y_events[0][0].copy()
+            self.y[IV] = self.p.v_reset
+            self.y[IAG] += self.p.r_ag
+            self.post.append(t_end)
+            return True
+        self.t = t_stop
+        self.y = sol.y[:, -1].copy()
+        return False
+
+    def _first_release(self, sol: Any, sol_t: np.ndarray, hi: int, t_end: float) -> int | None:
+        """The spikes integrated through (strictly before the end of this piece): the first that releases."""
+        pre = self.pre
+        while self.i < hi and pre[self.i] < t_end:
+            y_i = sol.y[:, int(np.searchsorted(sol_t, pre[self.i]))]
+            if self.draws[self.i] < release_probability(y_i[IAG], y_i[IESP], self.p):
+                return self.i
+            self.i += 1
+        return None
+
+    def trace(self) -> dict[str, np.ndarray]:
+        ts = np.concatenate(self.rec_times)
+        ys = np.concatenate(self.rec_y, axis=1)
+        order = np.argsort(ts, kind="stable")
+        ts, ys = ts[order], ys[:, order]
+        keep = np.concatenate([[True], np.diff(ts) > 0])  # a sample time reached twice appears once
+        ts, ys = ts[keep], ys[:, keep]
+        pr = np.array([release_probability(ag, esp, self.p) for ag, esp in zip(ys[IAG], ys[IESP])])
+        return {
+            "t": ts, "v": ys[IV], "i_syn": ys[ISYN], "ag": ys[IAG], "ip3": ys[IIP3], "ca": ys[ICA],
+            "q": ys[IQ], "glu": ys[IGLU], "esp": ys[IESP], "pr": pr,
+        }  # fmt: skip
+
+
+def _summary(
+    run: _SynapseRun, snapshots: list[np.ndarray], warmup_s: float, mid_s: float, duration_s: float
+) -> dict[str, Any]:
+    """Time averages over the analysis window (from accumulator snapshots at warmup_s, mid_s, duration_s), rates."""
+    p, pre = run.p, run.pre
     window = duration_s - warmup_s
-    means = (snapshots[-3] - snapshots[-1]) / window
-    late = (snapshots[-3] - snapshots[-2]) / (duration_s - mid_s)
-    pre_w = pre[pre >= warmup_s]
-    post_a = np.asarray(post)
-    summary = {
-        "rate_hz": float(rate_hz),
+    means = (snapshots[2] - snapshots[0]) / window
+    late = (snapshots[2] - snapshots[1]) / (duration_s - mid_s)
+    return {
         "duration_s": float(duration_s),
         "warmup_s": float(warmup_s),
         "ca_mean": float(means[0]),
@@ -474,34 +509,17 @@ def simulate_synapse(
         "pr_mean": float(means[3]),
         "glu_mean": float(means[4]),
         "dse_mean": float(-p.k_ag * means[2]),
-        "ca_rest": float(ca_rest),
-        "ca_final": float(y[ICA]),
-        "esp_final": float(y[IESP]),
-        "pre_rate_hz": float(pre_w.size / window),
-        "release_rate_hz": float(np.sum(np.asarray(releases) >= warmup_s) / window),
-        "post_rate_hz": float(np.sum(post_a >= warmup_s) / window),
+        "ca_rest": float(run.ca_rest),
+        "ca_final": float(run.y[ICA]),
+        "esp_final": float(run.y[IESP]),
+        "pre_rate_hz": float(pre[pre >= warmup_s].size / window),
+        "release_rate_hz": float(np.sum(np.asarray(run.releases) >= warmup_s) / window),
+        "post_rate_hz": float(np.sum(np.asarray(run.post) >= warmup_s) / window),
         "n_pre_spikes": int(pre.size),
-        "n_releases": len(releases),
-        "n_post_spikes": len(post),
-        "n_solver_calls": n_calls,
+        "n_releases": len(run.releases),
+        "n_post_spikes": len(run.post),
+        "n_solver_calls": run.n_calls,
     }
-    out: dict[str, Any] = {
-        "summary": summary,
-        "spikes": {"pre": pre, "release": np.asarray(releases), "post": post_a},
-    }
-    if rec_t is not None:
-        ts = np.concatenate(rec_times)
-        ys = np.concatenate(rec_y, axis=1)
-        order = np.argsort(ts, kind="stable")
-        ts, ys = ts[order], ys[:, order]
-        keep = np.concatenate([[True], np.diff(ts) > 0])  # a sample time reached twice appears once
-        ts, ys = ts[keep], ys[:, keep]
-        pr = np.clip(p.pr0 * (1.0 + (ys[IESP] - p.k_ag * ys[IAG]) / 100.0), 0.0, 1.0)
-        out["trace"] = {
-            "t": ts, "v": ys[IV], "i_syn": ys[ISYN], "ag": ys[IAG], "ip3": ys[IIP3], "ca": ys[ICA],
-            "q": ys[IQ], "glu": ys[IGLU], "esp": ys[IESP], "pr": pr,
-        }
-    return out
 
 
 def train_seed(seed: int, train: int) -> int:
@@ -630,157 +648,29 @@ def curve_shape(df: "Any", column: str = "ca_mean") -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------------------------- per-token network
-
-
-def _phi(x: np.ndarray) -> np.ndarray:
-    """elu(x) + 1."""
-    return np.where(x > 0, x + 1.0, np.exp(np.minimum(x, 0.0)))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def per_token_attention(
-    q: Any,
-    k: Any,
-    v: Any,
-    *,
-    w_astro: Any = None,
-    alpha: float = 0.25,
-    sigmoid: bool = True,
-    feedback: bool = True,
-    causal: bool = False,
-    m_scale: float = 1.0,
-    key_padding_mask: Any = None,
-) -> Any:
-    """The write/read network of Fig. 2 (Eq. 8-17), one token at a time, in float64.
-
-    q, k: (B, H, N, d_k); v: (B, H, N, d_v); w_astro: (H, d_k, N) or None (no astrocytic term);
-    key_padding_mask: (B, N) bool, True = real token, or None.  Same semantics as
-    ``astromorphic.attention.astromorphic_attention`` (the matrix form), computed the way the network would:
-
-    Write mode, token t:  H_neuron += phi(k_t) v_t^T             (Eq. 9, Hebbian neuronal weight)
-                          H_astro  += W_astro[:, t] v_t^T        (Eq. 10, astrocytic weight)
-                          s        += phi(k_t)                   (Eq. 13, presynaptic trace)
-                          (a padded token writes nothing and is not counted)
-    State:                H = sigmoid((H_neuron + H_astro) / m)   (Eq. 11; no sigmoid when sigmoid=False)
-                          g = s ** alpha                          (Eq. 14)
-    Read mode, query i:   C_i = phi(q_i) . g                      (Eq. 15, calcium response)
-                          out_i = P_i phi(q_i)^T H,  P_i = 1 / C_i  (Eq. 16-17); without feedback
-                          P_i = 1 / (number of tokens written); P_i = 0 where its denominator is 0.
-    Bidirectional: all N tokens are written before any query is read.  Causal: token t is written, then query t
-    is read, so query t sees exactly the tokens s <= t (and the sigmoid acts on that prefix state).
-
-    Returns the same type as ``q`` (a torch tensor in q's dtype and device, or a numpy array).
-    """
-    torch_in = type(q).__module__.startswith("torch")
-
-    def as_np(x: Any, dtype: Any = np.float64) -> np.ndarray | None:
-        if x is None:
-            return None
-        if type(x).__module__.startswith("torch"):
-            x = x.detach().to("cpu")
-            return x.double().numpy() if dtype is np.float64 else x.numpy().astype(dtype)
-        return np.asarray(x, dtype=dtype)
-
-    qn, kn, vn, wn = as_np(q), as_np(k), as_np(v), as_np(w_astro)
-    mask = as_np(key_padding_mask, bool)
-    b, h, n, dk = qn.shape
-    dv = vn.shape[-1]
-    if kn.shape != (b, h, n, dk) or vn.shape[:3] != (b, h, n):
-        raise ValueError(f"shape mismatch: q {qn.shape}, k {kn.shape}, v {vn.shape}")
-    if wn is not None and wn.shape != (h, dk, n):
-        raise ValueError(f"w_astro must be (H, d_k, N) = ({h}, {dk}, {n}), got {wn.shape}")
-    if mask is not None and mask.shape != (b, n):
-        raise ValueError(f"key_padding_mask must be (B, N) = ({b}, {n}), got {mask.shape}")
-    if mask is None:
-        mask = np.ones((b, n), dtype=bool)
-    pq, pk = _phi(qn), _phi(kn)
-
-    h_neuron = np.zeros((b, h, dk, dv))
-    h_astro = np.zeros((b, h, dk, dv))
-    trace = np.zeros((b, h, dk))
-    written = np.zeros(b)
-    out = np.zeros((b, h, n, dv))
-
-    def write(t: int) -> None:
-        real = mask[:, t].astype(np.float64)[:, None, None, None]  # (B, 1, 1, 1): 0 for a padded token
-        h_neuron[...] += real * (pk[:, :, t, :, None] * vn[:, :, t, None, :])
-        if wn is not None:
-            h_astro[...] += real * (wn[None, :, :, t, None] * vn[:, :, t, None, :])
-        trace[...] += real[..., 0] * pk[:, :, t, :]
-        written[...] += mask[:, t]
-
-    def state() -> tuple[np.ndarray, np.ndarray]:
-        pre = (h_neuron + h_astro) / m_scale
-        return (_sigmoid(pre) if sigmoid else pre), trace**alpha
-
-    def reciprocal(x: np.ndarray) -> np.ndarray:
-        return np.where(x != 0, 1.0 / np.where(x != 0, x, 1.0), 0.0)
-
-    def read(i: int, hebb: np.ndarray, g: np.ndarray) -> None:
-        phi_q = pq[:, :, i, :]  # (B, H, d_k)
-        lval = np.einsum("bhk,bhkv->bhv", phi_q, hebb)
-        if feedback:
-            scale = reciprocal(np.einsum("bhk,bhk->bh", phi_q, g))
-        else:
-            scale = np.broadcast_to(reciprocal(written)[:, None], (b, h))
-        out[:, :, i, :] = lval * scale[..., None]
-
-    if causal:
-        for t in range(n):
-            write(t)
-            hebb, g = state()
-            read(t, hebb, g)
-    else:
-        for t in range(n):
-            write(t)
-        hebb, g = state()
-        for i in range(n):
-            read(i, hebb, g)
-
-    if torch_in:
-        import torch
-
-        return torch.from_numpy(out).to(dtype=q.dtype, device=q.device)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- command line
-
-SIM_DEFAULTS: dict[str, Any] = {
-    "frequencies": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],  # Hz, the paper's Fig. 3 range
-    "n_trains": 5,
-    "duration_s": 90.0,
-    "warmup_s": 30.0,  # 3 x tau_AG; the averages run over [warmup_s, duration_s]
-    "seed": 0,
-    "method": "LSODA",  # stiff system: ms neuron, s astrocyte
-    "rtol": 1.0e-3,  # checked against RK45 at 1e-6 (tests): mean Ca agrees to < 1e-3 uM
-    "fit_column": "ca_mean",
-    "n_boot": 2000,
-    "params": {},
-}
-
 
 WORKFLOW_KEYS = ("enabled", "resources")
 
 
 def resolve_simulation_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``simulation`` section of a configuration with defaults filled in and checked.
+    """The ``simulation`` section of a configuration, validated by ``astromorphic.config.SimulationConfig``
+    (which holds the defaults), with every constant in ``params`` checked against :class:`SynapseParams`.
 
-    ``enabled`` and ``resources`` belong to the workflow and are ignored here."""
-    section = {k: v for k, v in dict(section or {}).items() if k not in WORKFLOW_KEYS}
-    unknown = sorted(set(section) - set(SIM_DEFAULTS))
-    if unknown:
-        raise ValueError(f"simulation: unknown key(s) {', '.join(unknown)}; known: {', '.join(SIM_DEFAULTS)}")
-    cfg = {**SIM_DEFAULTS, **section}
-    cfg["params"] = dict(cfg.get("params") or {})
-    SynapseParams.from_dict(cfg["params"])  # fail early on a bad constant
+    ``enabled`` and ``resources`` belong to the workflow: checked, then left out of the result. Errors are
+    ``ValueError`` (``astromorphic.config.ConfigError``) naming the key, e.g. ``simulation.n_trains``."""
+    from pydantic import ValidationError
+
+    from astromorphic.config import ConfigError, SimulationConfig, describe_error
+
+    try:
+        model = SimulationConfig.model_validate(dict(section or {}))
+    except ValidationError as exc:
+        raise ConfigError(f"simulation.{describe_error(exc)}") from None
+    cfg = model.model_dump(mode="python", exclude=set(WORKFLOW_KEYS))
+    cfg["params"] = dict(cfg["params"])
+    SynapseParams.from_dict(cfg["params"])  # fail early on an unknown constant
     cfg["frequencies"] = [float(f) for f in cfg["frequencies"]]
-    if cfg["fit_column"] not in ("ca_mean", "ca_steady"):
-        raise ValueError(f"simulation.fit_column must be ca_mean or ca_steady, got {cfg['fit_column']!r}")
     return cfg
 
 
