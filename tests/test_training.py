@@ -23,7 +23,7 @@ import yaml
 from astromorphic import throughput, training
 from astromorphic.config import TASK_MODELS, apply_overrides, resolve_task_config, validate_run
 from astromorphic.data.batches import ImageData
-from astromorphic.runs import read_metrics
+from astromorphic.runs import RunDir, RunError, code_hash, read_metrics
 from astromorphic.training import lr_factor, main, train_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,6 +191,9 @@ def test_run_record_is_complete(reference_run):
     assert record["status"] == "finished" and record["epochs_completed"] == 4
     for key in ("config", "seed", "code_version", "packages", "device", "data_manifest_sha256", "final", "probe_init"):
         assert record[key] not in (None, "", {}), key
+    assert record["code_hash"] == code_hash("imdb")
+    state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)  # no code in a checkpoint
+    assert isinstance(state, dict) and state["epoch"] == 4 and state["fingerprint"] == record["fingerprint"]
     assert record["code_version"].startswith(("git:", "package:"))
     assert record["packages"]["torch"] == torch.__version__.split("+")[0] or record["packages"]["torch"].startswith(
         torch.__version__.split("+")[0]
@@ -333,7 +336,7 @@ def test_leaky_lm_fails_the_causality_audit_and_says_so(data_dirs, tmp_path):
 def test_changed_config_does_not_reuse_a_finished_run(data_dirs, tmp_path):
     out = tmp_path / "run"
     train_run("imdb", "astro", 0, tiny_config("imdb", epochs=1), out, data_dirs["imdb"])
-    record = train_run("imdb", "astro", 0, tiny_config("imdb", epochs=2), out, data_dirs["imdb"])
+    record = train_run("imdb", "astro", 0, tiny_config("imdb", epochs=2), out, data_dirs["imdb"], force=True)
     assert record["epochs_completed"] == 2 and not record["resumed_from_epochs"]
 
 
@@ -348,3 +351,176 @@ def test_overrides_and_throughput_measurement():
     sizes = throughput.run_sizes("imdb", cfg)
     assert sizes == {"train": 6 * 16, "eval": 25_000, "epochs": 3}
     assert throughput.projected_hours(result, sizes) > 0
+
+
+# ------------------------------------------------------------------------------------------ stale, concurrent and broken runs
+
+
+def _argv(cfg: Path, out: Path, data: Path, model: str = "astro") -> list[str]:
+    return ["--task", "imdb", "--model", model, "--seed", "0", "--config", str(cfg), "--out", str(out),
+            "--data", str(data)]  # fmt: skip
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("astromorphic train: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_a_code_change_retrains_from_scratch_and_replaces_the_stale_record(data_dirs, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    config = tiny_config("imdb", epochs=2)
+    old = train_run("imdb", "astro", 0, config, out, data_dirs["imdb"])
+    assert old["code_hash"] == code_hash("imdb")
+    old_metrics = strip_time(out / "metrics.csv")
+    monkeypatch.setattr(training, "code_hash", lambda task: "0" * 64)  # the code that computes the run changed
+    with pytest.raises(RunError, match="--force"):
+        train_run("imdb", "astro", 0, config, out, data_dirs["imdb"])
+    assert json.loads((out / "run.json").read_text()) == old
+
+    initial_epoch = training._Run.initial_epoch
+
+    def stop(self):
+        raise KeyboardInterrupt  # the rerun is stopped before its first epoch
+
+    monkeypatch.setattr(training._Run, "initial_epoch", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_run("imdb", "astro", 0, config, out, data_dirs["imdb"], force=True)
+    record = json.loads((out / "run.json").read_text())  # nothing of the old code's run is left to be read
+    assert record["status"] == "running" and record["code_hash"] == "0" * 64
+    assert record["fingerprint"] != old["fingerprint"] and record["epochs_completed"] == 0
+    assert not (out / "metrics.csv").exists() and not (out / "checkpoint.pt").exists()
+
+    monkeypatch.setattr(training._Run, "initial_epoch", initial_epoch)
+    new = train_run("imdb", "astro", 0, config, out, data_dirs["imdb"], force=True)
+    assert new["status"] == "finished" and new["code_hash"] == "0" * 64 and new["resumed_from_epochs"] == []
+    assert strip_time(out / "metrics.csv") == old_metrics  # the same code really: the same numbers
+
+
+def test_a_second_training_process_on_one_run_fails_at_once(data_dirs, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.yaml", tiny_config("imdb", epochs=1))
+    out = tmp_path / "run"
+    with RunDir(out).lock():  # another writer holds the run (flock: a second open file conflicts, same process or not)
+        assert main(_argv(cfg, out, data_dirs["imdb"])) == 1
+    line = _one_line_error(capsys)
+    assert str(out) in line and f"pid {os.getpid()}" in line
+    assert not (out / "run.json").exists() and not (out / "metrics.csv").exists()
+
+
+def test_a_restart_behind_the_disk_never_publishes_an_earlier_epoch(data_dirs, tmp_path, monkeypatch):
+    from astromorphic import io as aio
+
+    out = tmp_path / "run"
+    config = tiny_config("imdb", epochs=3)
+    train_run("imdb", "astro", 0, config, out, data_dirs["imdb"])
+    reference = strip_time(out / "metrics.csv")
+    record = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**record, "status": "running"}))  # killed after epoch 3 was published
+    (out / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes()[:64])  # ... and its checkpoint is lost
+    stale = out / ".metrics.csv.k1ll3d.tmp"  # a temporary file of an interrupted atomic write
+    stale.write_text("epoch,train_loss\n0,")
+    written, write_json = [], aio.write_json
+
+    def spy(target, obj):
+        if Path(target).name == "run.json":
+            written.append(obj["epochs_completed"])
+        write_json(target, obj)
+
+    monkeypatch.setattr(aio, "write_json", spy)
+    final = train_run("imdb", "astro", 0, config, out, data_dirs["imdb"])
+    assert written and min(written) == 3, written
+    assert final["status"] == "finished" and strip_time(out / "metrics.csv") == reference
+    assert not stale.exists()
+
+
+def test_a_finished_run_is_replaced_only_with_force(data_dirs, tmp_path, capsys):
+    out = tmp_path / "run"
+    one = write_config(tmp_path / "one.yaml", tiny_config("imdb", epochs=1))
+    two = write_config(tmp_path / "two.yaml", tiny_config("imdb", epochs=2))
+    assert main(_argv(one, out, data_dirs["imdb"])) == 0
+    capsys.readouterr()
+    before = {name: (out / name).read_bytes() for name in ("run.json", "metrics.csv", "checkpoint.pt")}
+    assert main(_argv(two, out, data_dirs["imdb"])) == 1
+    line = _one_line_error(capsys)
+    assert str(out) in line and "--force" in line and "--out" in line
+    assert main(_argv(one, out, data_dirs["imdb"], model="vanilla")) == 1
+    assert "model astro" in _one_line_error(capsys)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main([*_argv(two, out, data_dirs["imdb"]), "--force"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["epochs_completed"] == 2 and not record["resumed_from_epochs"]
+
+
+def test_changing_the_threshold_retrains_nothing(data_dirs, tmp_path):
+    out = tmp_path / "run"
+    first = train_run("imdb", "astro", 0, tiny_config("imdb", epochs=1), out, data_dirs["imdb"])
+    stamps = {name: (out / name).stat().st_mtime_ns for name in ("run.json", "metrics.csv", "checkpoint.pt")}
+    again = train_run("imdb", "astro", 0, tiny_config("imdb", epochs=1, threshold=0.5), out, data_dirs["imdb"])
+    assert again == first
+    assert {name: (out / name).stat().st_mtime_ns for name in stamps} == stamps
+
+
+def test_swapped_prepared_data_fail_naming_the_file(data_dirs, tmp_path, capsys):
+    import shutil
+
+    from astromorphic.data import DataError
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dirs["imdb"], data)
+    shutil.copy(data / "test.pt", data / "train.pt")  # same tensors and shapes, other samples
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="train.pt"):
+        train_run("imdb", "astro", 0, tiny_config("imdb", epochs=1), out, data)
+    cfg = write_config(tmp_path / "cfg.yaml", tiny_config("imdb", epochs=1))
+    assert main(_argv(cfg, out, data)) == 1
+    assert str(data / "train.pt") in _one_line_error(capsys)
+    assert not (out / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize("where", ["under a file", "on a read-only file system"])
+def test_an_unwritable_out_fails_before_any_work_in_one_line(data_dirs, tmp_path, capsys, monkeypatch, where):
+    if where == "under a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "run"
+    else:
+        if not Path("/sys/kernel").is_dir():
+            pytest.skip("no sysfs here")
+        out = Path("/sys/astromorphic-test-run")  # sysfs: nobody, root included, creates a folder there
+    monkeypatch.setattr(training, "make_task_data", lambda *a, **k: pytest.fail("data loaded before --out was checked"))
+    cfg = write_config(tmp_path / "cfg.yaml", tiny_config("imdb", epochs=1))
+    assert main(_argv(cfg, out, data_dirs["imdb"])) == 1
+    line = _one_line_error(capsys)
+    assert str(out) in line and "cannot write" in line
+
+
+def test_a_full_disk_is_one_line_naming_the_file(data_dirs, tmp_path, capsys, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cfg = write_config(tmp_path / "cfg.yaml", tiny_config("imdb", epochs=1))
+    out = tmp_path / "run"
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(_argv(cfg, out, data_dirs["imdb"])) == 1
+    line = _one_line_error(capsys)
+    assert "No space left on device" in line and str(out) in line
+
+
+def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+
+    cpu, gen = torch.device("cpu"), torch.Generator().manual_seed(5)
+    np.random.seed(3), random.seed(4), torch.manual_seed(6)
+    np.random.standard_normal()  # leaves numpy's cached gaussian set
+    RunDir(tmp_path).save_checkpoint({"fingerprint": "f", "rng": training._rng_state(gen, cpu)})
+    draw = lambda: (np.random.standard_normal(3).tolist(), random.random(), torch.rand(2), torch.rand(2, generator=gen))  # noqa: E731
+    expected = draw()
+    np.random.seed(0), random.seed(0), torch.manual_seed(0), gen.manual_seed(0)
+    state = RunDir(tmp_path).load_checkpoint("f", training.LOG)
+    training._set_rng_state(state["rng"], gen, cpu)
+    got = draw()
+    assert got[:2] == expected[:2] and torch.equal(got[2], expected[2]) and torch.equal(got[3], expected[3])

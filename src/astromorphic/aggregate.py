@@ -7,6 +7,7 @@ into
 * the tidy per-epoch table (one row per task/model/seed/epoch), without the ``time_*`` columns, which are the
   only values that differ between two runs of the same configuration;
 * a per-run summary (status, final and best metrics, attention-magnitude probe), one row per run;
+  ``complete`` is false for a run that has not ended (status ``running``): tables count no such seed;
 * optionally the timing columns on their own.
 
 The model directory name may carry attention overrides from a sweep, ``<preset>@<key>=<value>[@...]``
@@ -24,7 +25,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from astromorphic.io import atomic_path
-from astromorphic.runs import format_model_name, format_value, parse_model_name, read_run
+from astromorphic.runs import FINAL_STATUSES, format_model_name, format_value, parse_model_name, read_run
 
 TASK_ORDER = ("imdb", "cifar10", "wikitext2")
 ID_COLUMNS = ["task", "model", "preset", "overrides", "seed"]
@@ -140,6 +141,7 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
     """
     row: dict[str, Any] = dict(ident)
     row["status"] = record.get("status", "unknown")
+    row["complete"] = row["status"] in FINAL_STATUSES  # a run still going ("running") is no seed of a result
     row["diverged_epoch"] = record.get("diverged_epoch") if record.get("diverged_epoch") is not None else math.nan
     row["epochs"] = int(record.get("epochs_completed") or 0)
     row.update(prov)

@@ -14,13 +14,31 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+# Temporary files of atomic writes: ``.<target name>.<random>.tmp`` beside the target.
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
+
+    An ``OSError`` without a file name (a full disk, a failing device) is raised again naming ``target``.
+    """
     target = Path(target)
+    try:
+        with _atomic_path(target) as tmp:
+            yield tmp
+    except OSError as exc:
+        if exc.filename is not None or not exc.errno:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+
+
+@contextlib.contextmanager
+def _atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates the file with mode 0600; give the final file the usual umask-derived mode.
@@ -36,6 +54,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def temporary_files(folder: str | os.PathLike) -> list[Path]:
+    """Temporary files of atomic writes in ``folder`` (left behind when a writer was killed)."""
+    return sorted(p for p in Path(folder).glob(f"{TEMP_PREFIX}?*.?*{TEMP_SUFFIX}") if p.is_file())
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
@@ -75,10 +98,15 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def torch_save_atomic(obj: Any, target: str | os.PathLike) -> None:
+    """``torch.save`` through :func:`atomic_path`; serialised in memory first, so that a failing disk gives an
+    ``OSError`` naming ``target`` rather than a serialiser error."""
+    import io as _stdio
+
     import torch
 
-    with atomic_path(target) as tmp:
-        torch.save(obj, tmp)
+    buffer = _stdio.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(target, buffer.getbuffer())
 
 
 def save_figure(fig, stem: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:

@@ -9,18 +9,26 @@ A run directory (``results/runs/<task>/<model>/seed<k>/``) holds
 * ``run.json``: provenance, status (``running``, ``finished``, ``diverged``) and the run summary, written
   atomically at the start, after every epoch and at the end;
 * ``checkpoint.pt``: everything needed to resume after the last finished epoch, written atomically;
-* ``train.log``.
+* ``train.log``;
+* ``run.lock``: the lock a training process holds for the whole run (:meth:`RunDir.lock`); it names the
+  process (pid and host) while one holds it.
 
 The run summary is computed here once (:func:`summarise`) and stored in ``run.json``; aggregation and
 tables read it. ``final`` is the last completed epoch; ``best`` is the epoch chosen by the task's selection
 metric (classifiers: highest test accuracy; LM: lowest validation perplexity), counted from epoch 1, so the
 untrained model is never reported as a result.
+
+The run fingerprint (:func:`fingerprint`) hashes everything that determines a run's numbers: the task,
+model and seed, the run section of the configuration, the prepared data (manifest checksum) and the code
+(:func:`code_hash`: the source files that compute a run, not those that only report it). A record or a
+checkpoint is reused only under the same fingerprint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io as _stdio
 import json
@@ -28,16 +36,18 @@ import math
 import os
 import platform
 import re
+import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from astromorphic import __version__
 from astromorphic import io as aio
 from astromorphic.config import run_section
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: tensors and plain containers only, read with torch.load(weights_only=True)
 TIME_COLUMNS = ("time_epoch_s", "time_throughput")
 TASK_METRICS = {
     "imdb": ("test_acc",),
@@ -48,7 +58,22 @@ TASK_METRICS = {
 SELECTION = {"imdb": ("test_acc", True), "cifar10": ("test_acc", True), "wikitext2": ("valid_ppl", False)}
 FINAL_STATUSES = ("finished", "diverged")
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^@/=]+)$")
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Source files (relative to the package) that determine a run's numbers, plus the data module of its task
+# (DATA_MODULES) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
+CODE_FILES = (
+    "attention.py", "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
+    "config.py",
+)  # fmt: skip
+CODE_FOLDERS = ("kernels",)
+SOURCE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".cuh")
+DATA_MODULES = {"imdb": "data/imdb.py", "cifar10": "data/cifar10.py", "wikitext2": "data/wikitext2.py"}
+LOCK_NAME = "run.lock"
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
+
+
+class RunError(RuntimeError):
+    """A run directory that cannot be trained now (locked, unwritable, holding another finished run)."""
 
 
 # ================================================================================================ cells
@@ -127,11 +152,17 @@ def format_model_name(preset: str, overrides: dict[str, Any] | None = None) -> s
 
 
 def format_value(value: Any) -> str:
-    """A short, stable spelling of a swept value for a directory name (``500``, ``0.25``, ``1e-05``)."""
+    """The exact spelling of a swept value in a directory name: it reads back (:func:`parse_model_name`) as an
+    equal number. Integers as written (``1234567``), integral floats like the integer (``1.0`` -> ``1``),
+    other floats by ``repr`` (``0.25``, ``1e-05``)."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (int, float)):
-        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        return repr(value)
     return str(value)
 
 
@@ -196,12 +227,36 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: str) -> str:
-    """Hash of everything that determines a run's numbers (:func:`astromorphic.config.run_section`).
+def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    files = [root / name for name in (*CODE_FILES, DATA_MODULES[task])]
+    for folder in CODE_FOLDERS:
+        if (root / folder).is_dir():
+            files += [p for p in (root / folder).rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()]
+    return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
 
-    A checkpoint or a finished record is reused only when it matches."""
+
+def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
+    """sha256 over the names and bytes of :func:`code_files`: a run trained by other code is out of date."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    digest = hashlib.sha256()
+    for path in code_files(task, root):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: str, code: str | None = None) -> str:
+    """Hash of everything that determines a run's numbers: the run section of the configuration
+    (:func:`astromorphic.config.run_section`), the prepared data and the code (``code``, default
+    :func:`code_hash` of ``task``). A checkpoint or a finished record is reused only when it matches."""
     semantic = run_section(task_cfg, runtime=False)
-    blob = aio.dumps_json({"task": task, "model": model, "seed": seed, "config": semantic, "data": manifest_sha})
+    code = code if code is not None else code_hash(task)
+    blob = aio.dumps_json(
+        {"task": task, "model": model, "seed": seed, "config": semantic, "data": manifest_sha, "code": code}
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -260,6 +315,83 @@ class RunDir:
     def log_file(self) -> Path:
         return self.path / "train.log"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_NAME
+
+    # ------------------------------------------------------------------ before a run
+
+    def ensure_writable(self) -> None:
+        """Create the directory and a probe file in it; :class:`RunError` naming it when that fails."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=f"{aio.TEMP_PREFIX}write-probe.", suffix=aio.TEMP_SUFFIX, dir=self.path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock (``flock`` on run.lock, non-blocking) for the block; one writer per run.
+
+        A second process fails at once with :class:`RunError` naming the holder (pid and host, which the
+        holder writes into the lock file). The lock goes with the process, so a killed run leaves none.
+        """
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 256, 0).decode("utf-8", "replace").strip() or "a process that has not said"
+                raise RunError(f"{self.path}: another training process holds the run ({holder})") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete temporary files of atomic writes that a killed writer left (call it holding the lock)."""
+        removed = []
+        for path in aio.temporary_files(self.path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+        return removed
+
+    def check_replace(self, fp: str, model: str, force: bool) -> None:
+        """:class:`RunError` when the directory holds a finished (or diverged) run of another fingerprint and
+        ``force`` is false: a finished result is replaced only on request."""
+        record = self.read_record()
+        if force or not record or record.get("status") not in FINAL_STATUSES or record.get("fingerprint") == fp:
+            return
+        other = record.get("model")
+        what = f"model {other}" if other != model else "configuration, data or code"
+        raise RunError(
+            f"{self.path}: holds a {record['status']} run of another {what}; "
+            "pass --force to replace it or choose another --out"
+        )
+
+    def start_fresh(self, record: dict) -> None:
+        """Before epoch 0: drop what a run of another fingerprint left (record, metrics, checkpoint) and write
+        ``record``, so that nothing stale is read as this run's. A record of the same fingerprint stays
+        (:meth:`publish` never goes back to an earlier epoch)."""
+        on_disk = self.read_record()
+        if on_disk is not None and on_disk.get("fingerprint") == record.get("fingerprint"):
+            return
+        for path in (self.metrics_file, self.checkpoint_file):
+            path.unlink(missing_ok=True)
+        aio.write_json(self.record_file, json_safe(record))
+
     def read_record(self) -> dict | None:
         try:
             return json.loads(self.record_file.read_text(encoding="utf-8"))
@@ -273,12 +405,19 @@ class RunDir:
             return record if self.metrics_file.exists() else None
         return None
 
-    def publish(self, task: str, record: dict, columns: list[str], rows: list[dict]) -> None:
-        """Write metrics.csv, then run.json with the summary of ``rows`` (both atomically)."""
+    def publish(self, task: str, record: dict, columns: list[str], rows: list[dict]) -> bool:
+        """Write metrics.csv, then run.json with the summary of ``rows`` (both atomically).
+
+        Nothing is written (False) while the directory holds a later epoch than ``rows`` end with: a run
+        restarted from an earlier checkpoint catches up before it publishes."""
         record.update(summarise(task, rows, record.get("probe_init") or []))
         record["epochs_completed"] = rows[-1]["epoch"] if rows else 0
+        on_disk = self.read_record() or {}
+        if int(on_disk.get("epochs_completed") or 0) > record["epochs_completed"]:
+            return False
         aio.write_text(self.metrics_file, metrics_csv_text(columns, rows))
         aio.write_json(self.record_file, json_safe(record))
+        return True
 
     def save_checkpoint(self, state: dict) -> None:
         aio.torch_save_atomic({"format": CHECKPOINT_FORMAT, **state}, self.checkpoint_file)
@@ -290,10 +429,14 @@ class RunDir:
             return None
         import torch
 
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
-        except Exception as exc:  # a corrupt file cannot come from an atomic write; never let it stop the run
-            log.warning("cannot read checkpoint %s (%s); starting afresh", path, exc)
+        try:  # tensors and plain containers only: a checkpoint never runs code when it is read
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, corrupt, or holding other objects: never let it stop the run
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            log.warning("cannot read checkpoint %s (%s); starting afresh", path, reason)
+            return None
+        if not isinstance(state, dict):
+            log.warning("checkpoint %s holds a %s, not a checkpoint; starting afresh", path, type(state).__name__)
             return None
         if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fp:
             log.warning("checkpoint %s belongs to another configuration or data; starting afresh", path)
@@ -309,4 +452,6 @@ def read_run(run_dir: str | Path):
     record = run.read_record()
     if record is None:
         raise FileNotFoundError(f"{run.record_file}: missing or not JSON")
+    if not run.metrics_file.exists() and record.get("status") == "running":  # started, no epoch yet
+        return record, pd.DataFrame({"epoch": pd.Series(dtype="int64")})
     return record, pd.read_csv(run.metrics_file)

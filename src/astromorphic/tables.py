@@ -67,6 +67,13 @@ class Context:
     reference: pd.DataFrame
     manifests: dict[str, dict]
 
+    def __post_init__(self) -> None:
+        # A run that has not ended (status "running") is no seed of any result: it counts nowhere.
+        for name in ("summary", "tidy"):
+            frame = getattr(self, name)
+            if "status" in frame.columns:
+                setattr(self, name, frame[frame["status"] != "running"].reset_index(drop=True))
+
     @property
     def label(self) -> str:
         return str(self.config.get("label") or "unnamed configuration")

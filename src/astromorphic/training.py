@@ -5,7 +5,12 @@
 the metrics, probe and causality audit: astromorphic.evaluation; batches and per-task behaviour:
 astromorphic.data.batches. Running the same command again resumes from the checkpoint; a killed epoch is
 rerun from its start and gives the same numbers as an uninterrupted run. A run whose ``run.json`` says
-``finished`` or ``diverged`` for the same fingerprint (configuration, data, seed) is not retrained.
+``finished`` or ``diverged`` for the same fingerprint (configuration, data, seed, code) is not retrained.
+
+One process trains a run directory at a time (a lock in the directory; a second one fails at once naming
+the first). A finished run of another fingerprint (other configuration, model, data or code) is replaced
+only with ``--force`` (``force=True``); the workflow passes it, as snakemake has decided to rerun the job.
+The prepared data are checked against their manifest's checksums when a run starts.
 
 Definitions the tables rely on:
 
@@ -51,9 +56,12 @@ from astromorphic.evaluation import (
     probe_columns,
     probe_flat,
 )
+from astromorphic.data import DataError
 from astromorphic.runs import (
     TIME_COLUMNS,
     RunDir,
+    RunError,
+    code_hash,
     code_version,
     device_info,
     fingerprint,
@@ -91,10 +99,13 @@ def _warmup_steps(train: dict, steps_per_epoch: int) -> int:
 
 
 def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
+    """Every random state of the run as tensors and plain values (a checkpoint is read with weights_only)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-        "numpy": np.random.get_state(),
+        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},  # fmt: skip
         "python": random.getstate(),
         "data": data_gen.get_state(),
     }
@@ -104,7 +115,10 @@ def _set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device)
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and state.get("cuda") is not None:
         torch.cuda.set_rng_state_all(state["cuda"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    keys = numpy_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((numpy_state["name"], keys, numpy_state["pos"], numpy_state["has_gauss"],
+                         numpy_state["cached_gaussian"]))  # fmt: skip
     random.setstate(state["python"])
     data_gen.set_state(state["data"])
 
@@ -200,13 +214,16 @@ def train_run(
     out_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     *,
+    force: bool = False,
     inject_nonfinite_at: tuple[int, int] | str | None = None,
     progress: bool | None = None,
 ) -> dict:
     """Train (or resume, or return) one run; returns the run record that is also in ``run.json``.
 
-    Raises ``ValueError`` for an invalid configuration before reading any data. A run that diverges returns
-    normally with ``status == "diverged"``.
+    Raises ``ValueError`` for an invalid configuration before reading any data, :class:`RunError` when the
+    directory cannot be written, another process trains it, or it holds a finished run of another fingerprint
+    and ``force`` is false, and ``DataError`` when the prepared data differ from their manifest. A run that
+    diverges returns normally with ``status == "diverged"``.
     """
     seed = int(seed)
     preset, overrides = parse_model_name(model)
@@ -220,24 +237,27 @@ def train_run(
         raise FileNotFoundError(f"no prepared data: {manifest_file} is missing (run `astromorphic prepare` first)")
     from astromorphic.io import sha256_file
 
-    manifest_sha = sha256_file(manifest_file)
-    fp = fingerprint(task, model, seed, cfg, manifest_sha)
+    identity = {"data_manifest_sha256": sha256_file(manifest_file), "code_hash": code_hash(task)}
+    fp = fingerprint(task, model, seed, cfg, identity["data_manifest_sha256"], identity["code_hash"])
     run_dir = RunDir(Path(out_dir))
-    done = run_dir.completed(fp)
-    if done is not None:
-        return done
-    run_dir.path.mkdir(parents=True, exist_ok=True)
-    inject = _parse_inject(inject_nonfinite_at if inject_nonfinite_at is not None else os.environ.get(INJECT_ENV))
-    device = _resolve_device(cfg["train"]["device"])
-    threads = int(cfg["train"]["threads"])
-    with _run_log(run_dir.log_file), _torch_settings(threads, device):
-        LOG.info("run %s/%s/seed%d -> %s (data %s)", task, model, seed, run_dir.path, data_path)
-        run = _Run(task, model, seed, config, cfg, run_dir, data_path, device)
-        run.record["preset"] = preset
-        run.record.update({"fingerprint": fp, "data_manifest_sha256": manifest_sha})
-        show = _progress_enabled() if progress is None else progress
-        run.execute(inject, float(os.environ.get(DELAY_ENV) or 0.0), show)
-        return run_dir.read_record() or run.record
+    run_dir.ensure_writable()
+    with run_dir.lock():
+        done = run_dir.completed(fp)
+        if done is not None:
+            return done
+        run_dir.check_replace(fp, model, force)
+        removed = run_dir.remove_temporaries()
+        inject = _parse_inject(inject_nonfinite_at if inject_nonfinite_at is not None else os.environ.get(INJECT_ENV))
+        device = _resolve_device(cfg["train"]["device"])
+        with _run_log(run_dir.log_file), _torch_settings(int(cfg["train"]["threads"]), device):
+            LOG.info("run %s/%s/seed%d -> %s (data %s)", task, model, seed, run_dir.path, data_path)
+            for path in removed:
+                LOG.info("removed %s, left by an interrupted write", path.name)
+            run = _Run(task, model, seed, config, cfg, run_dir, data_path, device)
+            run.record.update({"preset": preset, "fingerprint": fp, **identity})
+            show = _progress_enabled() if progress is None else progress
+            run.execute(inject, float(os.environ.get(DELAY_ENV) or 0.0), show)
+            return run_dir.read_record() or run.record
 
 
 class _Run:
@@ -249,7 +269,7 @@ class _Run:
         self.task, self.seed, self.cfg, self.dir, self.device = task, seed, cfg, run_dir, device
         self.train = cfg["train"]
         self.dtype = self.train["dtype"]
-        splits, manifest = load_prepared(data_path)
+        splits, manifest = load_prepared(data_path, verify=True)
         self.data: TaskData = make_task_data(task, splits, manifest, cfg)
         info = self.data.model_info()
         if manifest.get("embedding_file"):
@@ -359,6 +379,7 @@ class _Run:
     def execute(self, inject, step_delay: float, show_progress: bool) -> None:
         resumed = self.resume()
         if resumed is None:
+            self.dir.start_fresh(self.record)  # nothing of a run by other code or configuration stays
             self.initial_epoch()
         start = resumed or 0
         self.publish()  # on resume this also drops a row half-written before a kill
@@ -484,27 +505,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one configuration value, e.g. tasks.imdb.attention.alpha=0.3 (VALUE is read as YAML; repeatable)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a finished run of another configuration, model, data or code in --out (otherwise an error)",
+    )
     parser.add_argument("--inject-nonfinite-at", help=argparse.SUPPRESS)  # testing hook, see the module docstring
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``astromorphic train``: every error is one line on stderr and a non-zero exit (2: configuration)."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
         config = load_config(args.config, args.set)
-        record = train_run(args.task, args.model, args.seed, config, args.out, args.data,
+        record = train_run(args.task, args.model, args.seed, config, args.out, args.data, force=args.force,
                            inject_nonfinite_at=args.inject_nonfinite_at)  # fmt: skip
     except (ConfigError, ValueError) as exc:
         LOG.debug("invalid run", exc_info=True)
-        print(f"astromorphic train: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"astromorphic train: error: {exc}", file=sys.stderr)
-        return 1
+        return _error(str(exc), 2)
+    except (RunError, DataError) as exc:
+        return _error(str(exc), 1)
+    except OSError as exc:  # a full disk, a vanished folder: say which file
+        LOG.debug("I/O error", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(f"{where}{exc.strerror or exc}" if where else str(exc), 1)
     LOG.info("%s: status %s", args.out, record.get("status"))
     return 0
+
+
+def _error(message: str, code: int) -> int:
+    print(f"astromorphic train: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
