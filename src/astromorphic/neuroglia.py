@@ -722,14 +722,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, key)
         if value is not None:
             section[key] = value
-    if args.param:
-        params = dict(section.get("params") or {})
-        for item in args.param:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
-            params[name.strip()] = value
-        section["params"] = params
+    if args.param:  # NAME=VALUE, read like every other override (astromorphic.config.apply_overrides)
+        from astromorphic.config import apply_overrides
+
+        section = apply_overrides(section, [f"params.{item}" for item in args.param])
     cfg = resolve_simulation_config(section)
     p = SynapseParams.from_dict(cfg["params"])
 

@@ -33,6 +33,7 @@ import yaml
 
 from astromorphic.aggregate import FLOAT_FORMAT, TASK_ORDER, epochs_to_threshold
 from astromorphic.io import atomic_path, write_text
+from astromorphic.runs import format_value, parse_model_name
 
 TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
 S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
@@ -571,7 +572,8 @@ def sweep(ctx: Context) -> Table:
         base_attention = ctx.task_config(task)["attention"] if task in ctx.tasks() else {}
         sub = swept[swept["task"] == task]
         for (preset, overrides), runs in sub.groupby(["preset", "overrides"], sort=True):
-            key, _, value = str(overrides).partition("=")
+            ((key, number),) = parse_model_name(runs["model"].iloc[0])[1].items()  # a sweep changes one key
+            value = format_value(number)
             values = [run_metric(r, task, metric, report) for _, r in runs.sort_values("seed").iterrows()]
             text, mean, sd, n, note = _ours_cell(values, runs.sort_values("seed"))
             r_mean, r_sd, r_n = mean_sd(runs["attn_ratio_final"]) if "attn_ratio_final" in runs else (math.nan,) * 2 + (0,)
