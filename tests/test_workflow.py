@@ -37,9 +37,16 @@ def _copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def package_env(workdir: Path) -> dict:
+    """The environment of a snakemake call: the package copied into ``workdir`` comes first, so that snakemake
+    (the code hash of each task) and its jobs read the copy, whatever happens to the repository meanwhile."""
+    paths = [str(workdir / "src"), os.environ.get("PYTHONPATH")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
 def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile=tiny.yaml", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**package_env(workdir), **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
@@ -107,6 +114,44 @@ def test_editing_a_plot_reruns_only_that_figure(dag):
         snakemake(workdir, "--touch", "figures/lm_perplexity.png", "figures/lm_perplexity.pdf")
 
 
+def _planned_train_runs(text: str) -> set[tuple[str, str, str]]:
+    return set(re.findall(r"wildcards: task=(\w+), model=([^,\s]+), seed=(\d+)", text))
+
+
+def test_editing_code_that_computes_runs_retrains_exactly_those_runs(dag):
+    workdir, _ = dag
+    package = workdir / "src" / "astromorphic"
+    all_runs = {run.parent.relative_to(workdir / "results" / "runs").parts
+                for run in (workdir / "results" / "runs").glob("*/*/seed*/run.json")}
+    all_runs = {(task, model, seed.removeprefix("seed")) for task, model, seed in all_runs}
+    cases = [("data/imdb.py", {"imdb"}), ("models.py", {"imdb", "cifar10", "wikitext2"}), ("tables.py", set())]
+    for name, tasks in cases:
+        code = package / name
+        original = code.read_text()
+        code.write_text(original + "\n# an edit\n")
+        try:
+            text = (proc := snakemake(workdir, "-n")).stdout + proc.stderr
+        finally:
+            code.write_text(original)
+        jobs = planned_jobs(text)
+        assert "prepare" not in jobs, (name, jobs)
+        assert _planned_train_runs(text) == {r for r in all_runs if r[0] in tasks}, (name, jobs)
+        assert jobs.get("code_snapshot", 0) == len(tasks), (name, jobs)
+        assert (workdir / "results" / "configs" / "code" / "imdb.txt").is_file()
+    assert "Nothing to be done" in (proc := snakemake(workdir, "-n")).stdout + proc.stderr  # the edits are undone
+
+
+def test_a_deleted_run_directory_is_trained_again(dag, tmp_path):
+    workdir, _ = dag
+    run = workdir / "results" / "runs" / "imdb" / "astro" / "seed0"
+    shutil.move(run, tmp_path / "kept")
+    try:
+        text = (proc := snakemake(workdir, "-n")).stdout + proc.stderr
+    finally:
+        shutil.move(tmp_path / "kept", run)
+    assert _planned_train_runs(text) == {("imdb", "astro", "0")}, planned_jobs(text)
+
+
 def test_editing_one_task_reruns_only_its_runs(dag, tmp_path):
     workdir, _ = dag
     cfg = yaml.safe_load(TINY.read_text())
@@ -114,7 +159,7 @@ def test_editing_one_task_reruns_only_its_runs(dag, tmp_path):
     changed = workdir / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile=changed.yaml"], cwd=workdir,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=package_env(workdir))
     text = proc.stdout + proc.stderr
     jobs = planned_jobs(text)
     assert jobs.get("train") == 4 and "prepare" not in jobs, jobs  # imdb: 2 models x 2 seeds
@@ -149,7 +194,7 @@ def test_alpha_outside_range_fails_naming_the_key(dag):
     cfg["tasks"]["imdb"]["attention"] = {"alpha": 1.5}
     (workdir / "bad.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile=bad.yaml"], cwd=workdir,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=package_env(workdir))
     assert proc.returncode != 0 and "tasks.imdb.attention.alpha" in proc.stdout + proc.stderr
 
 
@@ -164,9 +209,11 @@ def test_interrupted_training_resumes_without_retraining(dag, tmp_path):
     resumes from its checkpoint, and its metrics equal those of the uninterrupted run of the whole DAG."""
     reference, _ = dag
     workdir = _copy_workflow(tmp_path / "dag")
+    shutil.rmtree(workdir / "src")  # the reference's code: both runs must come from the same code
+    shutil.copytree(reference / "src", workdir / "src", ignore=IGNORE)
     first, second = (f"results/runs/imdb/astro/seed{s}" for s in (0, 1))
     targets = [f"{first}/run.json", f"{second}/run.json"]
-    env = {**os.environ, "ASTROMORPHIC_TEST_STEP_DELAY": "0.2"}
+    env = {**package_env(workdir), "ASTROMORPHIC_TEST_STEP_DELAY": "0.2"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile=tiny.yaml", *targets]
     log = open(tmp_path / "interrupted.log", "w")
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -21,7 +21,7 @@ from astromorphic.config import (
     validate_config,
 )
 from astromorphic.io import write_text
-from astromorphic.runs import format_model_name
+from astromorphic.runs import code_hash, format_model_name
 from astromorphic.tables import available_tables
 
 # The configuration with every default filled in; an invalid one stops here, naming the key.
@@ -165,6 +165,23 @@ SNAPSHOT_HEADER = (
 )
 
 
+def code_snapshot(task):
+    """The hash of the code that determines a run of ``task``, as the package snakemake imports holds it
+    (the same package the jobs run); results/configs/code/<task>.txt is rewritten when it changes."""
+    return code_hash(task)
+
+
+def write_code_snapshot(path, digest, log):
+    write_text(path, CODE_HEADER + f"code_hash: {digest}\n")
+    write_text(log, f"wrote {path}\n")
+
+
+CODE_HEADER = (
+    "# Written by the workflow: the hash of the source files that determine a training run of this task\n"
+    "# (astromorphic.runs.code_hash); every run of the task retrains when it changes. Do not edit.\n"
+)
+
+
 def task_resources(task, key):
     return task_config(task)["resources"][key]
 
@@ -196,7 +213,8 @@ def figure_stems():
 
 
 def final_outputs():
-    outs = []
+    """Tables, figures, and the record of every run (so that a deleted run directory is trained again)."""
+    outs = [f"{run}/run.json" for run in run_dirs()]
     for ext in ("csv", "md", "tex", "html"):
         outs += table_outputs(ext)
     for stem in figure_stems():

@@ -1,11 +1,30 @@
 # One run per task, model and seed: results/runs/<task>/<model>/seed<k>/. A sweep variant is a model named
 # <preset>@<key>=<value>; `astromorphic train` reads the override from the name. checkpoint.pt is not an output, so it
-# survives an interrupted job and the rerun resumes from it.
+# survives an interrupted job and the rerun resumes from it (when it belongs to the same configuration, data and code).
+#
+# results/configs/code/<task>.txt holds the hash of the source files that determine a run of the task
+# (astromorphic.runs.code_hash); it is rewritten when that hash changes (a params rerun trigger), and then every
+# run of the task retrains from scratch. Code that only reports runs (tables, figures, aggregation) is not in it.
+
+
+rule code_snapshot:
+    output:
+        "results/configs/code/{task}.txt",
+    log:
+        "results/logs/configs/code/{task}.log",
+    localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        code=lambda wildcards: code_snapshot(wildcards.task),
+    run:
+        write_code_snapshot(output[0], params.code, log[0])
 
 
 rule train:
     input:
         config="results/configs/train/{task}.yaml",
+        code="results/configs/code/{task}.txt",
         data="results/data/{task}/manifest.json",
     output:
         record="results/runs/{task}/{model}/seed{seed}/run.json",
@@ -23,8 +42,9 @@ rule train:
         mem_mb=lambda wildcards: task_resources(wildcards.task, "mem_mb"),
         runtime=lambda wildcards: task_resources(wildcards.task, "runtime"),
         gpu=lambda wildcards: task_resources(wildcards.task, "gpu"),
+    # --force: snakemake has decided that this run is out of date, so a finished run in the directory is replaced.
     shell:
         "astromorphic train --task {wildcards.task} --model {wildcards.model} --seed {wildcards.seed}"
-        " --config {input.config} --data results/data/{wildcards.task}"
+        " --config {input.config} --data results/data/{wildcards.task} --force"
         " --out results/runs/{wildcards.task}/{wildcards.model}/seed{wildcards.seed}"
         " > {log} 2>&1"
