@@ -280,6 +280,6 @@ def test_an_unfinished_run_is_shown_as_such_and_counted_as_no_seed(tmp_path):
             "--reference", str(REFERENCE), "--out-dir", str(out)]
     assert tables.main(args) == 0
     t1 = pd.read_csv(out / "table1.csv").set_index("model")
-    assert t1.loc["astro", "n_seeds"] == 2 and t1.loc["vanilla", "n_seeds"] == 2 and t1.loc["linearized", "n_seeds"] == 3
+    assert (t1.loc["astro", "n_seeds"], t1.loc["vanilla", "n_seeds"], t1.loc["linearized", "n_seeds"]) == (2, 2, 3)
     speed = pd.read_csv(out / "learning_speed.csv").set_index("model")
     assert speed.loc["astro", "n_seeds"] == 2

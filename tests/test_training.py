@@ -353,7 +353,7 @@ def test_overrides_and_throughput_measurement():
     assert throughput.projected_hours(result, sizes) > 0
 
 
-# ------------------------------------------------------------------------------------------ stale, concurrent and broken runs
+# ------------------------------------------------------------------------------------------ stale, concurrent, broken
 
 
 def _argv(cfg: Path, out: Path, data: Path, model: str = "astro") -> list[str]:
@@ -517,7 +517,9 @@ def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
     np.random.seed(3), random.seed(4), torch.manual_seed(6)
     np.random.standard_normal()  # leaves numpy's cached gaussian set
     RunDir(tmp_path).save_checkpoint({"fingerprint": "f", "rng": training._rng_state(gen, cpu)})
-    draw = lambda: (np.random.standard_normal(3).tolist(), random.random(), torch.rand(2), torch.rand(2, generator=gen))  # noqa: E731
+    def draw():
+        return np.random.standard_normal(3).tolist(), random.random(), torch.rand(2), torch.rand(2, generator=gen)
+
     expected = draw()
     np.random.seed(0), random.seed(0), torch.manual_seed(0), gen.manual_seed(0)
     state = RunDir(tmp_path).load_checkpoint("f", training.LOG)
