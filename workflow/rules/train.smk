@@ -13,8 +13,6 @@ rule code_snapshot:
     log:
         "results/logs/configs/code/{task}.log",
     localrule: True
-    conda:
-        "../envs/astromorphic.yaml"
     params:
         code=lambda wildcards: code_snapshot(wildcards.task),
     run:
