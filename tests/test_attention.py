@@ -32,8 +32,11 @@ def phi(x):
 # naive references, written position by position from the paper's equations
 
 
-def naive_attention(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, mask=None):
-    """Eqs. 9-17 for every (batch, head, query i) separately, with explicit sums over the written tokens."""
+def naive_attention(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, mask=None, value_path=True):
+    """Eqs. 9-17 for every (batch, head, query i) separately, with explicit sums over the written tokens.
+
+    Without feedback P_i = 1 / (sum_j phi(q_i)_j * n_i ** alpha) (SPEC decision 8, docs/decisions.md);
+    without the value path the sigmoid's argument is 0 (SPEC decision 9)."""
     b_, h_, n, dk = q.shape
     dv = v.shape[-1]
     out = torch.zeros(b_, h_, n, dv, dtype=q.dtype)
@@ -48,14 +51,16 @@ def naive_attention(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale,
             else:
                 hebb += torch.outer(key, v[b, h, s])
             presyn += key
+        if not value_path:
+            hebb = torch.zeros_like(hebb)
         weight = torch.sigmoid(hebb / m_scale) if sigmoid else hebb / m_scale  # Eq. 11
         read = phi(q[b, h, i]) @ weight
         if feedback:
             g = presyn**alpha  # Eq. 14
             calcium = float((phi(q[b, h, i]) @ g).detach())  # Eq. 15
             p = 1.0 / calcium if calcium != 0 else 0.0  # Eq. 16
-        else:
-            p = 1.0 / len(written) if written else 0.0
+        else:  # C_i as if every entry of phi(k) were 1
+            p = 1.0 / float(phi(q[b, h, i]).sum().detach() * len(written) ** alpha) if written else 0.0
         out[b, h, i] = p * read  # Eq. 17 without the residual
     return out
 
@@ -302,6 +307,22 @@ def test_exp_scan_has_no_overflow_for_long_short_decay():
     )
 
 
+def test_relative_position_first_columns_do_not_depend_on_n():
+    """D = M P M^T on all L positions of M; n keeps the first n columns (SPEC decision 7)."""
+    gen = torch.Generator().manual_seed(5)
+    M = torch.randn(2, 3, 40, generator=gen, dtype=DT) * 0.5
+    for position in ("exp", "linear"):
+        full = naive_relpos(M, 4.0, position)
+        for n in (1, 7, 40):
+            for method in ("dense", "scan"):
+                got = relative_position_activity(M, 4.0, position=position, method=method, n=n)
+                torch.testing.assert_close(got, full[..., :n], rtol=1e-9, atol=1e-12)
+        # the old construction (D on the first n positions only) differs: the test above can fail
+        assert (naive_relpos(M[..., :7], 4.0, position) - full[..., :7]).abs().max() > 1e-6
+    for bad in (0, 41, 2.0, True):
+        assert_value_error(lambda: relative_position_activity(M, 4.0, n=bad), "n", "[1, 40]")
+
+
 def test_relative_position_gradcheck():
     M = (torch.randn(1, 2, 21, dtype=DT) * 0.5).requires_grad_()
     for method in ("dense", "scan"):
@@ -364,14 +385,153 @@ def test_astromorphic_module_matches_core(causal):
     mask[1, 7:] = False
     x = torch.randn(2, 10, 12, dtype=DT)
     q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
-    w = naive_relpos(mod.M[..., :10].detach(), 2.5)  # the first N columns of M
+    w = naive_relpos(mod.M.detach(), 2.5)[..., :10]  # D on all max_len positions, the first N columns
     core = naive_attention(q, k, v, w, 0.3, True, True, causal, 4.0, mask)
     expect = mod.w_o(core.transpose(1, 2).reshape(2, 10, 12))
     torch.testing.assert_close(mod(x, mask), expect, rtol=1e-6, atol=1e-10)
     mod.record_stats = True
     mod(x, mask)
-    assert set(mod.last_stats) == {"sigmoid_arg_mean", "sigmoid_arg_std"}
+    assert set(mod.last_stats) == {"value_sens", "sigmoid_arg_mean", "sigmoid_arg_std"}
     assert all(math.isfinite(v) for v in mod.last_stats.values())
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("feedback", [True, False])
+def test_gate_only_core_ignores_values(causal, feedback):
+    """value_path=False: H = sigmoid(0) = 1/2 everywhere, g and P unchanged; the output does not see V."""
+    q, k, v, w = rand_qkv(n=6)
+    mask = torch.tensor([[True, True, True, True, False, False], [True, False, True, True, True, False]])
+    kw = dict(feedback=feedback, causal=causal, m_scale=2.0, key_padding_mask=mask, chunk_size=4, value_path=False)
+    out = astromorphic_attention(q, k, v, w_astro=w, **kw)
+    torch.testing.assert_close(out, naive_attention(q, k, v, w, 0.25, True, feedback, causal, 2.0, mask, False))
+    # change V (and W_astro): identical output
+    assert torch.equal(astromorphic_attention(q, k, torch.randn_like(v) * 5, w_astro=w * 3, **kw), out)
+    assert torch.equal(astromorphic_attention(q, k, v, **kw), out)
+    # every value column holds 0.5 * sum_j phi(q_i)_j * P_i, and P is that of the value-path model
+    full = astromorphic_attention(q, k, torch.ones_like(v) * 1e-300, w_astro=None, **{**kw, "value_path": True})
+    torch.testing.assert_close(out, full, rtol=1e-12, atol=1e-15)
+    assert torch.equal(out[..., :1].expand_as(out), out)
+    qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+    astromorphic_attention(qq, kk, vv, **kw).sum().backward()
+    assert torch.isfinite(qq.grad).all() and vv.grad is None  # V is not in the graph at all
+    assert (kk.grad is not None and bool(torch.isfinite(kk.grad).all())) if feedback else kk.grad is None
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_no_feedback_normaliser_does_not_see_the_keys(causal):
+    """Feedback off: P_i = 1 / (sum_j phi(q_i)_j n_i^alpha), which is 1 / C_i when every phi(k) entry is 1."""
+    q, k, _, _ = rand_qkv(n=6)
+    mask = torch.tensor([[True, True, False, True, True, True], [True] * 6])
+    phi_q = phi(q)
+    ones = torch.ones_like(k) * mask[:, None, :, None]
+    for m in (None, mask):
+        kw = dict(key_padding_mask=m, alpha=0.25, causal=causal)
+        p1 = A._row_scale(phi_q, phi(k), feedback=False, **kw)
+        p2 = A._row_scale(phi_q, phi(k * 3 + 1), feedback=False, **kw)
+        assert torch.equal(p1, p2)
+    fed = A._row_scale(phi_q, ones, feedback=True, key_padding_mask=mask, alpha=0.25, causal=causal)
+    free = A._row_scale(phi_q, ones, feedback=False, key_padding_mask=mask, alpha=0.25, causal=causal)
+    torch.testing.assert_close(free.expand_as(fed), fed, rtol=1e-12, atol=0)
+
+
+def test_gate_only_module_has_no_m_and_matches_naive():
+    torch.manual_seed(0)
+    spec = AttentionSpec(kind="astromorphic", m_scale=3.0, value_path=False)
+    for causal in (False, True):
+        mod = build_attention(spec, 8, 2, 16, causal).double()
+        assert mod.M is None and not mod.value_path and "value_path=False" in repr(mod)
+        x = torch.randn(2, 9, 8, dtype=DT)
+        q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
+        core = naive_attention(q, k, v, None, 0.25, True, True, causal, 3.0, value_path=False)
+        torch.testing.assert_close(mod(x), mod.w_o(core.transpose(1, 2).reshape(2, 9, 8)))
+        # W_V does not matter at all
+        with torch.no_grad():
+            mod.w_v.weight.normal_()
+            mod.w_v.bias.normal_()
+        torch.testing.assert_close(mod(x), mod.w_o(core.transpose(1, 2).reshape(2, 9, 8)))
+        assert all(p.grad is None for p in mod.w_v.parameters())
+
+
+@pytest.mark.parametrize(
+    "spec",
+    all_specs() + [AttentionSpec(kind="astromorphic", m_scale=3.0, value_path=False)],
+    ids=lambda s: f"{s.kind}-{int(s.nonlinearity)}{int(s.relative_position)}{int(s.feedback)}"
+    f"{int(s.value_path)}-{s.position}",
+)
+def test_causal_modules_are_prefix_consistent(spec):
+    """The output at t from x[0..t] alone equals that from the whole window (max_len > every window)."""
+    torch.manual_seed(0)
+    mod = build_attention(spec, 8, 2, 24, causal=True, chunk_size=4).double()
+    x = torch.randn(2, 19, 8, dtype=DT)
+    base = mod(x)
+    for t in (0, 5, 11, 17):
+        assert (mod(x[:, : t + 1]) - base[:, : t + 1]).abs().max() <= 1e-12
+
+
+def test_leaky_module_is_not_prefix_consistent():
+    """The leaky diagnostic writes the whole window first, so a shorter window changes earlier outputs."""
+    torch.manual_seed(0)
+    mod = build_attention(AttentionSpec(kind="astromorphic", m_scale=3.0, leaky=True), 8, 2, 16, causal=True).double()
+    x = torch.randn(1, 12, 8, dtype=DT)
+    assert (mod(x[:, :6]) - mod(x)[:, :6]).abs().max() > 1e-6
+
+
+def test_value_sensitivity_by_hand():
+    """One token, d = 1, W_Q = W_K = 0 (phi = 1), W_V = 1: out = sigmoid(v), out(V = 0) = 1/2, so with
+    v = ln 3 (sigmoid 3/4) value_sens = (3/4 - 1/2) / (3/4) = 1/3."""
+    mod = build_attention(AttentionSpec(kind="astromorphic", relative_position=False, m_scale=1.0), 1, 1, 4, False)
+    mod = mod.double()
+    with torch.no_grad():
+        for lin, weight in ((mod.w_q, 0.0), (mod.w_k, 0.0), (mod.w_v, 1.0), (mod.w_o, 1.0)):
+            lin.weight.fill_(weight)
+            lin.bias.zero_()
+    mod.record_stats = True
+    x = torch.full((1, 1, 1), math.log(3.0), dtype=DT)
+    torch.testing.assert_close(mod(x), torch.full_like(x, 0.75))
+    assert mod.last_stats["value_sens"] == pytest.approx(1 / 3, rel=1e-12)
+    # the functional form: padded rows are left out of both norms
+    out = torch.tensor([[[[3.0], [100.0]]]])
+    zero = torch.tensor([[[[1.0], [0.0]]]])
+    assert A.value_sensitivity(out, zero, torch.tensor([[True, False]])) == pytest.approx(2 / 3)
+    assert A.value_sensitivity(torch.zeros(1, 1, 2, 1), zero) == 0.0
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_value_sensitivity_of_each_kind(causal):
+    """Linear in V (softmax, linearized, no sigmoid): exactly 1; gate-only: 0; astro in between, and
+    near 0 at a large m (the sigmoid's argument is about 0)."""
+    x = torch.randn(2, 10, 8, dtype=DT)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 6:] = False
+    specs = {
+        "softmax": (AttentionSpec(kind="softmax"), 1.0),
+        "linearized": (AttentionSpec(kind="linearized", m_scale=5.0), 1.0),
+        "no-nonlin": (AttentionSpec(kind="astromorphic", nonlinearity=False, m_scale=5.0), 1.0),
+        "gate-only": (AttentionSpec(kind="astromorphic", m_scale=5.0, value_path=False), 0.0),
+    }
+    for name, (spec, expect) in specs.items():
+        torch.manual_seed(0)
+        mod = build_attention(spec, 8, 2, 16, causal).double()
+        mod.record_stats = True
+        mod(x, None if causal else mask)
+        assert mod.last_stats["value_sens"] == pytest.approx(expect, abs=1e-12), name
+    sens = []
+    for m_scale in (0.5, 1e5):
+        torch.manual_seed(0)
+        mod = build_attention(AttentionSpec(kind="astromorphic", m_scale=m_scale), 8, 2, 16, causal).double()
+        mod.record_stats = True
+        mod(x)
+        sens.append(mod.last_stats["value_sens"])
+        # the probe's V = 0 read (the gate-only form, no state) equals the full read with V = 0
+        q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
+        torch.testing.assert_close(
+            mod._attend_zero_values(q, k, v, None), mod._attend(q, k, torch.zeros_like(v), None), rtol=1e-12, atol=0
+        )
+    assert 0.05 < sens[0] < 1 and 0 < sens[1] < 1e-3, sens
+    none = build_attention(AttentionSpec(kind="none"), 8, 2, 16, causal)
+    none.record_stats = True
+    none(x)
+    assert none.last_stats == {}
 
 
 def test_switches_map_to_core_arguments():

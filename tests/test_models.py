@@ -121,7 +121,7 @@ def test_leaky_lm_leaks():
 # probing
 
 
-@pytest.mark.parametrize("preset", ["astro", "vanilla", "no-attention", "linearized"])
+@pytest.mark.parametrize("preset", ["astro", "vanilla", "no-attention", "linearized", "astro-gate-only"])
 def test_probe(preset):
     torch.manual_seed(0)
     model = make("imdb", preset)
@@ -134,10 +134,18 @@ def test_probe(preset):
     assert len(probe) == 2
     for layer in probe:
         assert math.isfinite(layer["attn_ratio"]) and layer["attn_ratio"] >= 0
-        if preset in ("astro", "linearized"):
+        if preset in ("astro", "linearized", "astro-gate-only"):
             assert {"sigmoid_arg_mean", "sigmoid_arg_std"} <= set(layer)
+        if preset == "no-attention":
+            assert "value_sens" not in layer
+        else:
+            assert 0.0 <= layer["value_sens"] <= 1.0 + 1e-6
     if preset == "no-attention":
         assert all(layer["attn_ratio"] == 0.0 for layer in probe)
+    if preset in ("vanilla", "linearized"):  # linear in V
+        assert all(layer["value_sens"] == pytest.approx(1.0, abs=1e-6) for layer in probe)
+    if preset == "astro-gate-only":
+        assert all(layer["value_sens"] == 0.0 and layer["sigmoid_arg_std"] == 0.0 for layer in probe)
     model.set_probe(False)
     assert model.attention_probe() == [{}, {}]
 
@@ -230,6 +238,7 @@ def test_preset_registry():
         "astro-no-nonlin",
         "astro-no-feedback",
         "astro-leaky",
+        "astro-gate-only",
         "no-attention",
     ]
     assert preset_names("imdb") == [p for p in PRESETS if p != "astro-leaky"]
@@ -259,6 +268,16 @@ def test_spec_resolution():
     assert spec_for("astro-no-relpos", cfg, 128).relative_position is False
     assert spec_for("astro-no-feedback", cfg, 128).feedback is False
     assert spec_for("astro-leaky", cfg, 128).leaky is True
+    gate = spec_for("astro-gate-only", cfg, 128)
+    assert (gate.kind, gate.value_path, gate.nonlinearity, gate.alpha, gate.feedback, gate.relative_position) == (
+        "astromorphic",
+        False,
+        True,
+        0.3,
+        True,
+        False,
+    )
+    assert all(spec_for(p, cfg, 128).value_path for p in PRESETS if p != "astro-gate-only")
     assert spec_for("vanilla", cfg, 128).kind == "softmax"
     assert spec_for("no-attention", cfg, 128).kind == "none"
     with pytest.raises(ValueError, match="m_scale"):
@@ -273,13 +292,75 @@ def test_table2_rows():
     rows = {r["preset"]: r for r in table2_rows()}
     keys = [m[0] for m in MECHANISMS]
     assert set(rows) == set(PRESETS)
-    assert [rows["vanilla"][k] for k in keys] == [True, False, False, False, False, False]
-    assert [rows["linearized"][k] for k in keys] == [False, True, False, False, False, True]
-    assert [rows["astro"][k] for k in keys] == [False, True, True, True, True, True]
-    assert [rows["astro-no-relpos"][k] for k in keys] == [False, True, False, True, True, True]
-    assert [rows["astro-no-nonlin"][k] for k in keys] == [False, True, True, False, False, True]
-    assert [rows["astro-no-feedback"][k] for k in keys] == [False, True, True, True, False, False]
-    assert [rows["no-attention"][k] for k in keys] == [False] * 6
+    assert keys[:2] == ["softmax_attention", "value_path"]
+    assert [rows["vanilla"][k] for k in keys] == [True, False, False, False, False, False, False]
+    assert [rows["linearized"][k] for k in keys] == [False, True, True, False, False, False, True]
+    assert [rows["astro"][k] for k in keys] == [False, True, True, True, True, True, True]
+    assert [rows["astro-no-relpos"][k] for k in keys] == [False, True, True, False, True, True, True]
+    assert [rows["astro-no-nonlin"][k] for k in keys] == [False, True, True, True, False, False, True]
+    assert [rows["astro-no-feedback"][k] for k in keys] == [False, True, True, True, True, False, False]
+    # gate-only: nothing written (S = 0), sigmoid (of 0), alpha, g and the feedback kept
+    assert [rows["astro-gate-only"][k] for k in keys] == [False, False, False, False, True, True, True]
+    assert [rows["no-attention"][k] for k in keys] == [False] * 7
+    assert "Eq. 9" not in rows["astro-gate-only"]["equations"] and "Eq. 16" in rows["astro-gate-only"]["equations"]
     assert "Eq. 11" in rows["astro"]["equations"] and "Eq. 11" not in rows["linearized"]["equations"]
     assert get_preset("astro").equations[0] == "Eq. 9"
     assert [r["preset"] for r in table2_rows("imdb")] == preset_names("imdb")
+
+
+# ------------------------------------------------------------------------------------------------
+# absolute position embedding
+
+
+def test_position_embedding_option():
+    assert resolve_model_cfg("imdb", {})["position_embedding"] == "learned"
+    assert make("imdb", "astro").pos is not None
+    for task in ("imdb", "cifar10", "wikitext2"):
+        model = make(task, "astro-no-relpos", position_embedding="none")
+        assert model.pos is None and not any("pos" == n for n, _ in model.named_parameters())
+    # without any position information, astro-no-relpos cannot tell the order of a bag of tokens
+    torch.manual_seed(0)
+    model = make("imdb", "astro-no-relpos", position_embedding="none").double().eval()
+    tokens = torch.randint(1, 50, (1, 12))
+    torch.testing.assert_close(model(tokens.flip(-1)), model(tokens), rtol=1e-10, atol=1e-12)
+    assert_value_error(lambda: resolve_model_cfg("imdb", {"position_embedding": "sinusoidal"}), "position_embedding")
+    assert_value_error(lambda: resolve_model_cfg("imdb", {"abs_pos": False}), "abs_pos")
+
+
+# ------------------------------------------------------------------------------------------------
+# feedback off keeps the output's magnitude (SPEC decision 8, docs/decisions.md)
+
+
+def _first_core_outputs(task, preset, tokens, d, heads, m_factor, ln_input):
+    """The first block's attention term before W_O, (B, H, N, d_head), of a model at initialisation."""
+    torch.manual_seed(0)  # the same weights for every preset that has the same parameters
+    cfg = {"d_model": d, "n_layers": 1, "n_heads": heads, "max_len": 64, "dropout": 0.0}
+    model = build_model(
+        task, spec_for(preset, {"m_scale_factor": m_factor}, d), cfg, {"vocab_size": 97, "n_classes": 2}
+    )
+    model = model.double().eval()
+    store = {}
+    hook = model.blocks[0].attn.register_forward_pre_hook(lambda mod, args: store.setdefault("x", args[0]))
+    with torch.no_grad():
+        model(tokens)
+    hook.remove()
+    att = model.blocks[0].attn
+    x = store["x"]
+    if ln_input:  # a deeper layer sees LayerNorm outputs (entries of size about 1)
+        x = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    with torch.no_grad():
+        return att._attend(att._heads(x, att.w_q), att._heads(x, att.w_k), att._heads(x, att.w_v), None)
+
+
+@pytest.mark.parametrize("task", ["wikitext2", "imdb"])
+@pytest.mark.parametrize("m_factor", [1 / 64, 500])
+@pytest.mark.parametrize("ln_input", [False, True])
+def test_no_feedback_keeps_magnitude_at_every_position(task, m_factor, ln_input):
+    tokens = torch.randint(1, 97, (3, 64), generator=torch.Generator().manual_seed(2))
+    rms = {}
+    for preset in ("astro", "astro-no-feedback"):
+        out = _first_core_outputs(task, preset, tokens, 64, 2, m_factor, ln_input)
+        rms[preset] = out.square().mean(dim=(0, 3)).sqrt()  # per head and position, (H, N)
+    ratio = rms["astro-no-feedback"] / rms["astro"]
+    assert ratio.shape == (2, 64)
+    assert bool(((ratio > 0.5) & (ratio < 2.0)).all()), (float(ratio.min()), float(ratio.max()))

@@ -12,8 +12,13 @@ without the residual (SPEC.md section 2)::
     C_i     = phi(q_i) . g ;  P_i = 1 / C_i                 (Eq. 15-16)
     out_i   = P_i * phi(q_i) H                              (Eq. 17, row-wise scaling, SPEC decision 4)
 
-Without feedback, P_i = 1 / (number of tokens written). When ``causal``, every sum runs over the positions
-up to and including i, and the sigmoid acts on every prefix state S_i (SPEC decision 6).
+Without feedback (SPEC decision 8), P_i = 1 / (sum_j phi(q_i)_j * n_i ** alpha), n_i = number of tokens
+written: what C_i would be if every entry of phi(k) were 1 (phi(k) = elu(k) + 1 has mean about 1 at
+initialisation). It does not depend on the keys and keeps the output's magnitude (docs/decisions.md).
+Without the value path (``value_path=False``, the gate-only control, SPEC decision 9) the sigmoid's
+argument is set to 0: H = 1/2 in every entry, so num_i = 1/2 * sum_j phi(q_i)_j in every value column; g
+and P as above. When ``causal``, every sum runs over the positions up to and including i, and the sigmoid
+acts on every prefix state S_i (SPEC decision 6).
 
 Decisions documented here
 -------------------------
@@ -35,21 +40,25 @@ Decisions documented here
 * Half precision. float16/bfloat16 inputs are computed in float32 (long prefix sums of positive terms
   stall in 8-bit mantissas) and the result is cast back.
 * Padding. ``key_padding_mask`` (B, N) bool, True = real token: padded tokens add nothing to S or g and are
-  not counted by the no-feedback mean; rows of padded queries are still computed (and ignored downstream).
+  not counted in n_i of the no-feedback normaliser; rows of padded queries are still computed (and ignored
+  downstream).
 
 Relative position (Eq. 12)
 --------------------------
-``relative_position_activity(M, tau)`` returns W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, N),
-with P_ij = exp(-|i - j| / tau) (``position="exp"``, default) or |i - j| / N (``position="linear"``,
-SPEC decision 5). The product M P is formed densely (N x N matrix) or without P: for "exp" as a blocked
-two-sided exponential scan (a matrix product with a small in-block decay matrix, plus a carry between
-blocks; only non-positive powers of exp(-1/tau) appear, so nothing overflows), for "linear" from prefix
-sums (in float64 against cancellation). ``method="auto"`` picks the dense form for N <= DENSE_MAX_N
-(256 on the CPU, 4096 on CUDA), the crossovers measured by ``astromorphic bench attention``. Decay
-weights below the smallest normal float are set to zero (they are below float tolerance, and subnormal
-arithmetic is slow). W_astro depends on
-the positions only, never on token content (SPEC decision 7); for a sequence of length N it is built over
-all N positions, so it is the same function of position in the causal and the bidirectional models.
+``relative_position_activity(M, tau)`` returns W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, L),
+with P_ij = exp(-|i - j| / tau) (``position="exp"``, default) or |i - j| / L (``position="linear"``,
+SPEC decision 5); ``n=`` keeps the first n columns. The product M P is formed densely (L x L matrix) or
+without P: for "exp" as a blocked two-sided exponential scan (a matrix product with a small in-block decay
+matrix, plus a carry between blocks; only non-positive powers of exp(-1/tau) appear, so nothing
+overflows), for "linear" from prefix sums (in float64 against cancellation). ``method="auto"`` picks the
+dense form for L <= DENSE_MAX_N (256 on the CPU, 4096 on CUDA), the crossovers measured by
+``astromorphic bench attention``. Decay weights below the smallest normal float are set to zero (they are
+below float tolerance, and subnormal arithmetic is slow). W_astro depends on the positions only, never on
+token content (SPEC decision 7). The modules build D = M P M^T on all ``max_len`` positions and keep the
+first N columns of W_astro for a sequence of length N, so column t is the same for every window length
+(prefix consistency: the causal output at t depends on tokens 0..t only, not on how long the window is),
+and the same function of position in the causal and bidirectional models. It is computed once per forward
+(position only; linear in max_len with the scan).
 
 Modules
 -------
@@ -63,8 +72,9 @@ iso-architecture with the softmax baseline. Kinds:
 * ``linearized``: the core with sigmoid off, alpha = 1, no relative position, feedback on (Katharopoulos
   linear attention with phi = elu + 1, divided by m).
 * ``astromorphic``: switches ``nonlinearity`` (sigmoid, and alpha as given; off: no sigmoid, alpha = 1),
-  ``relative_position`` (a learnable M of shape (n_heads, d_k, max_len) per layer; a sequence of length
-  N <= max_len uses the first N columns, and P is built over those N positions) and ``feedback``.
+  ``relative_position`` (a learnable M of shape (n_heads, d_k, max_len) per layer; P and D are built over
+  all max_len positions and a sequence of length N <= max_len uses the first N columns of W_astro),
+  ``feedback`` and ``value_path`` (off: no M, since W_astro only enters the cut sigmoid argument).
   M is initialised from N(0, 0.02^2): small, so that W_astro = phi(a) starts close to 1 everywhere and
   the astrocyte term starts as a plain sum of the values.
 * ``none``: the no-attention control; returns zeros, has no parameters.
@@ -72,9 +82,12 @@ iso-architecture with the softmax baseline. Kinds:
 ``spec.leaky`` in a causal model makes the astromorphic attention write the whole sequence before reading
 (the ``astro-leaky`` diagnostic). Modules check shapes and lengths, but not activations for NaN/inf
 (``module.check_finite = True`` turns that on): a diverging run must reach the training loop's divergence
-check as NaN rather than stop with an exception. ``module.record_stats = True`` stores ``module.last_stats``: for the
-linear-attention kinds the mean and standard deviation over all entries of the sigmoid argument
-S / m of the full-sequence write state (recorded whether or not the sigmoid is applied).
+check as NaN rather than stop with an exception. ``module.record_stats = True`` stores ``module.last_stats``:
+for softmax and the linear-attention kinds ``value_sens`` = ||out(V) - out(V = 0)|| / ||out(V)|| (the
+attention term before W_O recomputed with V = 0; Frobenius norms over the real tokens of the batch;
+``value_sensitivity``), and for the linear-attention kinds the mean and standard deviation over all entries
+of the sigmoid argument S / m of the full-sequence write state (recorded whether or not the sigmoid is
+applied; 0 without the value path).
 """
 
 from __future__ import annotations
@@ -100,6 +113,7 @@ __all__ = [
     "relative_position_activity",
     "relative_position_matrix",
     "softmax_attention",
+    "value_sensitivity",
     "build_attention",
     "SoftmaxAttention",
     "AstromorphicAttention",
@@ -132,6 +146,7 @@ class AttentionSpec:
     tau: float = 16.0  # decay length of P_ij = exp(-|i-j|/tau)
     position: str = "exp"  # "exp" or "linear" (P_ij = |i-j|/N)
     leaky: bool = False  # diagnostic: a causal model whose attention writes the whole sequence first
+    value_path: bool = True  # off: the sigmoid's argument set to 0, H = 1/2 (gate-only control; astromorphic)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -383,12 +398,15 @@ def astromorphic_attention(
     key_padding_mask: Optional[Tensor] = None,
     chunk_size: Optional[int] = DEFAULT_CHUNK,
     validate: bool = True,
+    value_path: bool = True,
 ) -> Tensor:
     """Attention term phi(Q)(H (.) P) of Eq. 17 (no residual); see the module docstring.
 
     q, k: (B, H, N, d_k); v: (B, H, N, d_v); w_astro: (H, d_k, N) or None; key_padding_mask: (B, N) bool,
     True = real token, or None. Returns (B, H, N, d_v). Shapes and numbers are always checked;
     ``validate=False`` skips the NaN/inf check of the tensors (it synchronises a GPU).
+    ``value_path=False`` sets the sigmoid's argument to 0 (the gate-only control): H = 1/2 everywhere,
+    g and P unchanged, and the output does not depend on v (nor on w_astro).
     """
     alpha = _check_positive_number("alpha", alpha)
     m_scale = _check_positive_number("m_scale", m_scale)
@@ -429,6 +447,7 @@ def astromorphic_attention(
             m_scale,
             key_padding_mask,
             chunk_size,
+            bool(value_path),
         )
     return out.to(out_dtype)
 
@@ -440,48 +459,61 @@ def _autocast_off(device_type: str):
     return contextlib.nullcontext()
 
 
-def _core(q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, key_padding_mask, chunk_size) -> Tensor:
-    b, h, n, dk = q.shape
-    compute = q.dtype
-
+def _core(
+    q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, key_padding_mask, chunk_size, value_path=True
+) -> Tensor:
     phi_q = feature_map(q)
     phi_k = feature_map(k)
+    real = None
     if key_padding_mask is not None:
-        real = key_padding_mask.to(compute)[:, None, :, None]  # (B, 1, N, 1)
+        real = key_padding_mask.to(q.dtype)[:, None, :, None]  # (B, 1, N, 1)
         phi_k = phi_k * real
         v = v * real
+    if value_path:
+        num = _hebbian_read(phi_q, phi_k, v, w_astro, real, sigmoid, causal, m_scale, chunk_size)
+    else:
+        # the sigmoid's argument set to 0: H = sigmoid(0) = 1/2 (or 0 without the sigmoid) in every entry
+        gate = phi_q.sum(dim=-1, keepdim=True) * (0.5 if sigmoid else 0.0)
+        num = gate.expand(*gate.shape[:-1], v.shape[-1])
+    return num * _row_scale(phi_q, phi_k, key_padding_mask, alpha, feedback, causal).unsqueeze(-1)
+
+
+def _hebbian_read(phi_q, phi_k, v, w_astro, real, sigmoid, causal, m_scale, chunk_size) -> Tensor:
+    """The numerator phi(q_i) H_i, H = sigmoid(S / m) or S / m (Eq. 9-11, 17)."""
+    b, h, n, dk = phi_q.shape
     write_k = phi_k
     if w_astro is not None:
         write_k = phi_k + w_astro.transpose(-1, -2).unsqueeze(0)
-        if key_padding_mask is not None:
+        if real is not None:
             write_k = write_k * real
     write_k = write_k * (1.0 / m_scale)
-
-    # numerator phi(q_i) H_i
     if not causal:
         state = write_k.transpose(-1, -2) @ v  # (B, H, dk, dv) = S / m
         if sigmoid:
             state = torch.sigmoid(state)
-        num = phi_q @ state
-    else:
-        chunk = _resolve_chunk(chunk_size, b * h, dk, v.shape[-1], q.device)
-        read = _causal_sigmoid_read if sigmoid else _causal_linear_read
-        num = read(phi_q, write_k.expand(b, h, n, dk), v, chunk)
+        return phi_q @ state
+    chunk = _resolve_chunk(chunk_size, b * h, dk, v.shape[-1], phi_q.device)
+    read = _causal_sigmoid_read if sigmoid else _causal_linear_read
+    return read(phi_q, write_k.expand(b, h, n, dk), v, chunk)
 
-    # row scaling P_i
+
+def _row_scale(phi_q, phi_k, key_padding_mask, alpha, feedback, causal) -> Tensor:
+    """P_i, (B, H, N) or broadcastable: 1 / (phi(q_i) . g_i) with feedback (Eq. 15-16); without it
+    1 / (sum_j phi(q_i)_j * n_i ** alpha), n_i = number of tokens written (what phi(q_i) . g_i would be if
+    every entry of phi(k) were 1), so that the output keeps its magnitude but P does not see the keys."""
     if feedback:
         k_sum = phi_k.cumsum(dim=-2) if causal else phi_k.sum(dim=-2, keepdim=True)
-        calcium = (phi_q * _safe_pow(k_sum, alpha)).sum(dim=-1)  # C_i, (B, H, N)
-        scale = _safe_reciprocal(calcium)
+        return _safe_reciprocal((phi_q * _safe_pow(k_sum, alpha)).sum(dim=-1))  # 1 / C_i
+    b, _, n, _ = phi_q.shape
+    if key_padding_mask is not None:
+        real_count = key_padding_mask.to(phi_q.dtype)
+        count = real_count.cumsum(-1) if causal else real_count.sum(-1, keepdim=True).expand(b, n)
+        count = count[:, None, :]  # (B, 1, N)
+    elif causal:
+        count = torch.arange(1, n + 1, device=phi_q.device, dtype=phi_q.dtype)
     else:
-        if key_padding_mask is not None:
-            real_count = key_padding_mask.to(compute)
-            count = real_count.cumsum(-1) if causal else real_count.sum(-1, keepdim=True).expand(b, n)
-            count = count[:, None, :]  # (B, 1, N)
-        else:
-            count = torch.arange(1, n + 1, device=q.device, dtype=compute) if causal else q.new_full((n,), n)
-        scale = _safe_reciprocal(count)
-    return num * scale.unsqueeze(-1)
+        count = phi_q.new_full((n,), n)
+    return _safe_reciprocal(phi_q.sum(dim=-1) * _safe_pow(count, alpha))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -558,15 +590,25 @@ def relative_position_matrix(n: int, tau: float = 16.0, position: str = "exp", *
 
 
 def relative_position_activity(
-    M: Tensor, tau: float = 16.0, *, position: str = "exp", method: str = "auto", validate: bool = True
+    M: Tensor,
+    tau: float = 16.0,
+    *,
+    position: str = "exp",
+    method: str = "auto",
+    validate: bool = True,
+    n: Optional[int] = None,
 ) -> Tensor:
-    """W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, N); returns (H, d_k, N).
+    """W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, L); returns (H, d_k, n), n = L by default.
 
+    D = M P M^T is always built on all L positions of M (the model's ``max_len``); ``n`` keeps only the
+    first n columns of W_astro, so that they do not depend on n (SPEC decision 7, prefix consistency).
     ``validate=False`` skips the NaN/inf check of M.
-    ``method``: "dense" forms P (N x N), "scan" never does, "auto" picks by N and device (DENSE_MAX_N).
+    ``method``: "dense" forms P (L x L), "scan" never does, "auto" picks by L and device (DENSE_MAX_N).
     Computed in float32 for half-precision M, with autocast off.
     """
     _check_tensor("M", M, 3, "(H, d_k, N)")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= M.shape[-1]):
+        raise _fail("n", f"an integer in [1, {M.shape[-1]}] (the columns of M)", repr(n))
     if position not in POSITION_KINDS:
         raise _fail("position", f"one of {POSITION_KINDS}", repr(position))
     if method not in ("auto", "dense", "scan"):
@@ -575,21 +617,22 @@ def relative_position_activity(
         tau = _check_positive_number("tau", tau)
     if validate:
         _check_finite_tensor("M", M)
-    n = M.shape[-1]
+    length = M.shape[-1]
+    n = length if n is None else n
     if method == "auto":
-        method = "dense" if n <= DENSE_MAX_N.get(M.device.type, DENSE_MAX_N["cpu"]) else "scan"
+        method = "dense" if length <= DENSE_MAX_N.get(M.device.type, DENSE_MAX_N["cpu"]) else "scan"
     out_dtype = M.dtype
     if M.dtype in (torch.float16, torch.bfloat16):
         M = M.float()
     with _autocast_off(M.device.type):
         if method == "dense":
-            mp = M @ relative_position_matrix(n, tau, position, device=M.device, dtype=M.dtype)
+            mp = M @ relative_position_matrix(length, tau, position, device=M.device, dtype=M.dtype)
         elif position == "exp":
             mp = _exp_decay_product(M, tau)
         else:
             mp = _linear_distance_product(M)
-        d = mp @ M.transpose(-1, -2)  # D = M P M^T, (H, d_k, d_k)
-        edges = M.transpose(-1, -2) @ d  # a = M^T D, (H, N, d_k)
+        d = mp @ M.transpose(-1, -2)  # D = M P M^T, (H, d_k, d_k), on all L positions
+        edges = M[..., :n].transpose(-1, -2) @ d  # a = M^T D for the first n positions, (H, n, d_k)
         return feature_map(edges).transpose(-1, -2).to(out_dtype)
 
 
@@ -621,6 +664,27 @@ def softmax_attention(
     if bool(empty.any()):
         allowed = allowed | (empty & torch.eye(n, dtype=torch.bool, device=q.device))
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+
+
+# ----------------------------------------------------------------------------------------------------
+# value-sensitivity probe
+
+
+@torch.no_grad()
+def value_sensitivity(out: Tensor, out_zero: Tensor, key_padding_mask: Optional[Tensor] = None) -> float:
+    """||out(V) - out(V = 0)|| / ||out(V)||, Frobenius norms over all heads and the real query rows.
+
+    out, out_zero: (B, H, N, d_v) attention terms (before the output projection); key_padding_mask (B, N),
+    True = real token, or None. 1 for an attention term linear in V (softmax, linearized), 0 for one that
+    ignores V; 0.0 when ||out(V)|| = 0.
+    """
+    diff = (out.float() - out_zero.float()).square()
+    ref = out.float().square()
+    if key_padding_mask is not None:
+        keep = key_padding_mask.to(torch.float32)[:, None, :, None]
+        diff, ref = diff * keep, ref * keep
+    den = float(ref.sum())
+    return math.sqrt(float(diff.sum()) / den) if den > 0 else 0.0
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -665,16 +729,30 @@ class _ProjectedAttention(nn.Module):
         b, _, n, _ = out.shape
         return self.w_o(out.transpose(1, 2).reshape(b, n, self.d_model))
 
-    def _core(self, q, k, v, key_padding_mask):  # pragma: no cover - abstract
+    def _core(self, q, k, v, key_padding_mask):
+        out = self._attend(q, k, v, key_padding_mask)
+        if self.record_stats:
+            self.last_stats = self._probe_stats(q, k, v, key_padding_mask, out)
+        return out
+
+    def _attend(self, q, k, v, key_padding_mask):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _attend_zero_values(self, q, k, v, key_padding_mask):
+        """The attention term with V = 0."""
+        return self._attend(q, k, torch.zeros_like(v), key_padding_mask)
+
+    @torch.no_grad()
+    def _probe_stats(self, q, k, v, key_padding_mask, out) -> dict[str, float]:
+        """``value_sens``: the attention term recomputed with V = 0 against the real one."""
+        zero = self._attend_zero_values(q, k, v, key_padding_mask)
+        return {"value_sens": value_sensitivity(out, zero, key_padding_mask)}
 
 
 class SoftmaxAttention(_ProjectedAttention):
     kind = "softmax"
 
-    def _core(self, q, k, v, key_padding_mask):
-        if self.record_stats:
-            self.last_stats = {}
+    def _attend(self, q, k, v, key_padding_mask):
         return softmax_attention(q, k, v, causal=self.causal, key_padding_mask=key_padding_mask)
 
 
@@ -697,10 +775,12 @@ class AstromorphicAttention(_ProjectedAttention):
         tau: float = 16.0,
         position: str = "exp",
         chunk_size: Optional[int] = DEFAULT_CHUNK,
+        value_path: bool = True,
     ):
         super().__init__(d_model, n_heads, max_len, causal)
         self.kind = kind
         self.sigmoid = bool(sigmoid)
+        self.value_path = bool(value_path)
         self.alpha = _check_positive_number("alpha", alpha)
         self.feedback = bool(feedback)
         self.m_scale = _check_positive_number("m_scale", m_scale)
@@ -712,7 +792,7 @@ class AstromorphicAttention(_ProjectedAttention):
         # Activations are not checked for NaN/inf (a diverging run must reach the training loop's
         # divergence check rather than raise); set True to check them (it synchronises a GPU).
         self.check_finite = False
-        if relative_position:
+        if relative_position and self.value_path:  # without the value path W_astro would be unused
             self.M = nn.Parameter(torch.randn(n_heads, self.d_head, max_len) * M_INIT_STD)
         else:
             self.register_parameter("M", None)
@@ -721,25 +801,26 @@ class AstromorphicAttention(_ProjectedAttention):
         return (
             f"kind={self.kind}, causal={self.causal}, sigmoid={self.sigmoid}, alpha={self.alpha}, "
             f"relative_position={self.M is not None}, feedback={self.feedback}, m_scale={self.m_scale}, "
-            f"tau={self.tau}, position={self.position}"
+            f"tau={self.tau}, position={self.position}, value_path={self.value_path}"
         )
 
     def astro_activity(self, n: int) -> Optional[Tensor]:
-        """W_astro for the first n positions, or None without relative position."""
+        """W_astro for the first n positions, or None without relative position.
+
+        D = M P M^T is built on all max_len positions and the first n columns are kept, so column t does
+        not depend on n (prefix consistency, SPEC decision 7). It depends on M only (positions, not
+        tokens): one (H, d_k, max_len) x (max_len, max_len) product (or the O(max_len) scan) per forward.
+        """
         if self.M is None:
             return None
-        return relative_position_activity(self.M[..., :n], self.tau, position=self.position, validate=self.check_finite)
+        return relative_position_activity(self.M, self.tau, position=self.position, validate=self.check_finite, n=n)
 
-    def _core(self, q, k, v, key_padding_mask):
-        n = q.shape[-2]
-        w_astro = self.astro_activity(n)
-        if self.record_stats:
-            self.last_stats = self._write_stats(k, v, w_astro, key_padding_mask)
+    def _attend(self, q, k, v, key_padding_mask, value_path: Optional[bool] = None):
         return astromorphic_attention(
             q,
             k,
             v,
-            w_astro=w_astro,
+            w_astro=self.astro_activity(q.shape[-2]),
             alpha=self.alpha,
             sigmoid=self.sigmoid,
             feedback=self.feedback,
@@ -748,11 +829,25 @@ class AstromorphicAttention(_ProjectedAttention):
             key_padding_mask=key_padding_mask,
             chunk_size=self.chunk_size,
             validate=self.check_finite,
+            value_path=self.value_path if value_path is None else value_path,
         )
+
+    def _attend_zero_values(self, q, k, v, key_padding_mask):
+        """V = 0 makes S = 0 (both write terms are linear in V): exactly the gate-only read, no state needed."""
+        return self._attend(q, k, v, key_padding_mask, value_path=False)
+
+    @torch.no_grad()
+    def _probe_stats(self, q, k, v, key_padding_mask, out) -> dict[str, float]:
+        stats = super()._probe_stats(q, k, v, key_padding_mask, out)
+        stats.update(self._write_stats(k, v, self.astro_activity(q.shape[-2]), key_padding_mask))
+        return stats
 
     @torch.no_grad()
     def _write_stats(self, k, v, w_astro, key_padding_mask) -> dict[str, float]:
-        """Mean and std of the sigmoid argument S / m of the full-sequence write state."""
+        """Mean and std of the sigmoid argument S / m of the full-sequence write state (0 when the
+        value path is cut: the gate-only control sets the argument to 0)."""
+        if not self.value_path:
+            return {"sigmoid_arg_mean": 0.0, "sigmoid_arg_std": 0.0}
         k = feature_map(k.float())
         v = v.float()
         if w_astro is not None:
@@ -832,4 +927,5 @@ def build_attention(
         tau=spec.tau,
         position=spec.position,
         chunk_size=chunk_size,
+        value_path=spec.value_path,
     )

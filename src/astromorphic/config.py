@@ -63,6 +63,7 @@ DEFAULT_MODELS = (
     "astro-no-relpos",
     "astro-no-nonlin",
     "astro-no-feedback",
+    "astro-gate-only",
     "no-attention",
 )
 DEFAULT_LM_EXTRA_MODELS = ("astro-leaky",)
@@ -254,7 +255,9 @@ class _ModelSection(_Section):
     ffn_mult: Real(gt=0) = 4
     dropout: Real(ge=0, lt=1) = 0.1
     activation: Literal["gelu", "relu"] = "gelu"
-    abs_pos: StrictBool = Field(True, description="a learned absolute position embedding")
+    position_embedding: Literal["learned", "none"] = Field(
+        "learned", description="absolute position embedding added to the tokens: learned, or none"
+    )
     chunk_size: Optional[PosInt] = Field(None, description="causal attention chunk; null = automatic")
 
     @model_validator(mode="after")

@@ -6,10 +6,15 @@
   before it in its window. ``*_ppl`` = exp(mean NLL per token); ``*_word_ppl`` = exp(total NLL / number of
   words), computed as exp(mean NLL per token x tokens per word of the split, from the manifest counts).
 * Probe (``attn_ratio_l{i}``, layer i counted from 0): ||attention term|| / ||residual input|| per layer,
-  and for astromorphic attention the mean and standard deviation of the sigmoid's argument, on a fixed
-  batch (the first ``train.probe_samples`` test samples; LM: validation windows), in evaluation mode.
+  ``value_sens_l{i}`` = ||out(V) - out(V = 0)|| / ||out(V)|| of the attention term before the output
+  projection (every attention kind but none; SPEC decision 9), and for astromorphic attention the mean
+  and standard deviation of the sigmoid's argument, on a fixed batch (the first ``train.probe_samples``
+  test samples; LM: validation windows), in evaluation mode.
 * Causality audit (LM): the largest change of the logits at positions <= t when every token after t is
-  replaced, at several t; a causal model gives 0 up to ``train.audit_tol``.
+  replaced, at several t; a causal model gives 0 up to ``train.audit_tol``. Prefix consistency (SPEC
+  decision 7), in the same record: the largest change of the logits at positions <= t when the model
+  sees tokens 0..t alone instead of the whole window (``prefix_*`` keys, same positions and tolerance).
+  The leaky diagnostic fails both.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 from astromorphic.data.batches import Batch, TaskData
 
 LOG = logging.getLogger("astromorphic.training")
-PROBE_KEY_ORDER = ("attn_ratio", "sigmoid_arg_mean", "sigmoid_arg_std")
+PROBE_KEY_ORDER = ("attn_ratio", "value_sens", "sigmoid_arg_mean", "sigmoid_arg_std")
 
 
 def autocast(device: torch.device, dtype: str):
@@ -102,27 +107,33 @@ def causality_audit(
     tol: float,
     seed: int = 0,
 ) -> dict:
-    """Largest change of the logits at positions <= t when every token after t is replaced (several t).
+    """Largest change of the logits at positions <= t when every token after t is replaced (several t),
+    and when the model is given tokens 0..t alone (prefix consistency).
 
-    A causal LM gives 0 (up to ``tol``); the leaky diagnostic does not, and the record says so.
+    A causal, prefix-consistent LM gives 0 for both (up to ``tol``); the leaky diagnostic does not, and the
+    record says so (``passed``: causality, ``prefix_passed``: prefix consistency).
     """
     gen = torch.Generator().manual_seed(1_000_003 + seed)
     length = windows.shape[1]
     positions = sorted({0, length // 4, length // 2, (3 * length) // 4, length - 2} & set(range(max(length - 1, 0))))
-    with eval_mode(model):
+
+    def logits(tokens: torch.Tensor) -> torch.Tensor:
         with autocast(device, dtype):
-            base = model(windows.to(device)).float()
-        per_position = []
+            return model(tokens.to(device)).float()
+
+    with eval_mode(model):
+        base = logits(windows)
+        per_position, prefix = [], []
         for t in positions:
             noise = torch.randint(0, vocab_size, windows[:, t + 1 :].shape, generator=gen)
             same = noise == windows[:, t + 1 :]
             noise = torch.where(same, (noise + 1) % vocab_size, noise)  # every later token really changes
             changed = windows.clone()
             changed[:, t + 1 :] = noise
-            with autocast(device, dtype):
-                out = model(changed.to(device)).float()
-            per_position.append(float((out[:, : t + 1] - base[:, : t + 1]).abs().max()))
+            per_position.append(float((logits(changed)[:, : t + 1] - base[:, : t + 1]).abs().max()))
+            prefix.append(float((logits(windows[:, : t + 1]) - base[:, : t + 1]).abs().max()))
     worst = max(per_position) if per_position else 0.0
+    prefix_worst = max(prefix) if prefix else 0.0
     return {
         "max_abs_change": worst,
         "positions": positions,
@@ -131,6 +142,9 @@ def causality_audit(
         "seq_len": int(length),
         "tolerance": tol,
         "passed": bool(math.isfinite(worst) and worst <= tol),
+        "prefix_max_abs_change": prefix_worst,
+        "prefix_per_position": prefix,
+        "prefix_passed": bool(math.isfinite(prefix_worst) and prefix_worst <= tol),
     }
 
 

@@ -19,9 +19,12 @@ Decisions documented here (each a ``model_cfg`` key):
   against speed; see astromorphic.attention).
 * ``dropout`` (0.1): after the embedding, on the attention term and the FFN output before each residual
   add, inside the FFN, and before the classifier head / LM output layer.
-* ``abs_pos`` (true): a learned absolute position embedding added to the token embedding, in every model
-  and for every attention kind, so that the presets stay iso-architecture; the astromorphic attention
-  adds its own relative position term inside the attention on top of it.
+* ``position_embedding`` (``"learned"``, or ``"none"``): a learned absolute position embedding added to the
+  token embedding, in every model and for every attention kind, so that the presets stay
+  iso-architecture; the astromorphic attention adds its own relative position term inside the attention
+  on top of it. ``"none"`` leaves positions to the attention alone (SPEC decision 10: the
+  relative-position ablation is also run without it, since with it ``astro-no-relpos`` still sees
+  positions).
 * Embedding initialisation: token and position embeddings N(0, 0.02^2); linear layers keep PyTorch's
   default initialisation.
 * IMDB: with ``data_info["embedding"]`` (a (V, E) tensor, GloVe 300-d), the token embedding is that table,
@@ -43,7 +46,8 @@ inside the model are not checked, so a diverging run shows NaN to the training l
 Probing: ``model.set_probe(True)`` makes every block record ``attn_ratio`` = ||attention term|| /
 ||block input|| (Frobenius norms over the real tokens of the whole batch) and turns on the attention's
 ``record_stats``; ``model.attention_probe()`` returns one dict per layer with ``attn_ratio`` and the
-attention's ``last_stats``.
+attention's ``last_stats`` (``value_sens`` = ||out(V) - out(V = 0)|| / ||out(V)|| for every attention
+kind but none, and the sigmoid-argument mean and std for the linear-attention kinds).
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ class _BlockStack(nn.Module):
             )
             for _ in range(cfg["n_layers"])
         )
-        if cfg["abs_pos"]:
+        if cfg["position_embedding"] == "learned":
             self.pos = nn.Parameter(torch.randn(cfg["max_len"], cfg["d_model"]) * 0.02)
         else:
             self.register_parameter("pos", None)

@@ -8,12 +8,15 @@ linearized             Kozachkov et al. [18]: no sigmoid, alpha = 1, no relative
 astro                  astromorphic: sigmoid + alpha, relative position, feedback
 astro-no-relpos        nonlinearity, no relative position
 astro-no-nonlin        relative position, no nonlinearity (no sigmoid, alpha = 1)
-astro-no-feedback      P_i = 1 / (number of tokens written) instead of 1 / C_i
+astro-no-feedback      P_i = 1 / (sum_j phi(q_i)_j n_i^alpha), a key-independent normaliser, instead of 1 / C_i
 astro-leaky            (LM only, diagnostic) astro whose attention writes the whole sequence before reading
+astro-gate-only        control: astro with the value path cut (sigmoid argument 0, H = 1/2; g and P kept)
 no-attention           the attention term set to zero; embedding, residual, LayerNorm, FFN, head unchanged
 =====================  ==========================================================================
 
 The four Fig. 4 variants are ``astro``, ``astro-no-relpos``, ``astro-no-nonlin`` and ``linearized``.
+``astro-gate-only`` (SPEC decision 9) shows what is left of ``astro`` when V is not written at all: the
+per-token gate 0.5 sum_j phi(q_i)_j / (phi(q_i) . g_i); W_astro has nothing to act on, so it has no M.
 
 Resolution of the attention config (``spec_for``): ``m_scale`` = ``attention_cfg["m_scale"]`` when given,
 else ``attention_cfg["m_scale_factor"] * d_model`` (SPEC decision 1; the paper's 500 D or 100 D);
@@ -50,6 +53,7 @@ ATTENTION_CFG_KEYS = ("alpha", "m_scale", "m_scale_factor", "tau", "position")
 # (key, label, paper equations) of each mechanism shown in Table II.
 MECHANISMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("softmax_attention", "softmax attention", ()),
+    ("value_path", "value path (Hebbian write of V)", ()),
     ("neuron_hebbian", "neuron Hebbian write phi(K)^T V", ("Eq. 9",)),
     ("astrocyte_relative_position", "astrocyte Hebbian write with relative position", ("Eq. 10", "Eq. 12")),
     ("nonlinear_hebbian", "nonlinear (sigmoid) Hebbian weight", ("Eq. 11",)),
@@ -74,6 +78,7 @@ class Preset:
     feedback: bool = True
     leaky: bool = False
     tasks: tuple[str, ...] = ALL_TASKS
+    value_path: bool = True
 
     def spec_for(
         self, attention_cfg: Optional[Mapping[str, Any]] = None, d_model: Optional[int] = None
@@ -106,16 +111,18 @@ class Preset:
             raise _fail("position", "'exp' or 'linear'", repr(position))
         linear_core = self.kind in ("linearized", "astromorphic")
         nonlinearity = self.nonlinearity and linear_core
+        value_path = self.value_path or self.kind != "astromorphic"
         return AttentionSpec(
             kind=self.kind,
             nonlinearity=nonlinearity,
-            relative_position=self.relative_position and linear_core,
+            relative_position=self.relative_position and linear_core and value_path,
             feedback=self.feedback and linear_core,
             alpha=alpha if nonlinearity else 1.0,
             m_scale=m_scale,
             tau=tau,
             position=position,
             leaky=self.leaky,
+            value_path=value_path,
         )
 
     @property
@@ -133,7 +140,7 @@ PRESETS: dict[str, Preset] = {
         Preset("astro-no-nonlin", "astromorphic, relative position without nonlinearity", "astromorphic", False, True),
         Preset(
             "astro-no-feedback",
-            "astromorphic without the presynaptic feedback (mean read)",
+            "astromorphic without the presynaptic feedback (key-independent normaliser)",
             "astromorphic",
             True,
             True,
@@ -145,6 +152,13 @@ PRESETS: dict[str, Preset] = {
             "astromorphic",
             leaky=True,
             tasks=("wikitext2",),
+        ),
+        Preset(
+            "astro-gate-only",
+            "control: astromorphic with the value path cut (sigmoid argument 0, H = 1/2; g and feedback kept)",
+            "astromorphic",
+            relative_position=False,
+            value_path=False,
         ),
         Preset("no-attention", "control: attention term set to zero", "none", False, False, False),
     )
@@ -172,12 +186,18 @@ def preset_names(task: Optional[str] = None) -> list[str]:
 
 
 def mechanisms_of(spec: AttentionSpec) -> dict[str, bool]:
-    """Which Table II mechanisms an attention spec computes."""
+    """Which Table II mechanisms an attention spec computes.
+
+    Without the value path nothing is written (S = 0): no neuron or astrocyte write; the sigmoid is still
+    applied (to 0, H = 1/2) and alpha, g and the feedback are unchanged.
+    """
     linear_core = spec.kind in ("linearized", "astromorphic")
+    writes = linear_core and spec.value_path
     return {
         "softmax_attention": spec.kind == "softmax",
-        "neuron_hebbian": linear_core,
-        "astrocyte_relative_position": linear_core and spec.relative_position,
+        "value_path": writes,
+        "neuron_hebbian": writes,
+        "astrocyte_relative_position": writes and spec.relative_position,
         "nonlinear_hebbian": linear_core and spec.nonlinearity,
         "presynaptic_plasticity": linear_core and spec.feedback and spec.alpha != 1.0,
         "calcium_feedback": linear_core and spec.feedback,
