@@ -60,16 +60,18 @@ class _WriteReadNetwork:
     def state(self, sigmoid: bool, m_scale: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """H = sigmoid((H_neuron + H_astro) / m) (Eq. 11; no sigmoid when sigmoid=False) and g = s ** alpha (Eq. 14)."""
         pre = (self.h_neuron + self.h_astro) / m_scale
+        self.alpha = alpha  # the no-feedback normaliser uses it too
         return (_sigmoid(pre) if sigmoid else pre), self.trace**alpha
 
     def read(self, phi_q: np.ndarray, hebb: np.ndarray, g: np.ndarray, feedback: bool) -> np.ndarray:
         """Query phi(q_i) (B, H, d_k): C_i = phi(q_i) . g (Eq. 15), out_i = P_i phi(q_i)^T H with P_i = 1 / C_i
-        (Eq. 16-17), or 1 / (tokens written) without feedback; P_i = 0 where its denominator is 0."""
+        (Eq. 16-17), or without feedback the key-free normaliser 1 / (sum_j phi(q_i)_j * n_i ** alpha), n_i the
+        tokens written (docs/decisions.md); P_i = 0 where its denominator is 0."""
         lval = np.einsum("bhk,bhkv->bhv", phi_q, hebb)
         if feedback:
             scale = _reciprocal(np.einsum("bhk,bhk->bh", phi_q, g))
         else:
-            scale = np.broadcast_to(_reciprocal(self.written)[:, None], lval.shape[:2])
+            scale = _reciprocal(phi_q.sum(-1) * (self.written[:, None] ** self.alpha))
         return lval * scale[..., None]
 
 

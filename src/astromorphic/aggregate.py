@@ -152,8 +152,19 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
     row["best_epoch"] = _number((record.get("best") or {}).get("epoch"))
     row["attn_ratio_final"] = _number(record.get("attn_ratio_final"))
     row["attn_ratio_init"] = _number(record.get("attn_ratio_init"))
-    if "causality_audit" in record:
-        row["causality_max_change"] = _number(record["causality_audit"]["max_abs_change"])
+    audit = record.get("causality_audit")
+    if audit is not None:
+        row["causality_max_change"] = _number(audit["max_abs_change"])
+        row["causality_passed"] = bool(audit["passed"])
+        row["prefix_max_change"] = _number(audit.get("prefix_max_abs_change"))
+        row["prefix_passed"] = audit.get("prefix_passed")
+    data = record.get("data") or {}
+    row["data_tokenizer"] = data.get("tokenizer")
+    row["data_embedding"] = data.get("embedding")
+    row["data_train_from"] = data.get("train_from")
+    row["data_held_out"] = ";".join(data.get("held_out") or [])
+    per_word = data.get("tokens_per_word") or {}
+    row["data_tokens_per_word"] = _number(per_word.get("test"))
     return row
 
 

@@ -260,6 +260,31 @@ def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def data_provenance(manifest: dict) -> dict:
+    """What the tables say about a run's data, from the manifest of its prepared data: source, whether it is
+    a synthetic stand-in, the tokenizer, the embedding, which text the model trained on and which
+    evaluation splits are held out (not seen in training)."""
+    split_map = manifest.get("split_map") or {}
+    splits = list(manifest.get("splits") or [])
+    train_from = split_map.get("train", "train")
+    evaluated = [s for s in splits if s != "train"]
+    if manifest.get("embedding_file"):
+        embedding = f"pretrained vectors ({manifest.get('embedding') or manifest['embedding_file']})"
+    elif manifest.get("image_shape"):
+        embedding = "pixels (convolutional stem)"
+    else:
+        embedding = "learned token embedding"
+    return {
+        "source": manifest.get("source"),
+        "synthetic": bool(manifest.get("synthetic", False)),
+        "tokenizer": manifest.get("tokenizer"),
+        "embedding": embedding,
+        "train_from": train_from,
+        "held_out": [s for s in evaluated if s != train_from],
+        "tokens_per_word": manifest.get("tokens_per_word"),
+    }
+
+
 # ================================================================================================ summary
 
 
