@@ -260,6 +260,15 @@ def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def config_fingerprint(task: str, model: str, seed: int, task_cfg: dict) -> str:
+    """Hash of what the configuration alone says about a run: task, model, seed and the run section (as in
+    :func:`fingerprint`, without the data and the code). The workflow compares it with a committed record's
+    ``config_fingerprint`` to decide whether that record stands for a run of the configuration."""
+    semantic = run_section(task_cfg, runtime=False)
+    blob = aio.dumps_json({"task": task, "model": model, "seed": int(seed), "config": semantic})
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def data_provenance(manifest: dict) -> dict:
     """What the tables say about a run's data, from the manifest of its prepared data: source, whether it is
     a synthetic stand-in, the tokenizer, the embedding, which text the model trained on and which

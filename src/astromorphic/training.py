@@ -63,6 +63,7 @@ from astromorphic.runs import (
     RunError,
     code_hash,
     code_version,
+    config_fingerprint,
     data_provenance,
     device_info,
     fingerprint,
@@ -255,7 +256,8 @@ def train_run(
             for path in removed:
                 LOG.info("removed %s, left by an interrupted write", path.name)
             run = _Run(task, model, seed, config, cfg, run_dir, data_path, device)
-            run.record.update({"preset": preset, "fingerprint": fp, **identity})
+            config_fp = config_fingerprint(task, model, seed, cfg)
+            run.record.update({"preset": preset, "fingerprint": fp, "config_fingerprint": config_fp, **identity})
             show = _progress_enabled() if progress is None else progress
             run.execute(inject, float(os.environ.get(DELAY_ENV) or 0.0), show)
             return run_dir.read_record() or run.record
