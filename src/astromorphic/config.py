@@ -537,6 +537,14 @@ class PipelineConfig(_Section):
     synthetic: StrictBool = Field(False, description="the tasks use synthetic stand-in data")
     results_dir: str = Field("results", description="outputs of the library's stand-alone commands")
     data_dir: Optional[str] = Field(None, description="local copies in the official formats, one folder per task")
+    records: Optional[str] = Field(
+        None,
+        description="folder of committed run records (<folder>/runs/<task>/<model>/seed<k>/: run.json, metrics.csv); "
+        "a run whose finished record there matches the configuration is aggregated from it and not trained",
+    )
+    records_strict: StrictBool = Field(
+        False, description="retrain runs whose record was made by other code (another code_hash) instead of using it"
+    )
     seeds: Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2]
     models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)] = list(DEFAULT_MODELS)
     lm_extra_models: Annotated[list[ModelName], AfterValidator(_unique)] = Field(
