@@ -9,9 +9,15 @@ from pathlib import Path
 
 import yaml
 
-MODELS = ["vanilla", "linearized", "astro", "astro-no-relpos", "astro-no-nonlin", "astro-no-feedback", "no-attention"]
+MODELS = ["vanilla", "linearized", "astro", "astro-no-relpos", "astro-no-nonlin", "astro-no-feedback", "astro-gate-only",
+          "no-attention"]
 SPEED = {"astro": 1.5, "astro-no-relpos": 2.5, "astro-no-nonlin": 5.0, "linearized": 6.0, "vanilla": 2.0,
-         "astro-no-feedback": 3.0, "no-attention": 40.0, "astro-leaky": 1.0}
+         "astro-no-feedback": 3.0, "astro-gate-only": 1.6, "no-attention": 40.0, "astro-leaky": 1.0}
+
+
+# the value-sensitivity probe of each preset (1: attention over values; 0: no value path)
+VALUE_SENS = {"astro": 0.001, "astro-no-relpos": 0.001, "astro-no-feedback": 0.001, "astro-leaky": 0.001,
+              "astro-gate-only": 0.0, "no-attention": 0.0}
 
 
 def config(tasks=("imdb", "cifar10", "wikitext2"), seeds=(0, 1), epochs=6) -> dict:
@@ -36,7 +42,7 @@ def write_run(root: Path, task: str, model: str, seed: int, epochs: int = 6, div
     k = SPEED.get(preset, 3.0) * (1 + 0.1 * seed)
     lm = task == "wikitext2"
     metric_cols = ["valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl"] if lm else ["test_acc"]
-    probe = [f"attn_ratio_l{i}" for i in range(layers)]
+    probe = [f"attn_ratio_l{i}" for i in range(layers)] + [f"value_sens_l{i}" for i in range(layers)]
     cols = ["epoch", "train_loss", *metric_cols, "lr", "grad_norm", *probe, "time_epoch_s", "time_throughput"]
     rows = []
     last = epochs if diverge_at is None else diverge_at - 1
@@ -51,15 +57,21 @@ def write_run(root: Path, task: str, model: str, seed: int, epochs: int = 6, div
                        test_word_ppl=round(ppl * 1.45, 4))  # fmt: skip
         else:
             row["test_acc"] = acc
-        for i, c in enumerate(probe):
-            row[c] = 0.0 if preset == "no-attention" else round(0.3 + 0.05 * e + 0.01 * i, 4)
+        for i in range(layers):
+            row[f"attn_ratio_l{i}"] = 0.0 if preset == "no-attention" else round(0.3 + 0.05 * e + 0.01 * i, 4)
+            row[f"value_sens_l{i}"] = VALUE_SENS.get(preset, 1.0)
         rows.append(row)
     record = {
         "task": task, "model": model, "preset": preset, "seed": seed,
         "status": "finished" if diverge_at is None else "diverged",
         "diverged_epoch": diverge_at, "config": {"data": {"source": "synthetic"}, "train": {"epochs": epochs}},
         "synthetic_config": True, "data_synthetic": True, "data_source": "synthetic",
-        "probe_init": [{"attn_ratio": 0.0 if preset == "no-attention" else 0.25} for _ in range(layers)],
+        "probe_init": [{"attn_ratio": 0.0 if preset == "no-attention" else 0.25,
+                        "value_sens": VALUE_SENS.get(preset, 1.0)} for _ in range(layers)],
+        "data": {"source": "synthetic", "synthetic": True, "tokenizer": None if task == "cifar10" else "word",
+                 "embedding": "pixels (convolutional stem)" if task == "cifar10" else "learned token embedding",
+                 "train_from": "train", "held_out": ["valid", "test"] if lm else ["test"],
+                 "tokens_per_word": {"test": 1.0} if lm else None},
     }  # fmt: skip
     if lm:
         record["causality_audit"] = {"max_abs_change": 0.0, "passed": True}

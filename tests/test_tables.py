@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from _fake_runs import make_runs, write_run
+from _fake_runs import MODELS, make_runs, write_run
 from astromorphic import aggregate, tables
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_values.csv"
@@ -47,7 +47,7 @@ def test_tidy_has_one_row_per_epoch_and_no_timing(built):
     diverged = tidy[(tidy.task == "wikitext2") & (tidy.model == "linearized")]
     assert diverged["epoch"].max() == 2 and set(diverged["status"]) == {"diverged"}
     summary = pd.read_csv(out / "runs_summary.csv")
-    assert len(summary) == 2 * (3 * 7 + 1)
+    assert len(summary) == 2 * (3 * len(MODELS) + 1)
     row = summary[(summary.task == "imdb") & (summary.model == "astro") & (summary.seed == 0)].iloc[0]
     assert row["attn_ratio_init"] == pytest.approx(0.25) and row["synthetic"]
 
@@ -77,7 +77,17 @@ def test_table1_mean_sd_paper_difference_citations_diverged(built):
     assert (lin["n_diverged"] == 2).all() and lin["mean"].isna().all()
     md = (out / "table1.md").read_text()
     assert "diverged (2/2 seeds)" in md
-    assert "test perplexity per token" in md and "test perplexity per word" in md
+    # word tokens: per-token and per-word perplexity coincide, so the LM has one row per model
+    assert "test perplexity (per token = per word: word tokens)" in md
+    lm = t1[(t1.task == "wikitext2") & (t1.kind == "run")]
+    assert not lm["metric"].eq("test_word_ppl").any() and len(lm[lm.model == "astro"]) == 1
+    assert lm["causal"].all() and "max Δ 0.0e+00: pass" in md  # the fake audits pass, prefix not recorded
+    assert "astro-leaky (diagnostic: sees future tokens)" in md
+    assert t1.loc[t1.model == "astro-leaky", "diagnostic"].all()
+    for line in ("IMDB: embedding: learned token embedding; tokenizer: word; trained on the training split; "
+                 "held out: test.", "CIFAR-10: embedding: pixels (convolutional stem); trained on the training "
+                 "split; held out: test."):
+        assert line in md, line
     # synthetic tokens are not GPT-2 tokens: no difference to the paper's perplexity is computed
     assert "not comparable (tokenization)" in md
 
@@ -111,6 +121,17 @@ def test_controls_welch_and_ratio(built):
     assert row["diff_mean"] > 0 and 0 <= row["welch_p"] <= 1
     assert row["attn_ratio_final_mean"] == pytest.approx(0.6)
     assert math.isnan(tables.welch_p([1.0], [2.0, 3.0]))
+    # the gate-only control: every preset's difference to it, and the value-sensitivity probe
+    summary = pd.read_csv(out / "runs_summary.csv")
+    acc = lambda m: 100 * summary[(summary.task == "imdb") & (summary.model == m)].sort_values("seed")[
+        "final_test_acc"].to_numpy()  # noqa: E731
+    assert row["gate_diff_mean"] == pytest.approx((acc("astro") - acc("astro-gate-only")).mean())
+    assert row["value_sens_final_mean"] == pytest.approx(0.001) and row["value_sens_init_mean"] == pytest.approx(0.001)
+    gate = ctrl[(ctrl.task == "imdb") & (ctrl.model == "astro-gate-only")].iloc[0]
+    assert gate["value_sens_final_mean"] == 0 and math.isnan(gate["gate_diff_mean"])
+    vanilla = ctrl[(ctrl.task == "imdb") & (ctrl.model == "vanilla")].iloc[0]
+    assert vanilla["value_sens_final_mean"] == 1
+    assert "Difference to astro-gate-only" in (out / "controls.md").read_text()
 
 
 def test_table_s_from_config_and_table2_from_registry(built):

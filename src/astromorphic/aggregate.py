@@ -150,8 +150,8 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
         for metric in METRIC_DIRECTION:
             row[f"{which}_{metric}"] = _number(values.get(metric))
     row["best_epoch"] = _number((record.get("best") or {}).get("epoch"))
-    row["attn_ratio_final"] = _number(record.get("attn_ratio_final"))
-    row["attn_ratio_init"] = _number(record.get("attn_ratio_init"))
+    for probe in ("attn_ratio_final", "attn_ratio_init", "value_sens_init", "value_sens_final"):
+        row[probe] = _number(record.get(probe))
     audit = record.get("causality_audit")
     if audit is not None:
         row["causality_max_change"] = _number(audit["max_abs_change"])

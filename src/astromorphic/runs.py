@@ -315,13 +315,11 @@ def summarise(task: str, rows: list[dict], probe_init: list[dict]) -> dict:
     else:
         best_row = min(scored, key=lambda r: (r[key], r["epoch"]), default=None)
     last = rows[-1] if rows else {}
-    ratio_cols = [c for c in last if c.startswith("attn_ratio_l")]
-    return {
-        "final": keep(last),
-        "best": {"selected_by": key, **keep(best_row)} if best_row else {},
-        "attn_ratio_init": _mean([layer.get("attn_ratio") for layer in probe_init or []]),
-        "attn_ratio_final": _mean([last.get(c) for c in ratio_cols]),
-    }
+    out = {"final": keep(last), "best": {"selected_by": key, **keep(best_row)} if best_row else {}}
+    for probe in ("attn_ratio", "value_sens"):  # layer means of the probe at initialisation and at the end
+        out[f"{probe}_init"] = _mean([layer.get(probe) for layer in probe_init or []])
+        out[f"{probe}_final"] = _mean([last.get(c) for c in last if c.startswith(f"{probe}_l")])
+    return out
 
 
 # ================================================================================================ the directory

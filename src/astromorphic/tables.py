@@ -39,6 +39,8 @@ TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
 S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
 ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
 CONTROL = "no-attention"
+GATE_CONTROL = "astro-gate-only"
+PROBES = ("attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
 BASELINE = "linearized"
 # The paper's speed-up statements: (fast, slow) pairs of the Fig. 4 variants.
 SPEEDUP_PAIRS = (("astro", "linearized"), ("astro", "astro-no-relpos"), ("astro-no-relpos", "linearized"))
@@ -125,9 +127,59 @@ class Context:
 
         return threshold(self.config, task)
 
+    def data_facts(self, task: str) -> dict:
+        """The data provenance of ``task`` as its run records hold it (astromorphic.runs.data_provenance),
+        else from its manifest."""
+        s = self.summary
+        if not s.empty and "data_embedding" in s.columns:
+            rows = s[(s["task"] == task) & s["data_embedding"].notna()]
+            if len(rows):
+                r = rows.iloc[0]
+                held = r.get("data_held_out")
+                return {"tokenizer": r.get("data_tokenizer") if pd.notna(r.get("data_tokenizer")) else None,
+                        "embedding": r["data_embedding"], "train_from": r.get("data_train_from"),
+                        "held_out": str(held).split(";") if isinstance(held, str) and held else [],
+                        "tokens_per_word": r.get("data_tokens_per_word")}  # fmt: skip
+        manifest = self.manifests.get(task)
+        if manifest:
+            from astromorphic.runs import data_provenance
+
+            facts = data_provenance(manifest)
+            facts["tokens_per_word"] = (facts.get("tokens_per_word") or {}).get("test")
+            return facts
+        return {}
+
+    def data_line(self, task: str) -> str:
+        """One line per task: embedding, tokenizer, training text and which evaluation splits are held out."""
+        f = self.data_facts(task)
+        if not f:
+            return f"{TASK_NAMES[task]}: data provenance unknown (no run records or manifest)."
+        parts = [f"embedding: {f['embedding']}"]
+        if task != "cifar10":
+            parts.append(f"tokenizer: {self.tokenizer(task)}")
+        train_from = f.get("train_from") or "train"
+        text = "the training split" if train_from == "train" else f"the {train_from} split (no training split available)"
+        parts.append(f"trained on {text}")
+        held = f.get("held_out") or []
+        evaluated = "test" if task != "wikitext2" else "valid, test"
+        not_held = [s for s in evaluated.split(", ") if s not in held]
+        parts.append("held out: " + (", ".join(held) or "none"))
+        if not_held:
+            parts.append(f"NOT held out: {', '.join(not_held)} (seen in training)")
+        return f"{TASK_NAMES[task]}: " + "; ".join(parts) + "."
+
+    def per_word_is_per_token(self, task: str) -> bool:
+        """True when every token is a word (word tokenizer): per-token and per-word perplexity coincide."""
+        value = self.data_facts(task).get("tokens_per_word")
+        try:
+            return float(value) == 1.0
+        except (TypeError, ValueError):
+            return False
+
     def tokenizer(self, task: str) -> str:
         manifest = self.manifests.get(task) or {}
-        name = manifest.get("tokenizer") or (self.task_config(task).get("data") or {}).get("tokenizer")
+        name = self.data_facts(task).get("tokenizer") or manifest.get("tokenizer")
+        name = name or (self.task_config(task).get("data") or {}).get("tokenizer")
         if not name:
             source = (self.task_config(task).get("data") or {}).get("source")
             name = "synthetic tokens" if source == "synthetic" or self.synthetic else "unknown"
@@ -226,20 +278,44 @@ def _ours_cell(values: list[float], runs: pd.DataFrame, digits: int = 2) -> tupl
     return fmt_mean_sd(mean, sd, n, digits), mean, sd, n, note
 
 
+DIAGNOSTICS = {"astro-leaky": "diagnostic: sees future tokens"}
+
+
+def display_name(model: str) -> str:
+    """The model as a table shows it: diagnostics say what they are."""
+    return f"{model} ({DIAGNOSTICS[model]})" if model in DIAGNOSTICS else model
+
+
+def _causality_cell(runs: pd.DataFrame) -> tuple[str, bool | None]:
+    """'max Δ …, prefix …: pass|FAIL' over the seeds of one LM row, from the runs' causality audits."""
+    if "causality_max_change" not in runs.columns or runs["causality_max_change"].isna().all():
+        return "not audited", None
+    worst = float(runs["causality_max_change"].max())
+    passed = bool(runs["causality_passed"].fillna(False).all()) if "causality_passed" in runs.columns else False
+    text = f"max Δ {worst:.1e}"
+    if "prefix_max_change" in runs.columns and runs["prefix_max_change"].notna().any():
+        text += f", prefix {float(runs['prefix_max_change'].max()):.1e}"
+        passed = passed and bool(runs["prefix_passed"].fillna(False).astype(bool).all())
+    return f"{text}: {'pass' if passed else 'FAIL'}", passed
+
+
 def table1(ctx: Context) -> Table:
     report = ctx.config.get("report") or {}
     rows, data = [], []
     for task in ctx.tasks():
         lm = task == "wikitext2"
         tokenizer = ctx.tokenizer(task)
-        metrics = (
-            [("test_ppl", f"test perplexity per token ({tokenizer})", "ppl"),
-             ("test_word_ppl", "test perplexity per word", "ppl")]
-            if lm
-            else [("test_acc", "test accuracy (%)", "%")]
-        )
+        tokens = "GPT-2 tokens" if tokenizer.lower() == "gpt2" else f"{tokenizer} tokens"
+        if lm and ctx.per_word_is_per_token(task):
+            metrics = [("test_ppl", f"test perplexity (per token = per word: {tokens})", "ppl")]
+        elif lm:
+            metrics = [("test_ppl", f"test perplexity per token ({tokens})", "ppl"),
+                       ("test_word_ppl", "test perplexity per word", "ppl")]
+        else:
+            metrics = [("test_acc", "test accuracy (%)", "%")]
         for model in ctx.models(task):
             runs = ctx.runs(task, model)
+            causal_text, causal = _causality_cell(runs) if lm else (DASH, None)
             for metric, metric_label, unit in metrics:
                 values = [run_metric(r, task, metric, report) for _, r in runs.iterrows()]
                 text, mean, sd, n, note = _ours_cell(values, runs)
@@ -255,27 +331,34 @@ def table1(ctx: Context) -> Table:
                     diff_text = "+" + diff_text
                 if paper is not None and isinstance(paper.get("note"), str) and paper["note"]:
                     note = "; ".join(x for x in (note, f"paper: {paper['note']}") if x)
-                rows.append([TASK_NAMES[task], model, metric_label, text, str(len(runs)),
-                             fmt_paper(p_value, p_sd), diff_text, note])
+                rows.append([TASK_NAMES[task], display_name(model), metric_label, text, str(len(runs)),
+                             fmt_paper(p_value, p_sd), diff_text, causal_text, note])
                 data.append(dict(task=task, model=model, metric=metric, unit=unit,
                                  tokenization=tokenizer if lm else "", kind="run", n_seeds=len(runs),
                                  n_diverged=len(_diverged(runs)), mean=mean, sd=sd, paper_value=p_value,
-                                 paper_sd=p_sd, difference=diff, note=note))
+                                 paper_sd=p_sd, difference=diff, causal=causal,
+                                 diagnostic=model in DIAGNOSTICS, note=note))
         ref = ctx.reference
         for _, cite in ref[(ref["table"] == "table1") & (ref["task"] == task) & (ref["kind"] == "citation")].iterrows():
             label = f"test perplexity per word ({cite['tokenization']})" if lm else "test accuracy (%)"
             rows.append([TASK_NAMES[task], cite["model"], label, DASH, DASH,
-                         fmt_paper(cite["value"], cite["sd"]), DASH, cite["note"]])
+                         fmt_paper(cite["value"], cite["sd"]), DASH, DASH, cite["note"]])
             data.append(dict(task=task, model=cite["model"], metric=cite["metric"], unit=cite["unit"],
                              tokenization=cite["tokenization"], kind="citation", n_seeds=0, n_diverged=0,
                              mean=math.nan, sd=math.nan, paper_value=float(cite["value"]),
                              paper_sd=float(cite["sd"]) if not pd.isna(cite["sd"]) else math.nan,
-                             difference=math.nan, note=cite["note"]))
-    header = ["Task", "Model", "Metric", "Ours (mean ± sd)", "Seeds", "Paper", "Ours − paper", "Note"]
-    cls = "final epoch" if report.get("classifier_metric", "final") == "final" else "best epoch"
+                             difference=math.nan, causal=None, diagnostic=False, note=cite["note"]))
+    header = ["Task", "Model", "Metric", "Ours (mean ± sd)", "Seeds", "Paper", "Ours − paper", "Causal (LM audit)",
+              "Note"]
+    cls = ("final epoch" if report.get("classifier_metric", "final") == "final"
+           else "best epoch, chosen on the test set itself (an optimistic estimate: no validation split)")
     lm = "at the epoch of lowest validation perplexity" if report.get("lm_metric", "best_valid") == "best_valid" else "final epoch"
     notes = [
         f"Classifiers: test accuracy at the {cls}. Language model: test perplexity {lm}.",
+        *[ctx.data_line(task) for task in ctx.tasks()],
+        "Causal (LM audit): largest change of the logits at position t when the tokens after t change (max Δ), "
+        "and when the window is cut after t (prefix), over all seeds; 'pass' when both stay within the tolerance. "
+        "Rows marked 'diagnostic' are not causal by design and are no result.",
         "Perplexity per token uses the tokenization named in the row; perplexity per word is exp(total NLL / number "
         "of words) and is the only one comparable with word-level literature rows.",
         "Rows marked 'citation, not run' are the paper's literature rows, copied for reference.",
@@ -327,15 +410,21 @@ def learning_speed(ctx: Context) -> Table:
         if task == "wikitext2":
             for model in ctx.models(task):
                 runs = ctx.runs(task, model)
-                values = [float(v) for v in runs.get("best_epoch", pd.Series(dtype=float))]
+                ok = runs[runs["status"] != "diverged"] if "status" in runs.columns else runs
+                values = [float(v) for v in ok.get("best_epoch", pd.Series(dtype=float))]
                 mean, sd, n = mean_sd(values)
                 paper = ctx.paper("learning_speed", task, model, "epochs_to_best")
                 pv = float(paper["value"]) if paper is not None else math.nan
                 psd = float(paper["sd"]) if paper is not None else math.nan
-                rows.append([TASK_NAMES[task], model, "epochs to lowest validation perplexity",
-                             fmt_mean_sd(mean, sd, n, 1), f"{n}/{len(runs)}", fmt_paper(pv, psd), DASH, DASH])
+                text = fmt_mean_sd(mean, sd, n, 1)
+                n_div = len(runs) - len(ok)
+                if n_div:
+                    text = f"{text} ({n_div}/{len(runs)} diverged, left out)" if n else f"diverged ({n_div}/{len(runs)})"
+                rows.append([TASK_NAMES[task], display_name(model),
+                             "epochs to lowest validation perplexity (paper: epochs to best test perplexity)",
+                             text, f"{n}/{len(runs)}", fmt_paper(pv, psd), DASH, DASH])
                 data.append(dict(task=task, model=model, criterion="epochs_to_best_valid_ppl", threshold=math.nan,
-                                 mean=mean, sd=sd, n_reached=n, n_seeds=len(runs), paper_value=pv, paper_sd=psd,
+                                 mean=mean, sd=sd, n_reached=n, n_seeds=len(runs), n_diverged=n_div, paper_value=pv, paper_sd=psd,
                                  speedup_vs_linearized=math.nan, paper_speedup_vs_linearized=math.nan))
             continue
         threshold = ctx.threshold(task)
@@ -373,6 +462,9 @@ def learning_speed(ctx: Context) -> Table:
         "Epoch 0 is the model at initialisation; a seed that never reaches the threshold is counted as "
         "'not reached' (censored), never dropped, and no mean speed-up is computed from a censored row.",
         "Speed-up = (slow − fast) / slow, with the linearized model [18] as the slow reference (paper Sec. IV-C-4).",
+        "Language model: our criterion is the epoch of the lowest validation perplexity (the model a user would "
+        "select), the paper's is the number of epochs to its best test perplexity; a diverged seed has no such "
+        "epoch and is left out, and the row says how many diverged.",
     ]
     return Table("learning_speed", "Learning speed",
                  "Epochs until test accuracy first reaches the threshold (classifiers) and epochs to the lowest "
@@ -430,12 +522,16 @@ def table2(ctx: Context) -> Table:
 # ------------------------------------------------------------------------------------------ Tables S1-S3
 
 # Hyper-parameters shown in S1-S3 beyond the paper's: our documented defaults (SPEC section 3).
+# What the prepared data were (from the run records): rows of S1-S3 beside the configuration keys.
+DATA_KEYS = {"imdb": ("data_used.embedding", "data_used.tokenizer"), "cifar10": ("data_used.embedding",),
+             "wikitext2": ("data_used.embedding", "data_used.tokenizer")}
 EXTRA_KEYS = (
     "model.ffn_mult", "model.dropout", "attention.tau", "attention.position", "train.weight_decay",
     "train.schedule", "train.warmup_epochs", "train.grad_clip", "train.augment", "train.max_train_batches",
     "train.device", "train.dtype",
 )
 KEY_LABELS = {
+    "data_used.embedding": "token embedding", "data_used.tokenizer": "tokenizer",
     "model.n_layers": "layers", "model.n_heads": "heads", "model.d_model": "width D", "model.patch": "patch size",
     "model.max_len": "sequence length (patches)", "data.seq_len": "sequence length (tokens)",
     "attention.alpha": "alpha (presynaptic plasticity)", "attention.m_scale_factor": "m scale (× D)",
@@ -485,11 +581,13 @@ def table_s(ctx: Context, name: str) -> Table:
     cfg = ctx.task_config(task)
     ref = ctx.reference[(ctx.reference["table"] == name)]
     rows, data = [], []
-    keys = list(dict.fromkeys([*ref["metric"], "data.source", *EXTRA_KEYS]))
+    keys = list(dict.fromkeys([*ref["metric"], "data.source", *DATA_KEYS.get(task, ()), *EXTRA_KEYS]))
     for key in keys:
         if key == "train.augment" and task != "cifar10":
             continue
-        ours = _lookup(cfg, key)
+        ours = ctx.data_facts(task).get(key.split(".", 1)[1]) if key.startswith("data_used.") else _lookup(cfg, key)
+        if key == "data_used.tokenizer" and ours is not None:
+            ours = ctx.tokenizer(task)
         paper_rows = ref[ref["metric"] == key]
         paper = str(paper_rows.iloc[0]["value"]) if len(paper_rows) else None
         same = DASH if paper is None else ("yes" if _same(ours, paper) else "no")
@@ -520,42 +618,58 @@ def welch_p(a: list[float], b: list[float]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def controls(ctx: Context) -> Table:
+def _paired(ctx: Context, task: str, model: str, reference: str, metric: str) -> tuple[str, float, float, int, float]:
+    """Per-seed difference of ``model``'s Table I metric to ``reference``'s (same seeds): text, mean, sd, n, Welch p."""
     report = ctx.config.get("report") or {}
+    ref = {int(r["seed"]): run_metric(r, task, metric, report) for _, r in ctx.runs(task, reference).iterrows()}
+    values = {int(r["seed"]): run_metric(r, task, metric, report) for _, r in ctx.runs(task, model).iterrows()}
+    if not ref:
+        return f"no {reference} run", math.nan, math.nan, 0, math.nan
+    paired = [values[s] - ref[s] for s in sorted(values) if s in ref]
+    mean, sd, n = mean_sd(paired)
+    text = fmt_mean_sd(mean, sd, n)
+    if text.startswith(tuple("0123456789")) and mean > 0:
+        text = "+" + text
+    return text, mean, sd, n, welch_p(list(values.values()), list(ref.values()))
+
+
+def controls(ctx: Context) -> Table:
     rows, data = [], []
     for task in ctx.tasks():
         metric = "test_ppl" if task == "wikitext2" else "test_acc"
         unit = "perplexity" if task == "wikitext2" else "accuracy (pp)"
-        control = ctx.runs(task, CONTROL)
-        control_by_seed = {int(r["seed"]): run_metric(r, task, metric, report) for _, r in control.iterrows()}
+        has_gate = len(ctx.runs(task, GATE_CONTROL)) > 0
         for model in ctx.models(task):
             if model == CONTROL:
                 continue
             runs = ctx.runs(task, model)
-            values = {int(r["seed"]): run_metric(r, task, metric, report) for _, r in runs.iterrows()}
-            paired = [values[s] - control_by_seed[s] for s in sorted(values) if s in control_by_seed]
-            d_mean, d_sd, d_n = mean_sd(paired)
-            p = welch_p(list(values.values()), list(control_by_seed.values()))
-            r_mean, r_sd, r_n = mean_sd(runs.get("attn_ratio_final", pd.Series(dtype=float)))
-            i_mean, i_sd, i_n = mean_sd(runs.get("attn_ratio_init", pd.Series(dtype=float)))
-            diff_text = fmt_mean_sd(d_mean, d_sd, d_n) if control_by_seed else "no control run"
-            if diff_text.startswith(tuple("0123456789")) and d_mean > 0:
-                diff_text = "+" + diff_text
-            rows.append([TASK_NAMES[task], model, unit, diff_text, fmt_p(p), fmt_mean_sd(i_mean, i_sd, i_n, 3),
-                         fmt_mean_sd(r_mean, r_sd, r_n, 3)])
+            text, d_mean, d_sd, d_n, p = _paired(ctx, task, model, CONTROL, metric)
+            g_text, g_mean, g_sd, g_n, g_p = (_paired(ctx, task, model, GATE_CONTROL, metric)
+                                              if has_gate and model != GATE_CONTROL else (DASH,) + (math.nan,) * 4)
+            probes = {name: mean_sd(runs.get(name, pd.Series(dtype=float))) for name in PROBES}
+            rows.append([TASK_NAMES[task], display_name(model), unit, text, fmt_p(p), g_text,
+                         *[fmt_mean_sd(*probes[name], 3 if name.startswith("attn") else 4) for name in PROBES]])
             data.append(dict(task=task, model=model, metric=metric, diff_mean=d_mean, diff_sd=d_sd, n_pairs=d_n,
-                             welch_p=p, attn_ratio_init_mean=i_mean, attn_ratio_init_sd=i_sd,
-                             attn_ratio_final_mean=r_mean, attn_ratio_final_sd=r_sd))
+                             welch_p=p, gate_diff_mean=g_mean, gate_diff_sd=g_sd, gate_n_pairs=g_n, gate_welch_p=g_p,
+                             **{f"{name}_{stat}": probes[name][i] for name in PROBES
+                                for i, stat in enumerate(("mean", "sd"))}))  # fmt: skip
     header = ["Task", "Model", "Metric", "Difference to no-attention (mean ± sd)", "Welch p",
-              "Attention ratio at init", "Attention ratio at end"]
+              "Difference to astro-gate-only", "Attention ratio at init", "Attention ratio at end",
+              "Value sensitivity at init", "Value sensitivity at end"]
     notes = [
-        "Difference: per seed, the preset's Table I metric minus that of the no-attention control with the same "
-        "seed; accuracy in percentage points (higher is better), perplexity per token (lower is better).",
+        "Difference: per seed, the preset's Table I metric minus that of the control with the same seed; accuracy "
+        "in percentage points (higher is better), perplexity per token (lower is better).",
         "Welch p: two-sided Welch t-test between the two groups of seeds (n/a with fewer than 2 seeds each).",
         "Attention ratio: ||attention term|| / ||residual input||, averaged over layers, on a fixed probe batch.",
+        "Value sensitivity: ||out(V) − out(V = 0)|| / ||out(V)|| of the attention term, averaged over layers: 1 for "
+        "attention that reads the values only, 0 for astro-gate-only, near 0 when the sigmoid's argument is near 0 "
+        "(the paper's m), where the astromorphic term is a per-token gate that hardly depends on V.",
+        "astro-gate-only is the astromorphic block with the value path cut (sigmoid argument 0: H = 0.5; g and the "
+        "feedback kept): a difference to it near 0 says that the gate, not attention over values, does the work.",
     ]
     return Table("controls", "What the attention adds",
-                 "Each preset against the no-attention control (same block without the attention term).",
+                 "Each preset against the no-attention control (same block without the attention term) and the "
+                 "astro-gate-only control (no value path).",
                  pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
 
 
