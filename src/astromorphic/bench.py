@@ -33,6 +33,8 @@ What is measured:
   memory outside PyTorch's allocator (interpreter, libraries, allocator caches).
 * ``status``: ``ok``; ``oom`` when the device ran out of memory; ``skipped`` for larger N of a kind once
   one of its points took longer than ``--max-seconds``.
+* ``fwd_median_ms``, ``fwdbwd_median_ms``: the medians over the same ``--repeats`` runs (on a shared
+  machine, the minimum shows the cost without interference and the median the typical cost under load).
 * ``kernel``: the causal kernel that ran for causal astromorphic rows (``torch``, ``cpp`` or ``triton``);
   empty for the other rows.
 
@@ -47,6 +49,7 @@ import contextlib
 import csv
 import io
 import os
+import statistics
 import sys
 import time
 from typing import Callable, Optional
@@ -72,6 +75,8 @@ COLUMNS = (
     "peak_mem_mb",
     "status",
     "kernel",
+    "fwd_median_ms",
+    "fwdbwd_median_ms",
 )
 DEFAULT_N = tuple(128 * 2**i for i in range(7))  # 128 .. 8192
 KINDS = ("softmax", "linearized", "astromorphic")
@@ -234,12 +239,16 @@ def measure_point(kind, causal, n, b, h, d, device, dtype, repeats, chunk) -> di
         "peak_mem_mb": "",
         "status": "ok",
         "kernel": causal_kernel_for(kind, causal, device, dtype),
+        "fwd_median_ms": "",
+        "fwdbwd_median_ms": "",
     }
     try:
         inputs, fn = _make_case(kind, causal, n, b, h, d, device, dtype, chunk)
         _time_once(fn, inputs, device, backward=True)  # warm-up
-        row["fwd_ms"] = round(min(_time_once(fn, inputs, device, False) for _ in range(repeats)), 4)
-        row["fwdbwd_ms"] = round(min(_time_once(fn, inputs, device, True) for _ in range(repeats)), 4)
+        fwd = [_time_once(fn, inputs, device, False) for _ in range(repeats)]
+        fwdbwd = [_time_once(fn, inputs, device, True) for _ in range(repeats)]
+        row["fwd_ms"], row["fwd_median_ms"] = round(min(fwd), 4), round(statistics.median(fwd), 4)
+        row["fwdbwd_ms"], row["fwdbwd_median_ms"] = round(min(fwdbwd), 4), round(statistics.median(fwdbwd), 4)
         if device.type == "cuda":
             row["peak_mem_mb"] = round(_cuda_peak_mb(fn, inputs, device), 4)
         else:

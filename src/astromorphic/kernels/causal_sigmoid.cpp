@@ -17,16 +17,16 @@
 // cache) and walks back through it, carrying G. With several column tiles, dq and dk are partial sums over
 // the columns of each tile (the caller adds the tiles).
 //
-// The sigmoid uses a polynomial exponential written so that the compiler vectorises it (a degree-6
-// Taylor polynomial on [-ln2/2, ln2/2] for float, degree 13 for double: about one unit in the last place);
-// NaN propagates. Plain C ABI (called through ctypes): every function returns 0 on success.
+// The sigmoid uses a polynomial exponential: with AVX-512, float rows use the intrinsics version below
+// (sigmoid16); otherwise a scalar version that the compiler vectorises (a degree-6 Taylor polynomial on
+// [-ln2/2, ln2/2] for float, degree 13 for double). All are about one unit in the last place, and NaN
+// propagates. Plain C ABI (called through ctypes): every function returns 0 on success.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -39,17 +39,17 @@ namespace {
 
 constexpr int kAlign = 64;
 
-template <typename F>
-struct Scratch {
-    F* ptr = nullptr;
-    explicit Scratch(std::size_t count) {
-        std::size_t bytes = ((count * sizeof(F) + kAlign - 1) / kAlign) * kAlign;
-        ptr = static_cast<F*>(std::aligned_alloc(kAlign, bytes > 0 ? bytes : kAlign));
-    }
-    ~Scratch() { std::free(ptr); }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-};
+// Scratch space comes from the caller (so that its allocator accounts for it): one slice per thread of
+// forward_scratch / backward_scratch elements, 64-byte aligned.
+int64_t round_up(int64_t count) { return (count + 15) / 16 * 16; }
+
+int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 template <typename F, typename I>
 inline F bits_to(I bits) {
@@ -119,7 +119,7 @@ inline void update(F* __restrict S, const F* __restrict kr, const F* __restrict 
     for (int64_t i = 0; i < dk; ++i) {
         const F ki = kr[i];
         F* __restrict s = S + i * T;
-#pragma omp simd aligned(s, vt : 64)
+#pragma omp simd
         for (int j = 0; j < T; ++j) s[j] += ki * vt[j];
     }
 }
@@ -131,7 +131,7 @@ inline void update(F* __restrict S, const F* __restrict kr, const F* __restrict 
 template <typename F, int T>
 struct Rows {
     static inline void forward(F* __restrict s, const F* __restrict vt, F* __restrict acc, F ki, F qi) {
-#pragma omp simd aligned(s, vt, acc : 64)
+#pragma omp simd
         for (int j = 0; j < T; ++j) {
             const F x = s[j] + ki * vt[j];
             s[j] = x;
@@ -141,7 +141,7 @@ struct Rows {
     // s <- s + ki vt ; h <- sigmoid(s) ; returns h . gt
     static inline F recompute(F* __restrict s, F* __restrict h, const F* __restrict vt, const F* __restrict gt, F ki) {
         F dot = F(0);
-#pragma omp simd aligned(s, h, vt, gt : 64) reduction(+ : dot)
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < T; ++j) {
             const F x = s[j] + ki * vt[j];
             s[j] = x;
@@ -155,7 +155,7 @@ struct Rows {
     static inline F walk(const F* __restrict h, F* __restrict g, const F* __restrict vt, const F* __restrict gt,
                          F* __restrict acc, F qi, F ki) {
         F dot = F(0);
-#pragma omp simd aligned(h, g, vt, gt, acc : 64) reduction(+ : dot)
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < T; ++j) {
             const F y = h[j];
             const F gij = g[j] + (y - y * y) * (qi * gt[j]);
@@ -168,28 +168,26 @@ struct Rows {
 };
 
 #if defined(__AVX512F__)
-// sigmoid(x) from e = exp(-|x|) in (0, 1]: 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0. exp by
-// n = round(-|x| / ln2), a degree-6 polynomial of the remainder and a scalef by 2^n; the reciprocal by
-// rcp14 and one Newton step. |x| is capped at 100 (sigmoid(-100) is 4e-44); NaN propagates.
+// sigmoid(x) = 1 / (1 + exp(-x)) for 16 floats: x clamped to [-87, 87] (sigmoid(-87) = 1.6e-38, the
+// smallest normal float; NaN passes the clamp), exp(-x) = 2^n exp(r) with n = round(-x / ln2), exp(r) by a
+// degree-5 polynomial fitted for relative error on [-ln2/2, ln2/2] (1.4e-7), 2^n by scalef; the reciprocal
+// by rcp14 and one Newton step. About 1 ulp; 16 vector operations.
 inline __m512 sigmoid16(__m512 x) {
-    const __m512 ax = _mm512_min_ps(_mm512_set1_ps(100.0f), _mm512_abs_ps(x));  // NaN stays NaN
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(ax, _mm512_set1_ps(-1.44269504088896341f)),
+    // max/min return their second operand when one is NaN: the constant goes first so NaN propagates
+    const __m512 xc = _mm512_max_ps(_mm512_set1_ps(-87.0f), _mm512_min_ps(_mm512_set1_ps(87.0f), x));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(-1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), ax);  // -|x| - n ln2 (two parts)
+    __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), xc);  // -x - n ln2 (two parts)
     r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    const __m512 e = _mm512_scalef_ps(p, n);
-    const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.0f));
-    __m512 s = _mm512_rcp14_ps(d);
-    s = _mm512_mul_ps(s, _mm512_fnmadd_ps(d, s, _mm512_set1_ps(2.0f)));
-    const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-    return _mm512_mask_mul_ps(s, negative, e, s);
+    __m512 p = _mm512_set1_ps(8.29765480e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.19153832e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66675746e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.99988943e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.99999702e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.00000012f));
+    const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, n), _mm512_set1_ps(1.0f));
+    const __m512 s = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(s, _mm512_fnmadd_ps(d, s, _mm512_set1_ps(2.0f)));
 }
 
 template <int T>
@@ -200,9 +198,9 @@ struct Rows16 {
                                float qi) {
         const __m512 k = _mm512_set1_ps(ki), q = _mm512_set1_ps(qi);
         for (int c = 0; c < V; ++c) {
-            const __m512 x = _mm512_fmadd_ps(k, _mm512_load_ps(vt + 16 * c), _mm512_load_ps(s + 16 * c));
-            _mm512_store_ps(s + 16 * c, x);
-            _mm512_store_ps(acc + 16 * c, _mm512_fmadd_ps(q, sigmoid16(x), _mm512_load_ps(acc + 16 * c)));
+            const __m512 x = _mm512_fmadd_ps(k, _mm512_loadu_ps(vt + 16 * c), _mm512_loadu_ps(s + 16 * c));
+            _mm512_storeu_ps(s + 16 * c, x);
+            _mm512_storeu_ps(acc + 16 * c, _mm512_fmadd_ps(q, sigmoid16(x), _mm512_loadu_ps(acc + 16 * c)));
         }
     }
     static inline float recompute(float* __restrict s, float* __restrict h, const float* __restrict vt,
@@ -210,11 +208,11 @@ struct Rows16 {
         const __m512 k = _mm512_set1_ps(ki);
         __m512 dot = _mm512_setzero_ps();
         for (int c = 0; c < V; ++c) {
-            const __m512 x = _mm512_fmadd_ps(k, _mm512_load_ps(vt + 16 * c), _mm512_load_ps(s + 16 * c));
-            _mm512_store_ps(s + 16 * c, x);
+            const __m512 x = _mm512_fmadd_ps(k, _mm512_loadu_ps(vt + 16 * c), _mm512_loadu_ps(s + 16 * c));
+            _mm512_storeu_ps(s + 16 * c, x);
             const __m512 y = sigmoid16(x);
-            _mm512_store_ps(h + 16 * c, y);
-            dot = _mm512_fmadd_ps(y, _mm512_load_ps(gt + 16 * c), dot);
+            _mm512_storeu_ps(h + 16 * c, y);
+            dot = _mm512_fmadd_ps(y, _mm512_loadu_ps(gt + 16 * c), dot);
         }
         return _mm512_reduce_add_ps(dot);
     }
@@ -223,13 +221,13 @@ struct Rows16 {
         const __m512 k = _mm512_set1_ps(ki), q = _mm512_set1_ps(qi);
         __m512 dot = _mm512_setzero_ps();
         for (int c = 0; c < V; ++c) {
-            const __m512 y = _mm512_load_ps(h + 16 * c);
+            const __m512 y = _mm512_loadu_ps(h + 16 * c);
             const __m512 slope = _mm512_fnmadd_ps(y, y, y);  // y - y^2
-            const __m512 gij = _mm512_fmadd_ps(slope, _mm512_mul_ps(q, _mm512_load_ps(gt + 16 * c)),
-                                               _mm512_load_ps(g + 16 * c));
-            _mm512_store_ps(g + 16 * c, gij);
-            dot = _mm512_fmadd_ps(gij, _mm512_load_ps(vt + 16 * c), dot);
-            _mm512_store_ps(acc + 16 * c, _mm512_fmadd_ps(k, gij, _mm512_load_ps(acc + 16 * c)));
+            const __m512 gij = _mm512_fmadd_ps(slope, _mm512_mul_ps(q, _mm512_loadu_ps(gt + 16 * c)),
+                                               _mm512_loadu_ps(g + 16 * c));
+            _mm512_storeu_ps(g + 16 * c, gij);
+            dot = _mm512_fmadd_ps(gij, _mm512_loadu_ps(vt + 16 * c), dot);
+            _mm512_storeu_ps(acc + 16 * c, _mm512_fmadd_ps(k, gij, _mm512_loadu_ps(acc + 16 * c)));
         }
         return _mm512_reduce_add_ps(dot);
     }
@@ -245,10 +243,10 @@ struct Rows<float, 64> : Rows16<64> {};
 
 template <typename F, int T>
 void forward_item(const F* __restrict q, const F* __restrict k, const F* __restrict v, F* __restrict out,
-                  F* __restrict starts, int64_t n, int64_t dk, int64_t dv, int64_t j0, int64_t chunk) {
+                  F* __restrict starts, int64_t n, int64_t dk, int64_t dv, int64_t j0, int64_t chunk,
+                  F* __restrict scratch) {
     const int64_t w = std::min<int64_t>(T, dv - j0);
-    Scratch<F> state(static_cast<std::size_t>(dk) * T);
-    F* __restrict S = state.ptr;
+    F* __restrict S = scratch;
     std::fill(S, S + dk * T, F(0));
     alignas(kAlign) F vt[T];
     alignas(kAlign) F acc[T];
@@ -271,12 +269,11 @@ void forward_item(const F* __restrict q, const F* __restrict k, const F* __restr
 template <typename F, int T>
 void backward_item(const F* __restrict q, const F* __restrict k, const F* __restrict v, const F* __restrict go,
                    const F* __restrict starts, F* __restrict dq, F* __restrict dkk, F* __restrict dvv, int64_t n,
-                   int64_t dk, int64_t dv, int64_t j0, int64_t chunk, int64_t sub) {
+                   int64_t dk, int64_t dv, int64_t j0, int64_t chunk, int64_t sub, F* __restrict scratch) {
     const int64_t w = std::min<int64_t>(T, dv - j0);
     const int64_t tile = dk * T;
     const int64_t n_sub_max = (chunk + sub - 1) / sub;
-    Scratch<F> scratch(static_cast<std::size_t>(tile) * (2 + n_sub_max + sub));
-    F* __restrict S = scratch.ptr;
+    F* __restrict S = scratch;
     F* __restrict G = S + tile;
     F* __restrict checkpoints = G + tile;
     F* __restrict H = checkpoints + n_sub_max * tile;
@@ -326,93 +323,80 @@ void backward_item(const F* __restrict q, const F* __restrict k, const F* __rest
     }
 }
 
-int threads_or_default(int threads) {
-#ifdef _OPENMP
-    return threads > 0 ? threads : omp_get_max_threads();
-#else
-    (void)threads;
-    return 1;
-#endif
-}
-
 template <typename F, int T>
-int forward_all(const F* q, const F* k, const F* v, F* out, F* starts, int64_t z, int64_t n, int64_t dk,
+int forward_all(const F* q, const F* k, const F* v, F* out, F* starts, F* scratch, int64_t z, int64_t n, int64_t dk,
                 int64_t dv, int64_t chunk, int threads) {
     const int64_t tiles = (dv + T - 1) / T;
     const int64_t items = z * tiles;
     const int64_t n_chunks = (n + chunk - 1) / chunk;
-    int failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_or_default(threads)) reduction(| : failed)
+    const int64_t stride = round_up(dk * T);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t item = 0; item < items; ++item) {
         const int64_t zi = item / tiles, j0 = (item % tiles) * T;
-        try {
-            forward_item<F, T>(q + zi * n * dk, k + zi * n * dk, v + zi * n * dv, out + zi * n * dv,
-                               starts + zi * n_chunks * dk * dv, n, dk, dv, j0, chunk);
-        } catch (const std::bad_alloc&) {
-            failed |= 1;
-        }
+        forward_item<F, T>(q + zi * n * dk, k + zi * n * dk, v + zi * n * dv, out + zi * n * dv,
+                           starts + zi * n_chunks * dk * dv, n, dk, dv, j0, chunk, scratch + thread_index() * stride);
     }
-    return failed ? 2 : 0;
+    return 0;
 }
 
 template <typename F, int T>
-int backward_all(const F* q, const F* k, const F* v, const F* go, const F* starts, F* dq, F* dk_, F* dv_, int64_t z,
-                 int64_t n, int64_t dk, int64_t dv, int64_t chunk, int64_t sub, int threads) {
+int backward_all(const F* q, const F* k, const F* v, const F* go, const F* starts, F* dq, F* dk_, F* dv_, F* scratch,
+                 int64_t z, int64_t n, int64_t dk, int64_t dv, int64_t chunk, int64_t sub, int threads) {
     // dq, dk_: (tiles, Z, N, dk) partial sums over the columns of each tile; dv_: (Z, N, dv)
     const int64_t tiles = (dv + T - 1) / T;
     const int64_t items = z * tiles;
     const int64_t n_chunks = (n + chunk - 1) / chunk;
-    int failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_or_default(threads)) reduction(| : failed)
+    const int64_t stride = round_up(dk * T * (2 + (chunk + sub - 1) / sub + sub));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t item = 0; item < items; ++item) {
         const int64_t zi = item / tiles, ti = item % tiles;
         const int64_t part = (ti * z + zi) * n * dk;
-        try {
-            backward_item<F, T>(q + zi * n * dk, k + zi * n * dk, v + zi * n * dv, go + zi * n * dv,
-                                starts + zi * n_chunks * dk * dv, dq + part, dk_ + part, dv_ + zi * n * dv, n, dk,
-                                dv, ti * T, chunk, sub);
-        } catch (const std::bad_alloc&) {
-            failed |= 1;
-        }
+        backward_item<F, T>(q + zi * n * dk, k + zi * n * dk, v + zi * n * dv, go + zi * n * dv,
+                            starts + zi * n_chunks * dk * dv, dq + part, dk_ + part, dv_ + zi * n * dv, n, dk, dv, ti * T,
+                            chunk, sub, scratch + thread_index() * stride);
     }
-    return failed ? 2 : 0;
+    return 0;
 }
 
-bool bad_sizes(int64_t z, int64_t n, int64_t dk, int64_t dv, int64_t chunk) {
-    return z < 1 || n < 1 || dk < 1 || dv < 1 || chunk < 1;
+bool bad_sizes(int64_t z, int64_t n, int64_t dk, int64_t dv, int64_t chunk, int threads) {
+    return z < 1 || n < 1 || dk < 1 || dv < 1 || chunk < 1 || threads < 1;
 }
 
 }  // namespace
 
 extern "C" {
 
-int astro_abi_version() { return 1; }
+int astro_abi_version() { return 2; }
 
-int astro_openmp_threads() { return threads_or_default(0); }
+// Scratch elements per thread (the caller passes threads * this many, 64-byte aligned).
+int64_t astro_forward_scratch(int64_t dk, int64_t tile) { return round_up(dk * tile); }
+int64_t astro_backward_scratch(int64_t dk, int64_t tile, int64_t chunk, int64_t sub) {
+    return round_up(dk * tile * (2 + (chunk + sub - 1) / sub + sub));
+}
 
-#define ASTRO_DEFINE(F, SUFFIX)                                                                                  \
-    int astro_causal_forward_##SUFFIX(const F* q, const F* k, const F* v, F* out, F* starts, int64_t z, int64_t n, \
-                                      int64_t dk, int64_t dv, int64_t chunk, int64_t tile, int threads) {          \
-        if (bad_sizes(z, n, dk, dv, chunk)) return 1;                                                            \
-        switch (tile) {                                                                                          \
-            case 8: return forward_all<F, 8>(q, k, v, out, starts, z, n, dk, dv, chunk, threads);               \
-            case 16: return forward_all<F, 16>(q, k, v, out, starts, z, n, dk, dv, chunk, threads);             \
-            case 32: return forward_all<F, 32>(q, k, v, out, starts, z, n, dk, dv, chunk, threads);             \
-            case 64: return forward_all<F, 64>(q, k, v, out, starts, z, n, dk, dv, chunk, threads);             \
-            default: return 1;                                                                                   \
-        }                                                                                                        \
-    }                                                                                                            \
-    int astro_causal_backward_##SUFFIX(const F* q, const F* k, const F* v, const F* go, const F* starts, F* dq,    \
-                                       F* dk_, F* dv_, int64_t z, int64_t n, int64_t dk, int64_t dv,               \
-                                       int64_t chunk, int64_t sub, int64_t tile, int threads) {                    \
-        if (bad_sizes(z, n, dk, dv, chunk) || sub < 1) return 1;                                                 \
-        switch (tile) {                                                                                          \
-            case 8: return backward_all<F, 8>(q, k, v, go, starts, dq, dk_, dv_, z, n, dk, dv, chunk, sub, threads); \
-            case 16: return backward_all<F, 16>(q, k, v, go, starts, dq, dk_, dv_, z, n, dk, dv, chunk, sub, threads); \
-            case 32: return backward_all<F, 32>(q, k, v, go, starts, dq, dk_, dv_, z, n, dk, dv, chunk, sub, threads); \
-            case 64: return backward_all<F, 64>(q, k, v, go, starts, dq, dk_, dv_, z, n, dk, dv, chunk, sub, threads); \
-            default: return 1;                                                                                   \
-        }                                                                                                        \
+#define ASTRO_DEFINE(F, SUFFIX)                                                                                    \
+    int astro_causal_forward_##SUFFIX(const F* q, const F* k, const F* v, F* out, F* starts, F* scratch, int64_t z, \
+                                      int64_t n, int64_t dk, int64_t dv, int64_t chunk, int64_t tile, int threads) { \
+        if (bad_sizes(z, n, dk, dv, chunk, threads)) return 1;                                                     \
+        switch (tile) {                                                                                            \
+            case 8: return forward_all<F, 8>(q, k, v, out, starts, scratch, z, n, dk, dv, chunk, threads);         \
+            case 16: return forward_all<F, 16>(q, k, v, out, starts, scratch, z, n, dk, dv, chunk, threads);       \
+            case 32: return forward_all<F, 32>(q, k, v, out, starts, scratch, z, n, dk, dv, chunk, threads);       \
+            case 64: return forward_all<F, 64>(q, k, v, out, starts, scratch, z, n, dk, dv, chunk, threads);       \
+            default: return 1;                                                                                     \
+        }                                                                                                          \
+    }                                                                                                              \
+    int astro_causal_backward_##SUFFIX(const F* q, const F* k, const F* v, const F* go, const F* starts, F* dq,      \
+                                       F* dk_, F* dv_, F* scratch, int64_t z, int64_t n, int64_t dk, int64_t dv,     \
+                                       int64_t chunk, int64_t sub, int64_t tile, int threads) {                      \
+        if (bad_sizes(z, n, dk, dv, chunk, threads) || sub < 1) return 1;                                          \
+        switch (tile) {                                                                                            \
+            case 8: return backward_all<F, 8>(q, k, v, go, starts, dq, dk_, dv_, scratch, z, n, dk, dv, chunk, sub, threads);   \
+            case 16: return backward_all<F, 16>(q, k, v, go, starts, dq, dk_, dv_, scratch, z, n, dk, dv, chunk, sub, threads); \
+            case 32: return backward_all<F, 32>(q, k, v, go, starts, dq, dk_, dv_, scratch, z, n, dk, dv, chunk, sub, threads); \
+            case 64: return backward_all<F, 64>(q, k, v, go, starts, dq, dk_, dv_, scratch, z, n, dk, dv, chunk, sub, threads); \
+            default: return 1;                                                                                     \
+        }                                                                                                          \
     }
 
 ASTRO_DEFINE(float, f32)

@@ -40,11 +40,11 @@ __all__ = ["load", "build_and_load", "check_inputs", "why_unavailable", "CppCaus
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("causal_sigmoid.cpp")
-ABI_VERSION = 1
+ABI_VERSION = 2
 CACHE_ENV = "ASTROMORPHIC_KERNEL_CACHE"
 BASE_FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math"]
 # tried in order: the fastest build that compiles wins
-FLAG_SETS = (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], [])
+FLAG_SETS = (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native", "-fopenmp-simd"], ["-fopenmp-simd"], [])
 SCRATCH_BYTES = 256 * 1024  # backward: sigmoids of one sub-chunk, kept in the per-core cache
 
 _lock = threading.Lock()
@@ -151,11 +151,15 @@ def _bind(path: Path) -> ctypes.CDLL:
     ptr, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix in ("f32", "f64"):
         fwd = getattr(lib, f"astro_causal_forward_{suffix}")
-        fwd.argtypes = [ptr] * 5 + [i64] * 6 + [c_int]
+        fwd.argtypes = [ptr] * 6 + [i64] * 6 + [c_int]
         fwd.restype = c_int
         bwd = getattr(lib, f"astro_causal_backward_{suffix}")
-        bwd.argtypes = [ptr] * 8 + [i64] * 7 + [c_int]
+        bwd.argtypes = [ptr] * 9 + [i64] * 7 + [c_int]
         bwd.restype = c_int
+    lib.astro_forward_scratch.argtypes = [i64, i64]
+    lib.astro_forward_scratch.restype = i64
+    lib.astro_backward_scratch.argtypes = [i64] * 4
+    lib.astro_backward_scratch.restype = i64
     return lib
 
 
@@ -243,8 +247,6 @@ def _ptr(t: Tensor) -> int:
 
 
 def _check_status(status: int, what: str) -> None:
-    if status == 2:
-        raise MemoryError(f"causal kernel {what}: out of memory for its scratch space")
     if status != 0:
         raise RuntimeError(f"causal kernel {what}: rejected its arguments (status {status})")
 
@@ -277,8 +279,12 @@ class CppCausalSigmoidRead(torch.autograd.Function):
             raise ValueError(f"tile: expected one of {_TILES} or None, got {tile!r}")
         out = q.new_empty(z, n, dv)
         starts = q.new_empty(z, n_chunks, dk, dv)
+        scratch = q.new_empty(threads * lib.astro_forward_scratch(dk, tile))
         fn = getattr(lib, f"astro_causal_forward_{_SUFFIX[q.dtype]}")
-        _check_status(fn(_ptr(q), _ptr(k), _ptr(v), _ptr(out), _ptr(starts), z, n, dk, dv, chunk, tile, threads), "forward")
+        status = fn(
+            _ptr(q), _ptr(k), _ptr(v), _ptr(out), _ptr(starts), _ptr(scratch), z, n, dk, dv, chunk, tile, threads
+        )  # fmt: skip
+        _check_status(status, "forward")
         ctx.save_for_backward(q, k, v, starts)
         ctx.chunk, ctx.tile = chunk, tile
         return out
@@ -298,9 +304,10 @@ class CppCausalSigmoidRead(torch.autograd.Function):
         dq = q.new_empty(tiles, z, n, dk)
         dk_ = q.new_empty(tiles, z, n, dk)
         dv_ = q.new_empty(z, n, dv)
+        scratch = q.new_empty(threads * lib.astro_backward_scratch(dk, tile, ctx.chunk, sub))
         fn = getattr(lib, f"astro_causal_backward_{_SUFFIX[q.dtype]}")
         status = fn(
-            _ptr(q), _ptr(k), _ptr(v), _ptr(grad_out), _ptr(starts), _ptr(dq), _ptr(dk_), _ptr(dv_),
+            _ptr(q), _ptr(k), _ptr(v), _ptr(grad_out), _ptr(starts), _ptr(dq), _ptr(dk_), _ptr(dv_), _ptr(scratch),
             z, n, dk, dv, ctx.chunk, sub, tile, threads,
         )  # fmt: skip
         _check_status(status, "backward")

@@ -72,7 +72,7 @@ if triton is not None:
         Z, N, DK, DV, N_CHUNKS,
         CHUNK: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr,
     ):  # fmt: skip
-        z = tl.program_id(0)
+        z = tl.program_id(0).to(tl.int64)  # 64-bit offsets: Z * N * d can pass 2**31
         pv = tl.program_id(1)
         pk = tl.program_id(2)
         rows = pk * BLOCK_K + tl.arange(0, BLOCK_K)
@@ -103,7 +103,7 @@ if triton is not None:
         CHUNK: tl.constexpr, SUB: tl.constexpr, N_SUB_MAX: tl.constexpr,
         BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr,
     ):  # fmt: skip
-        z = tl.program_id(0)
+        z = tl.program_id(0).to(tl.int64)  # 64-bit offsets: Z * N * d can pass 2**31
         pv = tl.program_id(1)
         pk = tl.program_id(2)
         rows = pk * BLOCK_K + tl.arange(0, BLOCK_K)

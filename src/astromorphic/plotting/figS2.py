@@ -5,6 +5,11 @@ Reads the CSV of ``astromorphic bench attention`` (one row per device, dtype, ki
 solid for bidirectional and dashed for causal attention. The numbers are timings of the machine that ran the
 benchmark, so unlike the other figures this one changes when the benchmark is run again; drawn twice from
 the same CSV it is byte-identical.
+
+The causal astromorphic layer is drawn once per causal kernel present in the CSV (``astromorphic_torch``:
+the PyTorch path; ``astromorphic_cpp``: the compiled CPU kernel; ``astromorphic_triton``: the Triton kernel),
+dotted, beside the ``astromorphic`` rows (the kernel the dispatch picked). One precision (float32 when
+measured) and one head size (64 when measured) per figure.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ import pandas as pd
 from astromorphic.plotting import common
 
 KINDS = {"softmax": "vanilla", "linearized": "linearized", "astromorphic": "astro"}  # kind -> preset colour
+KERNEL_KINDS = {  # causal kernel rows: kind -> (colour, marker, label)
+    "astromorphic_torch": ("#e377c2", "s", "astromorphic, PyTorch path (causal)"),
+    "astromorphic_cpp": ("#bcbd22", "^", "astromorphic, compiled CPU kernel (causal)"),
+    "astromorphic_triton": ("#17becf", "v", "astromorphic, Triton kernel (causal)"),
+}
 PANELS = (("fwd_ms", "forward (ms)"), ("fwdbwd_ms", "forward + backward (ms)"), ("peak_mem_mb", "peak memory (MiB)"))
 
 
@@ -25,10 +35,13 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
     bench = pd.read_csv(bench_csv)
     if "status" in bench.columns:
         bench = bench[bench["status"] == "ok"]
-    bench = bench[bench["kind"].isin(list(KINDS))]
+    bench = bench[bench["kind"].isin(list(KINDS) + list(KERNEL_KINDS))]
     dtypes = list(dict.fromkeys(bench["dtype"])) if "dtype" in bench.columns else []
     if len(dtypes) > 1:  # one precision per figure: float32 when it was measured
         bench = bench[bench["dtype"] == ("float32" if "float32" in dtypes else dtypes[0])]
+    dims = sorted(set(bench["d"])) if "d" in bench.columns else []
+    if len(dims) > 1:  # one head size per figure: 64 when it was measured
+        bench = bench[bench["d"] == (64 if 64 in dims else dims[0])]
     panels = [(col, title) for col, title in PANELS if col in bench.columns]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
     for ax, (col, title) in zip(axes[0], panels):
@@ -42,6 +55,13 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
                 colour = common.style(KINDS[kind], i)[0]
                 ax.plot(stats.index, stats.values, marker="o", ms=3, color=colour, ls=ls,
                         label=f"{kind}{' (causal)' if causal else ''}")
+        for kind, (colour, marker, label) in KERNEL_KINDS.items():
+            rows = bench[(bench["kind"] == kind) & (bench["causal"].astype(str).str.lower() == "true")]
+            if rows.empty:
+                continue
+            stats = rows.groupby("N", sort=True)[col].min()
+            stats = stats[np.isfinite(stats) & (stats > 0)]
+            ax.plot(stats.index, stats.values, marker=marker, ms=3, color=colour, ls=":", label=label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length N")
