@@ -231,6 +231,7 @@ class WikiText2Data(_DataOptions):
     bpe_vocab_size: Optional[PosInt] = None
     bpe_min_frequency: Optional[PosInt] = None
     gpt2_tokenizer_file: Optional[str] = None
+    gpt2_dir: Optional[str] = Field(None, description="folder with the released GPT-2 encoder.json and vocab.bpe")
     split_map: Optional[dict[Literal["train", "valid", "test"], Literal["train", "valid", "test"]]] = Field(
         None, description="e.g. {train: valid} when wiki.train.tokens is missing (then not held out)"
     )
