@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from test_data_cifar10 import make_batches_folder, make_image_tree, make_python_archive
 from test_data_imdb import make_acl_archives, make_acl_tree
-from test_data_wikitext2 import make_tokens_dir
+from test_data_wikitext2 import make_fake_gpt2_dir, make_tokens_dir
 
 from astromorphic.data import DataError, main, prepare, source_from_dir
 
@@ -50,6 +50,42 @@ def test_wikitext2_split_map_only_without_the_train_file(tmp_path):
     assert source_from_dir("wikitext2", part) == {"source": f"tokens:{part}", "split_map": {"train": "valid"}}
     make_tokens_dir(tmp_path / "outer" / "wikitext-2")  # the files in a wikitext-2/ sub-folder
     assert source_from_dir("wikitext2", tmp_path / "outer") == {"source": f"tokens:{tmp_path / 'outer'}"}
+
+
+def test_wikitext2_finds_the_gpt2_files_beside_or_inside(tmp_path):
+    data = tmp_path / "data"  # <data_dir>/wikitext2 and <data_dir>/gpt2, as in the shared copies
+    wt = make_tokens_dir(data / "wikitext2", splits=("valid", "test"))
+    assert "tokenizer" not in source_from_dir("wikitext2", wt)
+    (data / "gpt2").mkdir()
+    (data / "gpt2" / "encoder.json").write_text("{}")
+    assert "tokenizer" not in source_from_dir("wikitext2", wt)  # both files are needed
+    (data / "gpt2" / "vocab.bpe").write_text("#version: 0.2\n")
+    assert source_from_dir("wikitext2", wt) == {
+        "source": f"tokens:{wt}", "split_map": {"train": "valid"}, "tokenizer": "gpt2", "gpt2_dir": str(data / "gpt2"),
+    }  # fmt: skip
+    inside = make_tokens_dir(tmp_path / "inside")  # a gpt2/ sub-folder wins over a folder beside
+    for name in ("vocab.json", "merges.txt"):  # the same files under the Hugging Face names
+        (inside / "gpt2").mkdir(exist_ok=True)
+        (inside / "gpt2" / name).write_text("x")
+    assert source_from_dir("wikitext2", inside)["gpt2_dir"] == str(inside / "gpt2")
+    flat = make_tokens_dir(tmp_path / "flat")  # the files in the task folder itself
+    for name in ("encoder.json", "vocab.bpe"):
+        (flat / name).write_text("x")
+    expected = {"source": f"tokens:{flat}", "tokenizer": "gpt2", "gpt2_dir": str(flat)}
+    assert source_from_dir("wikitext2", flat) == expected
+
+
+def test_cli_from_dir_prepares_gpt2_tokens(tmp_path):
+    data = tmp_path / "data"
+    wt = make_tokens_dir(data / "wikitext2", splits=("valid", "test"))
+    make_fake_gpt2_dir(data / "gpt2")
+    assert main(["wikitext2", "--from-dir", str(wt), "--out", str(tmp_path / "o")]) == 0
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert m["tokenizer"] == "gpt2" and m["vocab_size"] == 50257 and m["split_map"] == {"train": "valid"}
+    assert m["options"]["gpt2_dir"] == str(data / "gpt2") and m["tokenizer_info"]["origin"].startswith("gpt2_dir")
+    # a tokenizer given on the command line wins over the detected one
+    assert main(["wikitext2", "--from-dir", str(wt), "--out", str(tmp_path / "w"), "--tokenizer", "word"]) == 0
+    assert json.loads((tmp_path / "w" / "manifest.json").read_text())["tokenizer"] == "word"
 
 
 def test_wikitext2_zip(tmp_path):

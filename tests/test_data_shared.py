@@ -78,4 +78,48 @@ def test_source_from_dir_recognises_the_shared_copies():
     assert source_from_dir("wikitext2", data / "wikitext2") == {
         "source": f"tokens:{data / 'wikitext2'}",
         "split_map": {"train": "valid"},  # the copies hold no wiki.train.tokens
+        "tokenizer": "gpt2",  # GPT-2's released files sit beside, in gpt2/
+        "gpt2_dir": str(data / "gpt2"),
     }
+
+
+# SOURCES.md: the sha256 of GPT-2's released files
+GPT2_SHA256 = {
+    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+}
+
+
+def test_gpt2_tokenizer_from_the_released_files():
+    from astromorphic.data.wikitext2 import gpt2_from_dir
+
+    data = need("gpt2/encoder.json", "gpt2/vocab.bpe")
+    tok = gpt2_from_dir(data / "gpt2")
+    known = {
+        "Hello world": [15496, 995],
+        " Hello": [18435],
+        "Hello": [15496],
+        " the": [262],
+        "<|endoftext|>": [50256],
+        " = Robert <unk> = \n": [796, 5199, 1279, 2954, 29, 796, 220, 198],  # first line of wiki.test.tokens
+    }
+    for text, ids in known.items():
+        assert tok.tok.encode(text, add_special_tokens=False).ids == ids, text
+        assert tok.tok.decode(ids, skip_special_tokens=False) == text
+    assert tok.vocab_size == 50257
+    assert {r["name"]: r["sha256"] for r in tok.info["source_files"]} == GPT2_SHA256
+    assert tok.info["release_sha256_match"] is True
+
+
+def test_wikitext2_valid_test_with_gpt2_tokens(tmp_path):
+    data = need("wikitext2/wiki.valid.tokens", "wikitext2/wiki.test.tokens", "gpt2/encoder.json", "gpt2/vocab.bpe")
+    found = source_from_dir("wikitext2", data / "wikitext2")
+    m = prepare("wikitext2", found.pop("source"), tmp_path / "wt", **found)
+    assert m["tokenizer"] == "gpt2" and m["vocab_size"] == 50257
+    assert {r["name"]: r["sha256"] for r in m["tokenizer_info"]["source_files"]} == GPT2_SHA256
+    # GPT-2 tokens of the tokenized release, each line encoded on its own; the word counts stay the release's
+    assert m["counts"]["valid"] == {"tokens": 258659, "words": 217646, "lines": 3760}
+    assert m["counts"]["test"] == {"tokens": 295877, "words": 245569, "lines": 4358}
+    splits, _ = load_prepared(tmp_path / "wt", verify=True)
+    assert splits["test"]["tokens"][:10].tolist() == [220, 198, 796, 5199, 1279, 2954, 29, 796, 220, 198]
+    assert int(splits["valid"]["tokens"].max()) < 50257

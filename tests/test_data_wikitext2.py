@@ -3,6 +3,7 @@ Hugging Face dataset folder) and the tokenizer choices; nothing here reads ../sh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zipfile
@@ -115,27 +116,19 @@ def test_real_prefix_subset(tmp_path):
 # ------------------------------------------------------------------------------------------------ GPT-2
 
 
-def make_fake_gpt2(path: Path) -> Path:
-    """A tokenizer.json with GPT-2's vocabulary size and its encoding of "Hello world" (ids 15496, 995).
+def fake_gpt2_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A BPE vocabulary (token -> id) and merges with GPT-2's size and its ids for the strings every GPT-2
+    tokenizer is checked against ("Hello world" -> [15496, 995], " Hello" -> [18435], " the" -> [262]).
 
-    Only the loading code path is under test: the real GPT-2 files cannot be fetched here.
+    Only the loading code paths are under test here; the real files are checked in test_data_shared.py.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import pre_tokenizers
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    merges = [
-        ("H", "e"),
-        ("He", "l"),
-        ("Hel", "l"),
-        ("Hell", "o"),
-        ("Ġ", "w"),
-        ("Ġw", "o"),
-        ("Ġwo", "r"),
-        ("Ġwor", "l"),
-        ("Ġworl", "d"),
-    ]
-    fixed = {"Hello": 15496, "Ġworld": 995}
-    tokens = alphabet + ["He", "Hel", "Hell", "Ġw", "Ġwo", "Ġwor", "Ġworl"]
+    merges = [("H", "e"), ("He", "l"), ("Hel", "l"), ("Hell", "o"), ("Ġ", "Hello"), ("Ġ", "w"), ("Ġw", "o"),
+              ("Ġwo", "r"), ("Ġwor", "l"), ("Ġworl", "d"), ("Ġ", "t"), ("Ġt", "h"), ("Ġth", "e")]  # fmt: skip
+    fixed = {"Hello": 15496, "Ġworld": 995, "ĠHello": 18435, "Ġthe": 262, "<|endoftext|>": 50256}
+    parts = ["He", "Hel", "Hell", "Ġw", "Ġwo", "Ġwor", "Ġworl", "Ġt", "Ġth"]
+    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + parts
     vocab, next_id = dict(fixed), 0
     for t in tokens + [f"<filler{i}>" for i in range(50257)]:
         if len(vocab) == 50257:
@@ -144,11 +137,29 @@ def make_fake_gpt2(path: Path) -> Path:
             next_id += 1
         vocab[t] = next_id
         next_id += 1
+    return vocab, merges
+
+
+def make_fake_gpt2(path: Path) -> Path:
+    """The fake GPT-2 vocabulary as a tokenizers tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab, merges = fake_gpt2_vocabulary()
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.save(str(path))
     return path
+
+
+def make_fake_gpt2_dir(folder: Path) -> Path:
+    """The fake GPT-2 vocabulary laid out as GPT-2's release: encoder.json (token -> id) and vocab.bpe (merges)."""
+    vocab, merges = fake_gpt2_vocabulary()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "encoder.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (folder / "vocab.bpe").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
 def test_gpt2_from_local_file_and_hf_cache(tmp_path, monkeypatch):
@@ -171,14 +182,84 @@ def test_gpt2_from_local_file_and_hf_cache(tmp_path, monkeypatch):
     assert m["tokenizer"] == "gpt2" and "Hugging Face cache" in m["tokenizer_info"]["origin"]
 
 
-def test_gpt2_unavailable_or_wrong(tmp_path, monkeypatch):
+def _no_gpt2_anywhere(tmp_path, monkeypatch):
+    """Empty Hugging Face and tiktoken caches, and a Hub that refuses connections at once."""
     import huggingface_hub.constants as hc
 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-tiktoken"))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+
+
+def test_gpt2_from_released_files(tmp_path, monkeypatch):
     d = make_tokens_dir(tmp_path / "wt")
-    with pytest.raises(DataError, match="GPT-2 tokenizer files are not available locally.*tokenizer: bpe"):
+    folder = make_fake_gpt2_dir(tmp_path / "gpt2")
+    runs = [prepare("wikitext2", f"tokens:{d}", tmp_path / out, tokenizer="gpt2", gpt2_dir=str(folder))
+            for out in ("a", "b")]  # fmt: skip
+    m = runs[0]
+    assert m["tokenizer"] == "gpt2" and m["vocab_size"] == 50257 and m["options"]["gpt2_dir"] == str(folder)
+    info = m["tokenizer_info"]
+    assert info["kind"] == "gpt2" and info["is_gpt2_vocabulary"] is True and info["stand_in"] is False
+    assert [r["name"] for r in info["source_files"]] == ["encoder.json", "vocab.bpe"]
+    assert info["source_files"][0]["sha256"] == hashlib.sha256((folder / "encoder.json").read_bytes()).hexdigest()
+    assert info["release_sha256_match"] is False  # a self-made vocabulary, not the released files
+    for name in ("manifest.json", "tokenizer.json", "train.pt", "valid.pt", "test.pt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tmp_path / "a" / "tokenizer.json"))  # the written tokenizer encodes the same
+    assert tok.encode("Hello world Hello the").ids == [15496, 995, 18435, 262]
+    # auto prefers the named folder over the Hugging Face cache; a tokenizer.json named as well wins
+    _no_gpt2_anywhere(tmp_path, monkeypatch)
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "c", tokenizer="auto", gpt2_dir=str(folder))
+    assert m["tokenizer"] == "gpt2" and m["tokenizer_info"]["origin"].startswith("gpt2_dir")
+    fake = make_fake_gpt2(tmp_path / "tokenizer.json")
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "c", gpt2_dir=str(folder), gpt2_tokenizer_file=str(fake))
+    assert m["tokenizer_info"]["origin"] == "gpt2_tokenizer_file"
+
+
+def test_gpt2_folder_missing_or_wrong(tmp_path):
+    d = make_tokens_dir(tmp_path / "wt")
+    with pytest.raises(DataError, match="no GPT-2 tokenizer files \\(option gpt2_dir\\); expected encoder.json"):
+        prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="auto", gpt2_dir=str(tmp_path / "none"))
+    folder = make_fake_gpt2_dir(tmp_path / "gpt2")
+    encoder = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
+    encoder["Ġthe"], encoder["<filler0>"] = encoder["<filler0>"], encoder["Ġthe"]
+    (folder / "encoder.json").write_text(json.dumps(encoder), encoding="utf-8")
+    with pytest.raises(DataError, match="not the GPT-2 vocabulary \\(' the' -> "):
+        prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="gpt2", gpt2_dir=str(folder))
+    assert not (tmp_path / "o").exists()
+
+
+def test_gpt2_download_when_the_hub_answers(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from astromorphic.data import common
+
+    _no_gpt2_anywhere(tmp_path, monkeypatch)
+    fake = make_fake_gpt2(tmp_path / "tokenizer.json")
+    asked = []
+    monkeypatch.setattr(common, "check_reachable", lambda url, timeout: None)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name: asked.append((repo, name)) or str(fake))
+    d = make_tokens_dir(tmp_path / "wt")
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="gpt2")
+    assert asked == [("openai-community/gpt2", "tokenizer.json")]
+    assert m["tokenizer"] == "gpt2" and "downloaded" in m["tokenizer_info"]["origin"]
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="auto", bpe_vocab_size=300)
+    assert len(asked) == 1 and m["tokenizer_info"]["kind"] == "bpe"  # auto never downloads
+
+
+def test_gpt2_unavailable_or_wrong(tmp_path, monkeypatch):
+    _no_gpt2_anywhere(tmp_path, monkeypatch)
+    d = make_tokens_dir(tmp_path / "wt")
+    t0 = time.monotonic()
+    with pytest.raises(DataError, match="GPT-2 tokenizer files are not available locally.*tokenizer: bpe") as exc:
         prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="gpt2")
+    assert time.monotonic() - t0 < 30
+    msg = str(exc.value)  # one line: every place looked at, the Hub's refusal, and the options that help
+    assert "\n" not in msg and "cannot connect to 127.0.0.1" in msg and "gpt2_dir" in msg
     from tokenizers import Tokenizer, models
 
     other = tmp_path / "other.json"

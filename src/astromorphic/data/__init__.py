@@ -28,7 +28,9 @@ A local folder in an official format (the workflow's ``data_dir/<task>``) names 
 :func:`source_from_dir` recognises the ``aclImdb`` folder or archives (imdb), the python batches
 ``cifar-10-python.tar.gz`` / ``cifar-10-batches-py`` (preferred) or image folders and archives (cifar10), and the
 ``wiki.*.tokens`` files or ``wikitext-2-v1.zip`` (wikitext2; ``split_map: {train: valid}`` when
-``wiki.train.tokens`` is missing).
+``wiki.train.tokens`` is missing; ``tokenizer: gpt2`` and ``gpt2_dir`` when GPT-2's released ``encoder.json`` and
+``vocab.bpe`` sit in the folder, in its ``gpt2/`` sub-folder or in a ``gpt2/`` folder beside it, as in
+``<data_dir>/gpt2`` next to ``<data_dir>/wikitext2``).
 
 Options (config section ``tasks.<task>.data``, the model ``astromorphic.config.<Task>Data``, which also holds
 the defaults; every key optional except ``source``; null = the default for the chosen source; unknown keys and
@@ -49,8 +51,10 @@ cifar10:
     (true), ``verify_md5`` (true).
 wikitext2:
     ``tokenizer`` (auto|gpt2|bpe|word; auto = GPT-2 when its files are available locally, else a
-    byte-level BPE trained on the training split; synthetic default word), ``bpe_vocab_size`` (8192),
-    ``bpe_min_frequency`` (2), ``gpt2_tokenizer_file`` (a local GPT-2 ``tokenizer.json``),
+    byte-level BPE trained on the training split; gpt2 downloads from the Hugging Face Hub when nothing local
+    is found; synthetic default word), ``bpe_vocab_size`` (8192), ``bpe_min_frequency`` (2),
+    ``gpt2_dir`` (a folder with GPT-2's released ``encoder.json`` and ``vocab.bpe``),
+    ``gpt2_tokenizer_file`` (a local GPT-2 ``tokenizer.json``; wins over ``gpt2_dir``),
     ``split_map`` (e.g. ``{train: valid}`` when ``wiki.train.tokens`` is missing), ``n_valid``,
     ``seq_len`` (recorded only), ``hf_dataset``, ``hf_config`` (wikitext-2-raw-v1), ``hf_revision``,
     ``hf_cache_dir``; for wikitext2 ``n_train``/``n_valid``/``n_test`` count words (synthetic: generate
@@ -137,7 +141,8 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
 
 def source_from_dir(task: str, folder: str | Path) -> dict[str, Any]:
     """The data options that read ``folder``, a local copy of ``task`` in an official format: ``source``
-    (``KIND:FOLDER``) and, for WikiText-2 without ``wiki.train.tokens``, ``split_map: {train: valid}``.
+    (``KIND:FOLDER``) and, for WikiText-2, ``split_map: {train: valid}`` without ``wiki.train.tokens`` and
+    ``tokenizer: gpt2`` + ``gpt2_dir`` where GPT-2's files are found in, under or beside the folder.
 
     For CIFAR-10 the official python batches are preferred over image folders. A folder that holds none of
     the formats is a :class:`DataError` naming it and what was expected.
@@ -241,13 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--glove", help="GloVe vectors file (.txt, .zip or .gz)")
     p.add_argument("--tokenizer", choices=["auto", "gpt2", "bpe", "word"])
     p.add_argument("--bpe-vocab-size", type=int, dest="bpe_vocab_size")
+    p.add_argument("--gpt2-dir", dest="gpt2_dir", help="folder with GPT-2's encoder.json and vocab.bpe")
     p.add_argument("--split-map", action="append", default=[], metavar="SPLIT=FROM", help="e.g. train=valid")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other option (YAML value)")
     return p
 
 
 FLAG_OPTIONS = ("seq_len", "max_vocab", "min_freq", "vocab_size", "n_train", "n_valid", "n_test", "seed", "glove",
-                "tokenizer", "bpe_vocab_size")  # fmt: skip
+                "tokenizer", "bpe_vocab_size", "gpt2_dir")  # fmt: skip
 
 
 def _cli_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

@@ -14,16 +14,21 @@ Sources:
 
 Tokenizers (option ``tokenizer``):
 
-- ``gpt2``: the GPT-2 byte-level BPE (50,257 tokens), as the paper uses, from a local ``tokenizer.json``
-  (option ``gpt2_tokenizer_file``), from the Hugging Face cache (``openai-community/gpt2``), or from
-  tiktoken's cache. Nothing is downloaded here. It is checked against a known encoding
-  ("Hello world" -> [15496, 995]).
+- ``gpt2``: the GPT-2 byte-level BPE (50,257 tokens), as the paper uses. Looked for, in this order: a
+  ``tokenizer.json`` (option ``gpt2_tokenizer_file``), a folder with the released ``encoder.json`` and
+  ``vocab.bpe`` (option ``gpt2_dir``; built with the ``tokenizers`` library: BPE model, byte-level
+  pre-tokenizer without a prefix space, as GPT-2), the Hugging Face cache (``openai-community/gpt2``),
+  tiktoken's cache; when none is there, ``tokenizer.json`` is downloaded from the Hugging Face Hub, and an
+  offline machine gets a one-line error that lists the places looked at. Every GPT-2 tokenizer is checked
+  against known encodings ("Hello world" -> [15496, 995], " Hello" -> [18435]) and the vocabulary size; the
+  manifest's ``tokenizer_info`` records where it came from and the sha256 of its files.
 - ``bpe``: a byte-level BPE trained with the ``tokenizers`` library on the training split
   (``bpe_vocab_size``, ``bpe_min_frequency``); deterministic. A stand-in for GPT-2, and the manifest says so.
 - ``word``: one token per whitespace-separated word plus ``<eos>`` per line, the vocabulary built from the
   training split (unseen words become ``<unk>``): the classic word-level setting, and the default for the
   synthetic source.
-- ``auto`` (default): ``gpt2`` when its files are available locally, else ``bpe``.
+- ``auto`` (default): ``gpt2`` when its files are available locally (the same places, nothing downloaded),
+  else ``bpe``.
 
 Each line (with its newline) is encoded on its own and the ids are concatenated. Word counts, needed for
 word-level perplexity (total NLL / words), follow the tokenized release: whitespace-separated words plus
@@ -53,8 +58,16 @@ EOS, UNK = "<eos>", "<unk>"
 WORDS_RULE = (
     "whitespace-separated words plus one end-of-line token per line, blank lines included (as in the tokenized release)"
 )
-GPT2_CHECK = ("Hello world", [15496, 995])
+# known GPT-2 encodings: every GPT-2 tokenizer loaded here must reproduce them
+GPT2_CHECKS = (("Hello world", [15496, 995]), (" Hello", [18435]), (" the", [262]))
 GPT2_VOCAB_SIZE = 50257
+GPT2_EOT = "<|endoftext|>"
+GPT2_FILE_NAMES = (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt"))
+# sha256 of the files as released with GPT-2 (encoder.json, vocab.bpe)
+GPT2_RELEASE_SHA256 = {
+    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+}
 GPT2_HF_REPOS = ("openai-community/gpt2", "gpt2")
 _TIKTOKEN_GPT2_FILES = (
     "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
@@ -93,7 +106,9 @@ def _tokens_folder(path: Path) -> Path:
 
 def local_source(folder: Path) -> dict[str, Any] | None:
     """Data options for a local folder in the official format (see :func:`astromorphic.data.source_from_dir`);
-    without ``wiki.train.tokens``, ``split_map: {train: valid}`` (the manifest then warns that it is not held out)."""
+    without ``wiki.train.tokens``, ``split_map: {train: valid}`` (the manifest then warns that it is not held out);
+    with GPT-2's released files in the folder, in its ``gpt2/`` sub-folder or in a ``gpt2/`` folder beside it,
+    ``tokenizer: gpt2`` and ``gpt2_dir`` (:func:`find_gpt2_dir`)."""
     names = [p.name for p in _tokens_folder(folder).glob("wiki.*.tokens")]
     source = f"tokens:{folder}"
     if not names and (folder / ZIP_NAME).is_file():
@@ -108,6 +123,9 @@ def local_source(folder: Path) -> dict[str, Any] | None:
     found: dict[str, Any] = {"source": source}
     if not any(n.endswith("wiki.train.tokens") for n in names):
         found["split_map"] = {"train": "valid"}
+    gpt2_dir = find_gpt2_dir(folder)
+    if gpt2_dir is not None:
+        found.update({"tokenizer": "gpt2", "gpt2_dir": str(gpt2_dir)})
     return found
 
 
@@ -309,86 +327,183 @@ def _tiktoken_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "data-gym-cache"
 
 
+def gpt2_files(folder: Path) -> tuple[Path, Path] | None:
+    """The vocabulary and merges files of the released GPT-2 tokenizer in ``folder`` (``encoder.json`` and
+    ``vocab.bpe``, or the same files under the Hugging Face names ``vocab.json`` and ``merges.txt``), or None."""
+    for vocab, merges in GPT2_FILE_NAMES:
+        if (folder / vocab).is_file() and (folder / merges).is_file():
+            return folder / vocab, folder / merges
+    return None
+
+
+def find_gpt2_dir(folder: Path) -> Path | None:
+    """Where the GPT-2 files sit for a local WikiText-2 folder: in it, in its ``gpt2/`` sub-folder, or in a
+    ``gpt2/`` folder beside it (``<data_dir>/gpt2`` next to ``<data_dir>/wikitext2``); None when nowhere."""
+    for candidate in (folder, folder / "gpt2", folder.parent / "gpt2"):
+        if candidate.is_dir() and gpt2_files(candidate) is not None:
+            return candidate
+    return None
+
+
+def _check_gpt2(tok, where: str) -> None:
+    """A DataError unless ``tok`` has GPT-2's vocabulary size and encodes the known strings as GPT-2 does."""
+    for text, expected in GPT2_CHECKS:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        if ids != expected:
+            raise DataError(f"{where}: not the GPT-2 vocabulary ({text!r} -> {ids}, expected {expected})")
+    if tok.get_vocab_size() != GPT2_VOCAB_SIZE:
+        size = tok.get_vocab_size()
+        raise DataError(f"{where}: not the GPT-2 vocabulary ({size} tokens, expected {GPT2_VOCAB_SIZE})")
+
+
+def gpt2_from_dir(folder: str | Path) -> HFTokenizer:
+    """GPT-2's byte-level BPE built from its released files (``encoder.json``: token -> id, ``vocab.bpe``: the
+    merges) with the ``tokenizers`` library: byte-level pre-tokenizer without a prefix space, as GPT-2."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    folder = Path(folder)
+    files = gpt2_files(folder) if folder.is_dir() else None
+    if files is None:
+        raise DataError(
+            f"{folder}: no GPT-2 tokenizer files (option gpt2_dir); expected encoder.json and vocab.bpe "
+            "(or vocab.json and merges.txt) as released with GPT-2"
+        )
+    vocab, merges = files
+    try:
+        tok = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
+    except Exception as exc:
+        raise DataError(f"{folder}: cannot read {vocab.name} and {merges.name} as a BPE vocabulary ({exc})") from exc
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([GPT2_EOT])  # id 50256, already in the vocabulary, as in GPT-2's tokenizer.json
+    _check_gpt2(tok, str(folder))
+    records = [common.file_record(vocab), common.file_record(merges)]
+    release = [GPT2_RELEASE_SHA256.get(name) for name in (r["name"] for r in records)]
+    info = {
+        "kind": "gpt2",
+        "is_gpt2_vocabulary": True,
+        "stand_in": False,
+        "origin": f"gpt2_dir ({vocab.name}, {merges.name})",
+        "source_files": records,
+        "release_sha256_match": [r["sha256"] for r in records] == release,
+    }
+    return HFTokenizer(tok, "gpt2", info)
+
+
+def _gpt2_from_json(path: Path, origin: str) -> HFTokenizer:
+    """GPT-2 from a ``tokenizers`` tokenizer.json (a local file or the Hugging Face cache), checked."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise DataError(f"{path}: not a tokenizers tokenizer.json ({exc})") from exc
+    _check_gpt2(tok, str(path))
+    info = {
+        "kind": "gpt2",
+        "is_gpt2_vocabulary": True,
+        "stand_in": False,
+        "origin": origin,
+        "source_file": common.file_record(path),
+    }
+    return HFTokenizer(tok, "gpt2", info)
+
+
+def _gpt2_from_hf_cache(looked: list[str]) -> HFTokenizer | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency of datasets
+        return None
+    for repo in GPT2_HF_REPOS:
+        hit = try_to_load_from_cache(repo, "tokenizer.json")
+        looked.append(f"Hugging Face cache {repo}/tokenizer.json")
+        if isinstance(hit, str):
+            return _gpt2_from_json(Path(hit), f"Hugging Face cache ({repo})")
+    return None
+
+
+def _gpt2_from_tiktoken(looked: list[str]) -> _Tokenizer | None:
+    cache = _tiktoken_cache_dir()
+    looked.append(f"tiktoken cache {cache}")
+    keys = [hashlib.sha1(url.encode()).hexdigest() for url in _TIKTOKEN_GPT2_FILES]
+    if not all((cache / k).is_file() for k in keys):
+        return None
+    try:
+        import tiktoken
+    except ImportError:
+        looked[-1] += " (files present, tiktoken not installed: pip install tiktoken)"
+        return None
+    enc = tiktoken.get_encoding("gpt2")
+    if enc.encode_ordinary(GPT2_CHECKS[0][0]) != GPT2_CHECKS[0][1]:
+        raise DataError(f"{cache}: the cached tiktoken GPT-2 files do not give the GPT-2 encoding")
+    info = {"kind": "gpt2", "is_gpt2_vocabulary": True, "stand_in": False, "origin": f"tiktoken {tiktoken.__version__}"}
+    return TiktokenGPT2(enc, info)
+
+
 def find_gpt2(opts: dict[str, Any]) -> tuple[_Tokenizer | None, list[str]]:
-    """The GPT-2 tokenizer from local files only, or None and the places that were looked at."""
+    """The GPT-2 tokenizer from local files only, or None and the places that were looked at. In this order:
+    option ``gpt2_tokenizer_file`` (a tokenizer.json), option ``gpt2_dir`` (the released encoder.json and
+    vocab.bpe), the Hugging Face cache, tiktoken's cache. A named file or folder that is missing or holds
+    another vocabulary is an error, not a fall-back."""
     looked: list[str] = []
-    candidates: list[tuple[Path, str]] = []
     if opts.get("gpt2_tokenizer_file"):
         path = Path(opts["gpt2_tokenizer_file"])
         if not path.is_file():
             raise DataError(
                 f"{path}: GPT-2 tokenizer file not found (option gpt2_tokenizer_file; expected a tokenizer.json)"
             )
-        candidates.append((path, "gpt2_tokenizer_file"))
-    else:
-        try:
-            from huggingface_hub import try_to_load_from_cache
+        return _gpt2_from_json(path, "gpt2_tokenizer_file"), looked
+    if opts.get("gpt2_dir"):
+        return gpt2_from_dir(opts["gpt2_dir"]), looked
+    tok = _gpt2_from_hf_cache(looked)
+    if tok is None:
+        tok = _gpt2_from_tiktoken(looked)
+    return tok, looked
 
-            for repo in GPT2_HF_REPOS:
-                hit = try_to_load_from_cache(repo, "tokenizer.json")
-                looked.append(f"Hugging Face cache {repo}/tokenizer.json")
-                if isinstance(hit, str):
-                    candidates.append((Path(hit), f"Hugging Face cache ({repo})"))
-                    break
-        except Exception:  # pragma: no cover - huggingface_hub is a dependency of datasets
-            pass
-    if candidates:
-        from tokenizers import Tokenizer
 
-        path, origin = candidates[0]
-        try:
-            tok = Tokenizer.from_file(str(path))
-        except Exception as exc:
-            raise DataError(f"{path}: not a tokenizers tokenizer.json ({exc})") from exc
-        ids = tok.encode(GPT2_CHECK[0], add_special_tokens=False).ids
-        if ids != GPT2_CHECK[1] or tok.get_vocab_size() != GPT2_VOCAB_SIZE:
-            raise DataError(
-                f"{path}: not the GPT-2 vocabulary ({GPT2_CHECK[0]!r} -> {ids}, expected {GPT2_CHECK[1]}; "
-                f"vocabulary {tok.get_vocab_size()}, expected {GPT2_VOCAB_SIZE})"
-            )
-        info = {
-            "kind": "gpt2",
-            "is_gpt2_vocabulary": True,
-            "stand_in": False,
-            "origin": origin,
-            "source_file": common.file_record(path),
-        }
-        return HFTokenizer(tok, "gpt2", info), looked
-    cache = _tiktoken_cache_dir()
-    looked.append(f"tiktoken cache {cache}")
-    keys = [hashlib.sha1(url.encode()).hexdigest() for url in _TIKTOKEN_GPT2_FILES]
-    if all((cache / k).is_file() for k in keys):
-        try:
-            import tiktoken
-        except ImportError:
-            looked[-1] += " (files present, tiktoken not installed: pip install tiktoken)"
-            return None, looked
-        enc = tiktoken.get_encoding("gpt2")
-        if enc.encode_ordinary(GPT2_CHECK[0]) != GPT2_CHECK[1]:
-            raise DataError(f"{cache}: the cached tiktoken GPT-2 files do not give the GPT-2 encoding")
-        info = {
-            "kind": "gpt2",
-            "is_gpt2_vocabulary": True,
-            "stand_in": False,
-            "origin": f"tiktoken {tiktoken.__version__}",
-        }
-        return TiktokenGPT2(enc, info), looked
-    return None, looked
+def download_gpt2(opts: dict[str, Any], looked: list[str]) -> HFTokenizer | None:
+    """GPT-2's tokenizer.json from the Hugging Face Hub (into its cache), or None when the Hub cannot be reached
+    within ``network_timeout`` seconds or offline mode is set (the reason goes to ``looked``)."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        import huggingface_hub.constants as hconst
+        from huggingface_hub import hf_hub_download
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency of datasets
+        looked.append("Hugging Face Hub (huggingface_hub not installed)")
+        return None
+    reason = "offline mode is set (HF_HUB_OFFLINE)" if hconst.HF_HUB_OFFLINE else None
+    reason = reason or common.check_reachable(endpoint, float(opts["network_timeout"]))
+    if reason is not None:
+        looked.append(f"Hugging Face Hub {GPT2_HF_REPOS[0]}: {reason}")
+        return None
+    try:
+        path = hf_hub_download(GPT2_HF_REPOS[0], "tokenizer.json")
+    except Exception as exc:
+        raise DataError(
+            f"tokenizer gpt2: downloading {GPT2_HF_REPOS[0]}/tokenizer.json failed ({type(exc).__name__}: {exc})"
+        ) from exc
+    return _gpt2_from_json(Path(path), f"Hugging Face Hub ({GPT2_HF_REPOS[0]}, downloaded)")
 
 
 def make_tokenizer(choice: str, train_lines: list[str], opts: dict[str, Any]) -> _Tokenizer:
+    """The tokenizer of option ``tokenizer``. ``gpt2`` and ``auto`` use local GPT-2 files first
+    (:func:`find_gpt2`); then ``gpt2`` downloads from the Hugging Face Hub when it can be reached and fails
+    with a one-line error when not, while ``auto`` trains the byte-level BPE stand-in."""
     if choice == "word":
         return WordTokenizer(train_lines)
     if choice in ("gpt2", "auto"):
         tok, looked = find_gpt2(opts)
+        if tok is None and choice == "gpt2":
+            tok = download_gpt2(opts, looked)
         if tok is not None:
             return tok
         if choice == "gpt2":
             raise DataError(
                 "tokenizer gpt2: the GPT-2 tokenizer files are not available locally (looked in: "
                 + "; ".join(looked)
-                + "). Give a GPT-2 tokenizer.json with gpt2_tokenizer_file, or use tokenizer: bpe (a stand-in "
-                "trained on the training split) or tokenizer: word."
+                + "). Give the folder of GPT-2's encoder.json and vocab.bpe with gpt2_dir, a GPT-2 tokenizer.json "
+                "with gpt2_tokenizer_file, or use tokenizer: bpe (a stand-in trained on the training split) or "
+                "tokenizer: word."
             )
         print(
             "astromorphic prepare: GPT-2 tokenizer not available locally; training a byte-level BPE stand-in "
