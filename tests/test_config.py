@@ -159,3 +159,15 @@ def test_config_module_checks_a_file_from_the_command_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "astromorphic.config", "--check", str(path)],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 2 and "tasks.imdb.train.epocs" in out.stdout
+
+
+def test_ablation_runs_and_run_name_overrides():
+    cfg = C.validate_config({"ablation": {"no_position_embedding": True}, "models": ["astro", "vanilla"]})
+    assert C.ablation_models(cfg, "imdb") == [f"{m}@position_embedding=none" for m in C.FIG4_VARIANTS]
+    assert C.ablation_models(cfg, "wikitext2") == []  # not among ablation.tasks by default
+    assert C.ablation_models(C.validate_config({}), "imdb") == []
+    over = C.with_run_name_overrides(tiny(), "imdb", {"position_embedding": "none", "m_scale": 32})
+    task = C.validate_config(over)["tasks"]["imdb"]
+    assert task["model"]["position_embedding"] == "none" and task["attention"]["m_scale"] == 32
+    with pytest.raises(C.ConfigError, match="lr"):
+        C.with_run_name_overrides(tiny(), "imdb", {"lr": 1.0})

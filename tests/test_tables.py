@@ -261,3 +261,25 @@ def test_generated_schema_covers_the_library_and_rejects_bad_values_naming_the_k
             paths.append(list(error.absolute_path))
             stack += error.context or []
         assert errors and key in paths, (change, paths)
+
+
+def test_ablation_runs_without_position_embedding_are_labelled_rows(tmp_path):
+    """The Fig. 4 variants run again with position_embedding: none (config `ablation`): their own labelled rows,
+    compared like for like, never mixed into the sweep."""
+    runs, cfg_path = make_runs(tmp_path, tasks=("imdb",), seeds=(0, 1), epochs=12)
+    for model in ("astro", "linearized"):
+        for seed in (0, 1):
+            write_run(runs, "imdb", f"{model}@position_embedding=none", seed, epochs=12)
+    out = tmp_path / "tables"
+    aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv")])
+    tables.main(["--config", str(cfg_path), "--summary", str(out / "runs_summary.csv"), "--runs", str(out / "runs.csv"),
+                 "--reference", str(REFERENCE), "--out-dir", str(out)])
+    speed = pd.read_csv(out / "learning_speed.csv")
+    ablated = speed[speed.model == "astro@position_embedding=none"].iloc[0]
+    reference = speed[speed.model == "linearized@position_embedding=none"].iloc[0]
+    assert math.isnan(reference["speedup_vs_linearized"])  # the reference of the ablated rows is ablated linearized
+    expected = (reference["mean"] - ablated["mean"]) / reference["mean"]
+    assert math.isfinite(expected) and ablated["speedup_vs_linearized"] == pytest.approx(expected)
+    assert "astro (no absolute position embedding)" in (out / "learning_speed.md").read_text()
+    assert "astro (no absolute position embedding)" in (out / "table1.md").read_text()
+    assert not (out / "sweep.csv").exists() or "position_embedding" not in (out / "sweep.csv").read_text()

@@ -526,3 +526,12 @@ def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
     training._set_rng_state(state["rng"], gen, cpu)
     got = draw()
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2]) and torch.equal(got[3], expected[3])
+
+
+def test_a_run_name_sets_the_keys_it_names(data_dirs, tmp_path):
+    """Sweep and ablation runs are trained by name: astro@position_embedding=none@m_scale=32."""
+    record = train_run("imdb", "astro@position_embedding=none@m_scale=32", 0, tiny_config("imdb", epochs=1),
+                       tmp_path / "run", data_dirs["imdb"])
+    assert record["model"] == "astro@position_embedding=none@m_scale=32" and record["preset"] == "astro"
+    assert record["config"]["model"]["position_embedding"] == "none"
+    assert record["attention_spec"]["m_scale"] == 32

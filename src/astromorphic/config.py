@@ -531,6 +531,19 @@ class SweepConfig(_Section):
     grid: list[SweepEntry] = []
 
 
+FIG4_VARIANTS = ("astro", "astro-no-relpos", "astro-no-nonlin", "linearized")
+
+
+class AblationConfig(_Section):
+    """Extra runs that take one more mechanism away: the Fig. 4 variants without the absolute position
+    embedding (run name ``<preset>@position_embedding=none``), since with it ``astro-no-relpos`` still sees
+    positions (SPEC decision 10)."""
+
+    no_position_embedding: StrictBool = Field(False, description="run the variants with position_embedding: none")
+    tasks: Annotated[list[Literal["imdb", "cifar10", "wikitext2"]], AfterValidator(_unique)] = ["imdb", "cifar10"]
+    models: Annotated[list[ModelName], AfterValidator(_unique)] = list(FIG4_VARIANTS)
+
+
 class PipelineConfig(_Section):
     """A whole configuration file."""
 
@@ -556,6 +569,7 @@ class PipelineConfig(_Section):
     bench: BenchConfig = Field(default_factory=BenchConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
+    ablation: AblationConfig = Field(default_factory=AblationConfig)
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -712,6 +726,33 @@ def models_for_task(config: dict, task: str) -> list[str]:
         listed += list(config.get("lm_extra_models") or [])
     valid = set(preset_names(task))
     return [m for m in dict.fromkeys(listed) if m in valid]
+
+
+# Keys a run name may override (``astro@m_scale=32``, ``astro@position_embedding=none``) and their section.
+RUN_NAME_KEYS = {**{key: "attention" for key in SWEEP_KEYS}, "position_embedding": "model"}
+
+
+def ablation_models(config: dict, task: str) -> list[str]:
+    """Run names of the ablation runs on ``task`` (``<preset>@position_embedding=none``)."""
+    ablation = config.get("ablation") or {}
+    if not ablation.get("no_position_embedding") or task not in ablation.get("tasks", []):
+        return []
+    from astromorphic.presets import preset_names
+
+    valid = set(preset_names(task))
+    return [f"{m}@position_embedding=none" for m in ablation.get("models", []) if m in valid]
+
+
+def with_run_name_overrides(config: dict, task: str, overrides: dict) -> dict:
+    """``config`` (a copy) with the keys a run name overrides put into their sections of ``tasks.<task>``."""
+    out = copy.deepcopy(config)
+    task_section = out.setdefault("tasks", {}).setdefault(task, {}) or {}
+    out["tasks"][task] = task_section
+    for key, value in overrides.items():
+        if key not in RUN_NAME_KEYS:
+            raise ConfigError(f"run name: {key!r} cannot be overridden; expected one of {', '.join(RUN_NAME_KEYS)}")
+        task_section.setdefault(RUN_NAME_KEYS[key], {})[key] = value
+    return out
 
 
 def threshold(config: dict, task: str) -> float:

@@ -39,6 +39,7 @@ TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
 S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
 ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
 CONTROL = "no-attention"
+ABLATION = "@position_embedding=none"  # the run-name suffix of the ablation runs (config: ablation)
 GATE_CONTROL = "astro-gate-only"
 PROBES = ("attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
 BASELINE = "linearized"
@@ -109,13 +110,22 @@ class Context:
         return listed + sorted(ran - set(listed))
 
     def runs(self, task: str, model: str | None = None) -> pd.DataFrame:
+        """Runs of one model name on ``task``, or of every plain preset when ``model`` is None."""
         s = self.summary
         if s.empty:
             return s
-        rows = s[(s["task"] == task) & (s["model"] == s["preset"])]
-        if model is not None:
-            rows = rows[rows["model"] == model]
+        rows = s[s["task"] == task]
+        rows = rows[rows["model"] == model] if model is not None else rows[rows["model"] == rows["preset"]]
         return rows.sort_values("seed")
+
+    def ablations(self, task: str) -> list[str]:
+        """Ablation runs on ``task`` (``<preset>@position_embedding=none``), in the order of the plain presets."""
+        s = self.summary
+        if s.empty:
+            return []
+        names = set(s[(s["task"] == task) & s["model"].str.contains(ABLATION, regex=False)]["model"])
+        order = [f"{m}{ABLATION}" for m in self.models(task)]
+        return [m for m in order if m in names] + sorted(names - set(order))
 
     def task_config(self, task: str) -> dict:
         from astromorphic.config import resolve_task_config
@@ -282,7 +292,9 @@ DIAGNOSTICS = {"astro-leaky": "diagnostic: sees future tokens"}
 
 
 def display_name(model: str) -> str:
-    """The model as a table shows it: diagnostics say what they are."""
+    """The model as a table shows it: diagnostics and ablation runs say what they are."""
+    if model.endswith(ABLATION):
+        return f"{model[: -len(ABLATION)]} (no absolute position embedding)"
     return f"{model} ({DIAGNOSTICS[model]})" if model in DIAGNOSTICS else model
 
 
@@ -313,7 +325,7 @@ def table1(ctx: Context) -> Table:
                        ("test_word_ppl", "test perplexity per word", "ppl")]
         else:
             metrics = [("test_acc", "test accuracy (%)", "%")]
-        for model in ctx.models(task):
+        for model in ctx.models(task) + ctx.ablations(task):
             runs = ctx.runs(task, model)
             causal_text, causal = _causality_cell(runs) if lm else (DASH, None)
             for metric, metric_label, unit in metrics:
@@ -429,30 +441,32 @@ def learning_speed(ctx: Context) -> Table:
             continue
         threshold = ctx.threshold(task)
         stats = {}
-        for model in ctx.models(task):
+        for model in ctx.models(task) + ctx.ablations(task):
             values, last = _epochs_to_threshold(ctx, task, model, threshold)
             stats[model] = (values, last, *_speed_cell(values, last))
-        base = stats.get(BASELINE)
-        base_mean = base[3] if base and base[5] == len(base[0]) else math.nan
         p_base = ctx.paper("learning_speed", task, BASELINE, "epochs_to_threshold")
         p_base_v = float(p_base["value"]) if p_base is not None else math.nan
         for model, (values, last, text, mean, sd, n) in stats.items():
+            ablated = model.endswith(ABLATION)
+            reference = BASELINE + ABLATION if ablated else BASELINE  # like for like
+            base, is_ref = stats.get(reference), model == reference
+            base_mean = base[3] if base and base[5] == len(base[0]) else math.nan
             complete = n == len(values) and n > 0
             paper = ctx.paper("learning_speed", task, model, "epochs_to_threshold")
             pv = float(paper["value"]) if paper is not None and not pd.isna(paper["value"]) else math.nan
             psd = float(paper["sd"]) if paper is not None and not pd.isna(paper["sd"]) else math.nan
             paper_text = fmt_paper(pv, psd) if paper is not None and math.isfinite(pv) else (
                 paper["note"] if paper is not None else DASH)
-            ours_speed = _speedup(mean, base_mean) if complete and model != BASELINE else math.nan
-            paper_speed = _speedup(pv, p_base_v) if model != BASELINE else math.nan
-            speed_text = fmt_pct(ours_speed) if model != BASELINE else "(reference)"
-            if model != BASELINE and not complete:
+            ours_speed = _speedup(mean, base_mean) if complete and not is_ref else math.nan
+            paper_speed = _speedup(pv, p_base_v) if not is_ref else math.nan
+            speed_text = fmt_pct(ours_speed) if not is_ref else "(reference)"
+            if not is_ref and not complete:
                 speed_text = "n/a (not reached in every seed)"
-            elif model != BASELINE and base is not None and not math.isfinite(base_mean):
+            elif not is_ref and base is not None and not math.isfinite(base_mean):
                 speed_text = f"n/a ({BASELINE} not reached in every seed)"
-            rows.append([TASK_NAMES[task], model, f"epochs to {100 * threshold:g} % test accuracy", text,
+            rows.append([TASK_NAMES[task], display_name(model), f"epochs to {100 * threshold:g} % test accuracy", text,
                          f"{n}/{len(values)}", paper_text, speed_text,
-                         fmt_pct(paper_speed) if model != BASELINE else "(reference)"])
+                         fmt_pct(paper_speed) if not is_ref else "(reference)"])
             data.append(dict(task=task, model=model, criterion="epochs_to_threshold", threshold=threshold,
                              mean=mean, sd=sd, n_reached=n, n_seeds=len(values), paper_value=pv, paper_sd=psd,
                              speedup_vs_linearized=ours_speed, paper_speedup_vs_linearized=paper_speed))
@@ -461,7 +475,8 @@ def learning_speed(ctx: Context) -> Table:
     notes = [
         "Epoch 0 is the model at initialisation; a seed that never reaches the threshold is counted as "
         "'not reached' (censored), never dropped, and no mean speed-up is computed from a censored row.",
-        "Speed-up = (slow − fast) / slow, with the linearized model [18] as the slow reference (paper Sec. IV-C-4).",
+        "Speed-up = (slow − fast) / slow, with the linearized model [18] as the slow reference (paper Sec. IV-C-4); "
+        "rows without the absolute position embedding are compared with linearized without it.",
         "Language model: our criterion is the epoch of the lowest validation perplexity (the model a user would "
         "select), the paper's is the number of epochs to its best test perplexity; a diverged seed has no such "
         "epoch and is left out, and the row says how many diverged.",
@@ -679,7 +694,7 @@ def controls(ctx: Context) -> Table:
 def sweep(ctx: Context) -> Table:
     report = ctx.config.get("report") or {}
     s = ctx.summary
-    swept = s[s["model"] != s["preset"]] if not s.empty else s
+    swept = s[(s["model"] != s["preset"]) & ~s["model"].str.endswith(ABLATION)] if not s.empty else s
     rows, data = [], []
     for task in [t for t in TASK_ORDER if not swept.empty and t in set(swept["task"])]:
         metric = "test_ppl" if task == "wikitext2" else "test_acc"

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import logging
 import math
 import os
@@ -46,7 +45,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from astromorphic.config import ConfigError, load_config, validate_run
+from astromorphic.config import ConfigError, load_config, validate_run, with_run_name_overrides
 from astromorphic.data.batches import TaskData, make_task_data
 from astromorphic.evaluation import (
     attention_probe,
@@ -229,9 +228,8 @@ def train_run(
     """
     seed = int(seed)
     preset, overrides = parse_model_name(model)
-    if overrides:  # a sweep variant, e.g. astro@m_scale=32: the attention keys of its name over the config
-        config = copy.deepcopy(config)
-        config.setdefault("tasks", {}).setdefault(task, {}).setdefault("attention", {}).update(overrides)
+    if overrides:  # a sweep or ablation variant (astro@m_scale=32): the keys of its name over the config
+        config = with_run_name_overrides(config, task, overrides)
     cfg = validate_run(config, task, preset)
     data_path = Path(data_dir) if data_dir is not None else default_data_dir(config, task)
     manifest_file = data_path / "manifest.json"

@@ -13,6 +13,7 @@ import yaml
 
 from astromorphic.config import (
     SCHEMA_FILE,
+    ablation_models,
     ConfigError,
     models_for_task,
     resolve_task_config,
@@ -77,7 +78,8 @@ def run_dirs(task=None):
     tasks = [task] if task else TASKS
     dirs = []
     for t in tasks:
-        runs = [(m, config["seeds"]) for m in models_for(t)] + sweep_runs(t)
+        plain = models_for(t) + ablation_models(config, t)
+        runs = [(m, config["seeds"]) for m in plain] + sweep_runs(t)
         for model, seeds in runs:
             dirs += [f"results/runs/{t}/{model}/seed{s}" for s in seeds]
     return dirs

@@ -4,7 +4,7 @@
 * ``lm``        WikiText-2 perplexity against epoch for every preset, diverged runs marked  (``lm_curves.py``)
 * ``figS2``     Fig. S2: attention time and memory against N, from the benchmark          (``figS2.py``)
 * ``fig3``      Fig. 3: astrocyte Ca2+ against presynaptic spike frequency               (``fig3.py``)
-* ``controls``  the attention-magnitude probe against epoch                              (``controls.py``)
+* ``controls``  the attention probes (magnitude, value sensitivity) against epoch        (``controls.py``)
 * ``sweep``     the metric against a swept attention constant, no-attention level drawn   (``sweep.py``)
 
 Every figure is written as PNG and PDF without metadata (``astromorphic.io.save_figure``), so equal inputs give

@@ -55,7 +55,13 @@ def setup():
     return plt
 
 
+NO_POSITIONS = "@position_embedding=none"  # run-name suffix of the ablation runs without absolute positions
+
+
 def style(preset: str, index: int = 0) -> tuple[str, str, str]:
+    if preset.endswith(NO_POSITIONS) and preset[: -len(NO_POSITIONS)] in PRESET_STYLE:
+        colour, _, label = PRESET_STYLE[preset[: -len(NO_POSITIONS)]]
+        return colour, ":", f"{label}, no abs. positions"
     if preset in PRESET_STYLE:
         return PRESET_STYLE[preset]
     import matplotlib

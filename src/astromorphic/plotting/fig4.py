@@ -18,9 +18,12 @@ PANELS = {"imdb": "a", "cifar10": "b"}
 def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float | None = None,
          label: str | None = None) -> list[Path]:
     plt = common.setup()
-    runs = common.plain_runs(pd.read_csv(runs_csv), task)
+    frame = pd.read_csv(runs_csv)
+    runs = frame[frame["task"] == task]
+    # the four variants, then the same without the absolute position embedding when those runs exist (dotted)
+    variants = [*common.FIG4_VARIANTS, *(f"{m}{common.NO_POSITIONS}" for m in common.FIG4_VARIANTS)]
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    drawn = common.seed_lines(ax, runs, "test_acc", common.FIG4_VARIANTS, scale=100.0) if "test_acc" in runs else []
+    drawn = common.seed_lines(ax, runs, "test_acc", variants, scale=100.0) if "test_acc" in runs else []
     if threshold is not None:
         ax.axhline(100.0 * threshold, color="0.4", ls="--", lw=0.8, label=f"threshold {100 * threshold:g} %")
     if not drawn:
