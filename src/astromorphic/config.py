@@ -388,6 +388,9 @@ class Resources(_Section):
 
 
 class _TaskConfig(_Section):
+    seeds: Optional[Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)]] = Field(
+        None, description="seeds of this task's runs; null = the top-level seeds (scheduling: not part of a run)"
+    )
     data: _DataOptions
     model: _ModelSection
     attention: AttentionConfig = Field(default_factory=AttentionConfig)
@@ -706,9 +709,9 @@ RUNTIME_KEYS = {"train": ("threads", "device")}
 
 
 def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
-    """The part of a resolved task section that a training run reads: no ``resources``, no reporting keys,
-    and without the runtime keys when ``runtime`` is false (the run fingerprint)."""
-    out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k != "resources"}
+    """The part of a resolved task section that a training run reads: no ``resources`` or ``seeds``
+    (scheduling), no reporting keys, and without the runtime keys when ``runtime`` is false (the fingerprint)."""
+    out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k not in ("resources", "seeds")}
     drop = [REPORTING_KEYS] + ([] if runtime else [RUNTIME_KEYS])
     for keys in drop:
         for section, names in keys.items():
@@ -730,6 +733,12 @@ def models_for_task(config: dict, task: str) -> list[str]:
 
 # Keys a run name may override (``astro@m_scale=32``, ``astro@position_embedding=none``) and their section.
 RUN_NAME_KEYS = {**{key: "attention" for key in SWEEP_KEYS}, "position_embedding": "model"}
+
+
+def seeds_for(config: dict, task: str) -> list[int]:
+    """The seeds of ``task``'s runs: ``tasks.<task>.seeds``, else the top-level ``seeds``."""
+    task_seeds = (((config.get("tasks") or {}).get(task)) or {}).get("seeds")
+    return list(task_seeds or config.get("seeds") or PipelineConfig.model_fields["seeds"].default)
 
 
 def ablation_models(config: dict, task: str) -> list[str]:

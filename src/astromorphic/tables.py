@@ -609,7 +609,9 @@ def table_s(ctx: Context, name: str) -> Table:
         rows.append([KEY_LABELS.get(key, key), key, _fmt_config_value(ours),
                      paper if paper is not None else "not in the paper", same])
         data.append(dict(task=task, key=key, value=_fmt_config_value(ours), paper_value=paper or "", same=same))
-    seeds = ctx.config.get("seeds") or []
+    from astromorphic.config import seeds_for
+
+    seeds = seeds_for(ctx.config, task)
     rows.append(["seeds", "seeds", _fmt_config_value(seeds), "not in the paper", DASH])
     data.append(dict(task=task, key="seeds", value=_fmt_config_value(seeds), paper_value="", same=DASH))
     header = ["Hyper-parameter", "Config key", "This configuration", "Paper", "Same"]

@@ -18,10 +18,12 @@ from astromorphic.config import (
     models_for_task,
     resolve_task_config,
     run_section,
+    seeds_for,
     threshold,
     validate_config,
 )
 from astromorphic.io import write_text
+from astromorphic.records import plan_runs, plan_summary
 from astromorphic.runs import code_hash, format_model_name
 from astromorphic.tables import available_tables
 
@@ -65,7 +67,7 @@ def sweep_runs(task):
     sweep = config["sweep"]
     if task not in sweep["tasks"]:
         return []
-    seeds = sweep["seeds"] or config["seeds"]
+    seeds = sweep["seeds"] or seeds_for(config, task)
     return [
         (format_model_name(preset, {entry["key"]: value}), seeds)
         for entry in sweep["grid"]
@@ -74,15 +76,51 @@ def sweep_runs(task):
     ]
 
 
-def run_dirs(task=None):
+def run_keys(task=None):
+    """(task, model, seed) of every run of the configuration."""
     tasks = [task] if task else TASKS
-    dirs = []
+    keys = []
     for t in tasks:
         plain = models_for(t) + ablation_models(config, t)
-        runs = [(m, config["seeds"]) for m in plain] + sweep_runs(t)
+        runs = [(m, seeds_for(config, t)) for m in plain] + sweep_runs(t)
         for model, seeds in runs:
-            dirs += [f"results/runs/{t}/{model}/seed{s}" for s in seeds]
-    return dirs
+            keys += [(t, model, int(s)) for s in seeds]
+    return keys
+
+
+def run_dir(task, model, seed):
+    return f"results/runs/{task}/{model}/seed{seed}"
+
+
+def run_dirs(task=None):
+    return [run_dir(*key) for key in run_keys(task)]
+
+
+# ------------------------------------------------------------------------------------ committed records
+
+# Which runs a committed record stands for (config key `records`; astromorphic.records.plan_runs): those are
+# aggregated from the record and never trained here, and a task none of whose runs trains prepares no data.
+RUN_PLAN = plan_runs(config, run_keys(), {t: code_hash(t) for t in TASKS})
+if config["records"]:
+    print(plan_summary(RUN_PLAN, config["records"]), file=sys.stderr)
+
+
+def aggregated_run_dirs():
+    """Per run, the folder aggregation reads: the committed record standing for it, else the run trained here."""
+    return [
+        str(RUN_PLAN[key].record) if RUN_PLAN[key].record else run_dir(*key)
+        for key in run_keys()
+    ]
+
+
+def trained_run_dirs(task=None):
+    """The runs that train in this workflow (no committed record stands for them)."""
+    return [run_dir(*key) for key in run_keys(task) if RUN_PLAN[key].record is None]
+
+
+def prepared_tasks():
+    """Tasks with at least one run to train: only their data are prepared."""
+    return [t for t in TASKS if trained_run_dirs(t)]
 
 
 # ------------------------------------------------------------------------------------ configuration snapshots
@@ -214,11 +252,19 @@ def figure_stems():
     return stems
 
 
+def findings_inputs():
+    """The tables the findings page reads; records.csv when runs come from committed records."""
+    tables = table_outputs("csv") + ["results/tables/runs.csv", "results/tables/runs_summary.csv"]
+    return tables + (["results/tables/records.csv"] if config["records"] else [])
+
+
 def final_outputs():
-    """Tables, figures, and the record of every run (so that a deleted run directory is trained again)."""
-    outs = [f"{run}/run.json" for run in run_dirs()]
+    """Tables, figures, the findings page, and the record of every run trained here (so that a deleted run
+    directory is trained again; committed records are inputs, not outputs)."""
+    outs = [f"{run}/run.json" for run in trained_run_dirs()]
     for ext in ("csv", "md", "tex", "html"):
         outs += table_outputs(ext)
     for stem in figure_stems():
         outs += [f"{stem}.png", f"{stem}.pdf"]
+    outs += ["results/findings/findings.md", "results/findings/findings.html"]
     return outs
