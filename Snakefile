@@ -1,6 +1,6 @@
 # The reproduction DAG of "Delving Deeper Into Astromorphic Transformers" (arXiv 2312.10925).
 #
-#   prepare data -> train {task}/{model}/seed{seed} -> aggregate -> tables -> figures -> report
+#   prepare data -> train {task}/{model}/seed{seed} -> aggregate -> tables -> figures, findings page -> report
 #
 # Every step is one `astromorphic ...` command (src/astromorphic/); the rules only wire files together.
 # Default: config/config.yaml (synthetic stand-ins, a few minutes on 2 CPU cores). Others:
@@ -25,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/findings.smk"
 
 
 rule all:

@@ -1,11 +1,12 @@
 # All runs -> tidy tables -> the paper's tables (CSV, Markdown, LaTeX, and HTML for the report).
 # Each rule lists the library module it runs as an input, so editing that code reruns the rule.
+# A run that a committed record stands for (config key `records`) is read from the record instead.
 
 
 rule aggregate:
     input:
-        records=expand("{run}/run.json", run=run_dirs()),
-        metrics=expand("{run}/metrics.csv", run=run_dirs()),
+        records=expand("{run}/run.json", run=aggregated_run_dirs()),
+        metrics=expand("{run}/metrics.csv", run=aggregated_run_dirs()),
         code="src/astromorphic/aggregate.py",
     output:
         tidy="results/tables/runs.csv",
@@ -16,7 +17,7 @@ rule aggregate:
     conda:
         "../envs/astromorphic.yaml"
     params:
-        runs=run_dirs(),
+        runs=aggregated_run_dirs(),
     shell:
         "astromorphic aggregate --runs {params.runs} --out {output.tidy} --summary {output.summary}"
         " --timing {output.timing} > {log} 2>&1"
@@ -28,7 +29,7 @@ rule tables:
         summary="results/tables/runs_summary.csv",
         runs="results/tables/runs.csv",
         reference="results/reference/paper_values.csv",
-        manifests=expand("results/data/{task}/manifest.json", task=TASKS),
+        manifests=expand("results/data/{task}/manifest.json", task=prepared_tasks()),
         code="src/astromorphic/tables.py",
     output:
         table_outputs("csv"),
@@ -50,3 +51,24 @@ rule tables:
     shell:
         "astromorphic tables --config {input.config} --summary {input.summary} --runs {input.runs}"
         " --reference {input.reference} --data-dir results/data --out-dir results/tables > {log} 2>&1"
+
+
+# Where each aggregated run came from (a committed record or this workflow) and whether the current code made
+# it; the findings page reports it. The code snapshots make it follow a change of the code.
+rule records_table:
+    input:
+        records=expand("{run}/run.json", run=aggregated_run_dirs()),
+        code=expand("results/configs/code/{task}.txt", task=TASKS),
+        module="src/astromorphic/records.py",
+    output:
+        "results/tables/records.csv",
+    log:
+        "results/logs/records_table.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        runs=aggregated_run_dirs(),
+        records=config["records"] or "",
+    shell:
+        "astromorphic records table --runs {params.runs} --records {params.records:q} --out {output}"
+        " > {log} 2>&1"

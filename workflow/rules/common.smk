@@ -254,7 +254,8 @@ def figure_stems():
 
 def findings_inputs():
     """The tables the findings page reads; records.csv when runs come from committed records."""
-    tables = table_outputs("csv") + ["results/tables/runs.csv", "results/tables/runs_summary.csv"]
+    tables = table_outputs("csv") + ["results/tables/runs.csv"]
+    tables.append("results/tables/runs_summary.csv")
     return tables + (["results/tables/records.csv"] if config["records"] else [])
 
 
