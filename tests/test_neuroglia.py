@@ -4,6 +4,8 @@
 * the simulation: deterministic for a fixed seed, independent of the solver shortcut, close to a tight reference,
   and a changed constant changes the output;
 * the frequency curve (reduced sweep): increasing and concave over 1-10 Hz, with a sublinear fitted exponent;
+* the fit table: the exponent of Ca above rest (rest = the model without input, which a 0 Hz run keeps) is
+  steeper than that of the absolute Ca, and halving / doubling r_IP3 raises / lowers the exponent;
 * the command: the same configuration gives the same bytes, a changed constant in the configuration changes
   the tables and the figure;
 * the per-token write/read network (the oracle in tests/_oracles.py) equals the matrix form of the attention,
@@ -180,6 +182,50 @@ def test_fitted_exponent_is_sublinear(reduced_sweep):
     assert fit == ng.fit_power_law(reduced_sweep, n_boot=300)  # seeded bootstrap
 
 
+def test_zero_rate_stays_at_the_resting_state():
+    s = ng.simulate_synapse(0.0, None, 20.0, 0, warmup_s=5.0)["summary"]
+    assert s["n_pre_spikes"] == 0 and s["n_post_spikes"] == 0
+    assert s["ca_mean"] == pytest.approx(s["ca_rest"], abs=1e-9)
+    assert s["ca_rest"] == ng.resting_state(ng.SynapseParams())[0]
+
+
+SENS = dict(frequencies=[1.0, 3.0, 10.0], n_trains=1, duration_s=40.0, seed=0, warmup_s=15.0)
+
+
+@pytest.fixture(scope="module")
+def r_ip3_fits() -> tuple[pd.DataFrame, dict]:
+    r, p = SENS, ng.SynapseParams()
+    args = (r["frequencies"], r["n_trains"], r["duration_s"], r["seed"])
+    base = ng.sweep(*args, p, warmup_s=r["warmup_s"])
+    variants = ng.r_ip3_sweeps(*args, p, warmup_s=r["warmup_s"])
+    return ng.fit_table({1.0: base, **variants}, p.r_ip3, n_boot=50), {1.0: base, **variants}
+
+
+def test_fit_table_rows(r_ip3_fits):
+    fits, sweeps = r_ip3_fits
+    names = ["absolute", "above_rest", "r_ip3_x0.5", "r_ip3_x0.5_above_rest", "r_ip3_x2", "r_ip3_x2_above_rest"]
+    assert fits["fit"].tolist() == names
+    assert fits["quantity"].tolist() == ["absolute", "above_rest"] * 3
+    assert fits["r_ip3"].tolist() == pytest.approx([0.12, 0.12, 0.06, 0.06, 0.24, 0.24])
+    assert (fits["ca_rest_uM"] == ng.resting_state(ng.SynapseParams())[0]).all()
+    assert (fits["note"] == "").all() and fits["alpha"].notna().all()
+    assert ((fits["ci_low"] <= fits["alpha"]) & (fits["alpha"] <= fits["ci_high"])).all()
+    # the variants reuse the spike trains and release draws of the main sweep
+    for factor in (0.5, 2.0):
+        assert sweeps[factor]["train_seed"].tolist() == sweeps[1.0]["train_seed"].tolist()
+        assert sweeps[factor]["n_pre_spikes"].tolist() == sweeps[1.0]["n_pre_spikes"].tolist()
+        assert (sweeps[factor]["r_ip3_factor"] == factor).all()
+
+
+def test_exponent_above_rest_and_with_r_ip3_scaled(r_ip3_fits):
+    alpha = r_ip3_fits[0].set_index("fit")["alpha"]
+    # the resting level is a constant offset that flattens the log-log curve: above rest it is steeper
+    for prefix in ("", "r_ip3_x0.5_", "r_ip3_x2_"):
+        assert alpha[f"{prefix}above_rest"] > alpha[prefix.rstrip("_") or "absolute"] + 0.01
+    # more IP3 per spike moves 1-10 Hz further into the saturation of the astrocyte: a smaller exponent
+    assert alpha["r_ip3_x0.5"] > alpha["absolute"] + 0.05 and alpha["absolute"] > alpha["r_ip3_x2"] + 0.05
+
+
 def test_power_law_fit_recovers_a_known_exponent():
     rows = [{"frequency_hz": f, "train": k, "ca_mean": 0.3 * f**0.25 * (1 + 0.01 * (k - 1))}
             for f in range(1, 11) for k in range(3)]
@@ -195,6 +241,9 @@ def test_power_law_fit_recovers_a_known_exponent():
 TINY = {"frequencies": [1.0, 4.0, 10.0], "n_trains": 1, "duration_s": 8.0, "warmup_s": 2.0, "seed": 3, "n_boot": 100}
 
 
+OUTPUTS = ("sweep.csv", "sweep_r_ip3.csv", "fit.csv", "params.csv", "fig3.png", "fig3.pdf")
+
+
 def _run(tmp_path, name: str, section: dict) -> dict:
     cfg = tmp_path / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump({"label": "test", "simulation": section}))
@@ -203,7 +252,7 @@ def _run(tmp_path, name: str, section: dict) -> dict:
     from astromorphic.plotting import fig3
 
     fig3.plot(out / "sweep.csv", out / "fit.csv", out / "fig3", label="test")
-    return {f: (out / f).read_bytes() for f in ("sweep.csv", "fit.csv", "params.csv", "fig3.png", "fig3.pdf")}
+    return {f: (out / f).read_bytes() for f in OUTPUTS}
 
 
 def test_command_is_deterministic_and_a_config_constant_changes_tables_and_figure(tmp_path):
@@ -211,11 +260,16 @@ def test_command_is_deterministic_and_a_config_constant_changes_tables_and_figur
     b = _run(tmp_path, "b", TINY)
     c = _run(tmp_path, "c", {**TINY, "params": {"r_ip3": 0.2}})
     assert a == b  # same configuration, same bytes: tables, and the figure drawn from them (PNG and PDF)
-    for name in ("sweep.csv", "fit.csv", "params.csv", "fig3.png", "fig3.pdf"):
+    for name in OUTPUTS:
         assert a[name] != c[name], name
-    fit = pd.read_csv(tmp_path / "a" / "fit.csv").iloc[0]
-    assert {"alpha", "ci_low", "ci_high", "paper_alpha", "method"} <= set(fit.index)
-    assert fit["paper_alpha"] == 0.25
+    fits = pd.read_csv(tmp_path / "a" / "fit.csv")
+    fit = fits.iloc[0]
+    assert {"fit", "quantity", "r_ip3_factor", "alpha", "ci_low", "ci_high", "paper_alpha", "method"} <= set(fit.index)
+    assert fit["fit"] == "absolute" and fit["paper_alpha"] == 0.25
+    assert len(fits) == 6 and fits["alpha"].notna().all()
+    assert pd.read_csv(tmp_path / "c" / "fit.csv")["r_ip3"].tolist() == pytest.approx([0.2, 0.2, 0.1, 0.1, 0.4, 0.4])
+    variants = pd.read_csv(tmp_path / "a" / "sweep_r_ip3.csv")
+    assert variants["r_ip3_factor"].tolist() == [0.5] * 3 + [2.0] * 3
     sweep = pd.read_csv(tmp_path / "a" / "sweep.csv")
     assert len(sweep) == 3 and {"frequency_hz", "train", "ca_mean", "ca_steady", "train_seed"} <= set(sweep.columns)
     params = pd.read_csv(tmp_path / "c" / "params.csv").set_index("name")

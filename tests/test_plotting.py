@@ -29,8 +29,15 @@ def tidy(tmp_path_factory):
     sim = pd.DataFrame([dict(frequency_hz=f, train=k, ca_mean=0.3 * f**0.3 + 0.01 * k, warmup_s=30.0, duration_s=60.0)
                         for f in (1.0, 2.0, 5.0, 10.0) for k in range(3)])
     sim.to_csv(root / "sim.csv", index=False)
-    pd.DataFrame([dict(column="ca_mean", alpha=0.3, prefactor_uM=0.31, ci_low=0.28, ci_high=0.32, ci_level=0.95,
-                       paper_alpha=0.25)]).to_csv(root / "fit.csv", index=False)
+    fit = dict(column="ca_mean", alpha=0.3, prefactor_uM=0.31, ci_low=0.28, ci_high=0.32, ci_level=0.95,
+               paper_alpha=0.25)
+    pd.DataFrame([fit]).to_csv(root / "fit_one_row.csv", index=False)  # as written before the sensitivity fits
+    named = (("absolute", "absolute", 1.0, 0.3), ("above_rest", "above_rest", 1.0, 0.4),
+             ("r_ip3_x0.5", "absolute", 0.5, 0.45), ("r_ip3_x0.5_above_rest", "above_rest", 0.5, 0.6),
+             ("r_ip3_x2", "absolute", 2.0, 0.2), ("r_ip3_x2_above_rest", "above_rest", 2.0, 0.22))
+    fits = [dict(fit=name, quantity=q, r_ip3_factor=k, r_ip3=0.12 * k, ca_rest_uM=0.07, **{**fit, "alpha": a})
+            for name, q, k, a in named]
+    pd.DataFrame(fits).to_csv(root / "fit.csv", index=False)
     return root
 
 
@@ -94,3 +101,18 @@ def test_titles_carry_provenance(tidy):
     runs = pd.read_csv(tidy / "runs.csv")
     assert common.is_synthetic(runs)
     assert "synthetic stand-in data" in common.provenance_line(True, "fake")
+
+
+def test_fig3_shows_the_exponents_above_rest_and_with_r_ip3_scaled(tidy, tmp_path):
+    from astromorphic.plotting import fig3
+
+    main_fit, rows = fig3._fit_rows(tidy / "fit.csv")
+    assert main_fit["fit"] == "absolute" and set(rows) >= {"above_rest", "r_ip3_x0.5", "r_ip3_x2"}
+    assert [r["fit"] for r in fig3._range_fits(rows)] == ["r_ip3_x0.5", "r_ip3_x2"]
+    assert fig3._sensitivity_title(rows) == "; above rest 0.400, r_IP3 x0.5: 0.450, r_IP3 x2: 0.200"
+    assert fig3._fit_rows(tidy / "fit_one_row.csv")[1] == {}  # a one-row fit.csv draws the main fit only
+    old = tmp_path / "old"
+    assert plot_main(["fig3", "--sweep", str(tidy / "sim.csv"), "--fit", str(tidy / "fit_one_row.csv"),
+                      "--out", str(old)]) == 0  # fmt: skip
+    new = _draw(tidy, tmp_path, "fig3")
+    assert old.with_suffix(".png").read_bytes() != new.with_suffix(".png").read_bytes()

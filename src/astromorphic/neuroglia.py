@@ -40,7 +40,10 @@ What lives here:
    Where the Fig. 3 curve bends: in these runs the time-averaged Ca2+ saturates mainly because the Li-Rinzel
    astrocyte saturates in IP3 (finite ER store, Ca2+ inactivation of the IP3 receptor); DSE adds a little.
    The fitted exponent therefore depends on where 1-10 Hz falls on the IP3 axis, i.e. on the IP3 production
-   gain ``r_ip3``, which the sources do not fix (see its note).
+   gain ``r_ip3``, which the sources do not fix (see its note).  It also depends on what is fitted: the
+   absolute Ca2+ includes the resting level, which flattens the curve in log-log axes.  The command
+   therefore reports the exponent of the absolute Ca2+, of the Ca2+ above rest, and of both with ``r_ip3``
+   halved and doubled (:func:`fit_table`).
 
    Time averages are exact integrals of the trajectory (accumulator states), not samples.
 
@@ -51,9 +54,12 @@ What lives here:
 ``astromorphic.attention.astromorphic_attention``, is a test oracle: ``tests/_oracles.py``.)
 
 Command: ``astromorphic simulate --config CFG --out-dir DIR`` runs the frequency sweep and writes
-``sweep.csv`` (one row per frequency x spike train), ``fit.csv`` (the fitted exponent of Ca ~ f^alpha with its
-confidence interval, next to the paper's 0.25), ``params.csv`` (every constant with unit and source) and
-``simulation.json`` (resolved settings and wall time).
+``sweep.csv`` (one row per frequency x spike train), ``fit.csv`` (the fitted exponents of Ca ~ f^alpha with
+their confidence intervals, next to the paper's 0.25: one row per fit, see :func:`fit_table`),
+``sweep_r_ip3.csv`` (the two sweeps with r_IP3 halved and doubled: the same frequencies, trains and seeds),
+``params.csv`` (every constant with unit and source) and ``simulation.json`` (resolved settings and wall times).
+The two extra sweeps triple the simulation time: the default sweep (10 frequencies x 5 trains of 90 s) took
+20-36 s on one shared CPU core, all three sweeps (150 runs) 75-84 s.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 PAPER_ALPHA = 0.25  # the exponent the paper takes from its Fig. 3 (Sec. III-B, Eq. 14)
+R_IP3_FACTORS = (0.5, 2.0)  # the sensitivity sweeps: r_IP3 halved and doubled
 
 # ---------------------------------------------------------------------------------------------- sources
 
@@ -124,7 +131,8 @@ class SynapseParams:
     tau_ip3: float = _p(1.0 / 0.14, "s", NJ03, "literature-unchecked", "IP3 degradation time constant (rate 0.14 /s)")
     r_ip3: float = _p(0.12, "1/s", CHOICE, "choice",
                       "IP3 production per uM of 2-AG (Wade's r_IP3 AG term); chosen so that 1-10 Hz spans the "
-                      "Li-Rinzel dynamic range of IP3 (mean IP3 about 0.6-3.3 uM)")
+                      "Li-Rinzel dynamic range of IP3 (mean IP3 about 0.6-3.3 uM); the command refits the "
+                      "exponent with it halved and doubled")
     # --- Li-Rinzel astrocyte Ca2+ ---------------------------------------------------------------------
     c0: float = _p(2.0, "uM", LR94, "literature", "total free Ca2+ per cytosolic volume")
     c1: float = _p(0.185, "1", LR94, "literature", "ER-to-cytosol volume ratio")
@@ -648,6 +656,67 @@ def curve_shape(df: "Any", column: str = "ca_mean") -> dict[str, Any]:
     }
 
 
+def r_ip3_sweeps(
+    frequencies: Sequence[float],
+    n_trains: int,
+    duration_s: float,
+    seed: int,
+    params: SynapseParams,
+    factors: Sequence[float] = R_IP3_FACTORS,
+    **options: Any,
+) -> dict[float, "Any"]:
+    """The sweep repeated with ``r_ip3`` scaled by each factor (same frequencies, trains and seeds, so the
+    spike trains and release draws are those of the main sweep): ``{factor: DataFrame}``, each with the
+    columns ``r_ip3_factor`` and ``r_ip3`` in front.  ``options`` go to :func:`sweep`."""
+    out = {}
+    for factor in factors:
+        p = dataclasses.replace(params, r_ip3=params.r_ip3 * float(factor))
+        df = sweep(frequencies, n_trains, duration_s, seed, p, **options)
+        df.insert(0, "r_ip3", p.r_ip3)
+        df.insert(0, "r_ip3_factor", float(factor))
+        out[float(factor)] = df
+    return out
+
+
+def fit_table(
+    sweeps: Mapping[float, "Any"], r_ip3: float, *, column: str = "ca_mean", n_boot: int = 2000, seed: int = 0
+) -> "Any":
+    """One row per fitted exponent (a DataFrame; the main fit first): for each sweep (``{r_IP3 factor: sweep}``,
+    factor 1 = the configured constants) the exponent of ``column`` (``quantity`` absolute) and of ``column``
+    above the resting Ca2+ (``quantity`` above_rest).  ``fit`` names the row: absolute, above_rest,
+    r_ip3_x0.5, r_ip3_x0.5_above_rest, ...
+
+    Ca2+ above rest is ``column`` minus ``ca_rest``, the stable fixed point of the model without input
+    (IP3 = IP3*, no 2-AG; the SIC is zero there, so the neuron stays at rest): what a simulation at 0 Hz gives,
+    without running one (the tests check that it does).  It does not depend on r_IP3.  An above-rest fit that
+    cannot be made (a mean not above rest) leaves alpha empty and says why in ``note``; an absolute fit that
+    cannot be made (fewer than 3 frequencies) is a ``ValueError``."""
+    import pandas as pd
+
+    rows = []
+    for factor in sorted(sweeps, key=lambda k: (k != 1.0, k)):
+        df = sweeps[factor]
+        for quantity in ("absolute", "above_rest"):
+            prefix = "" if factor == 1.0 else f"r_ip3_x{factor:g}"
+            name = (prefix or "absolute") if quantity == "absolute" else "_".join(filter(None, (prefix, quantity)))
+            head = {"fit": name, "quantity": quantity, "r_ip3_factor": float(factor), "r_ip3": r_ip3 * factor,
+                    "ca_rest_uM": float(df["ca_rest"].iloc[0])}  # fmt: skip
+            d, col = df, column
+            if quantity == "above_rest":
+                col = f"{column}_above_rest"
+                d = df.assign(**{col: df[column] - df["ca_rest"]})
+            try:
+                fit = fit_power_law(d, column=col, n_boot=n_boot, seed=seed)
+            except ValueError as exc:
+                if quantity == "absolute":  # too few frequencies: no fit at all
+                    raise
+                rows.append({**head, "column": col, "note": str(exc)})
+                continue
+            shape = curve_shape(d, col)
+            rows.append({**head, **fit, **{f"curve_{k}": v for k, v in shape.items() if k != "slopes"}, "note": ""})
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------------------------------------- command line
 
 WORKFLOW_KEYS = ("enabled", "resources")
@@ -729,32 +798,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = resolve_simulation_config(section)
     p = SynapseParams.from_dict(cfg["params"])
 
+    sweep_args = (cfg["frequencies"], cfg["n_trains"], cfg["duration_s"], cfg["seed"])
+    options = dict(warmup_s=cfg["warmup_s"], method=cfg["method"], rtol=cfg["rtol"], progress=not args.quiet)
     start = time.perf_counter()
-    df = sweep(
-        cfg["frequencies"], cfg["n_trains"], cfg["duration_s"], cfg["seed"], p,
-        warmup_s=cfg["warmup_s"], method=cfg["method"], rtol=cfg["rtol"], progress=not args.quiet,
-    )
+    df = sweep(*sweep_args, p, **options)
+    main_s = time.perf_counter() - start
+    variants = r_ip3_sweeps(*sweep_args, p, **options)
     sim_s = time.perf_counter() - start
-    fit = fit_power_law(df, column=cfg["fit_column"], n_boot=cfg["n_boot"], seed=cfg["seed"])
-    fit.update({f"curve_{k}": v for k, v in curve_shape(df, cfg["fit_column"]).items() if k != "slopes"})
+    fits = fit_table({1.0: df, **variants}, p.r_ip3, column=cfg["fit_column"], n_boot=cfg["n_boot"], seed=cfg["seed"])
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "sweep.csv", _csv_text(df))
-    write_text(out / "fit.csv", _csv_text(pd.DataFrame([fit])))
+    write_text(out / "sweep_r_ip3.csv", _csv_text(pd.concat(list(variants.values()), ignore_index=True)))
+    write_text(out / "fit.csv", _csv_text(fits))
     write_text(out / "params.csv", _csv_text(p.table()))
-    write_json(
-        out / "simulation.json",
-        {"config": cfg, "params": p.to_dict(), "wall_time_s": round(sim_s, 3), "n_runs": int(len(df)), "fit": fit},
-    )
+    n_runs = len(df) * (1 + len(variants))
+    timing = {"wall_time_s": round(sim_s, 3), "wall_time_main_sweep_s": round(main_s, 3), "n_runs": n_runs}
+    records = fits.astype(object).where(fits.notna(), None).to_dict(orient="records")
+    write_json(out / "simulation.json",
+               {"config": cfg, "params": p.to_dict(), **timing, "fit": records[0], "fits": records})  # fmt: skip
     if not args.quiet:
-        print(
-            f"alpha = {fit['alpha']:.3f} [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}] (paper {PAPER_ALPHA}); "
-            f"increasing={fit['curve_increasing']} concave={fit['curve_concave']}; "
-            f"{len(df)} runs in {sim_s:.1f} s -> {out}",
-            file=sys.stderr,
-        )
+        _print_fits(fits, n_runs, sim_s, out)
     return 0
+
+
+def _print_fits(fits: "Any", n_runs: int, sim_s: float, out: Path) -> None:
+    main_fit = fits.iloc[0]
+    others = ", ".join(f"{r.fit} {r.alpha:.3f}" for r in fits.iloc[1:].itertuples())
+    print(
+        f"alpha = {main_fit['alpha']:.3f} [{main_fit['ci_low']:.3f}, {main_fit['ci_high']:.3f}] (paper {PAPER_ALPHA}); "
+        f"increasing={main_fit['curve_increasing']} concave={main_fit['curve_concave']}; {others}; "
+        f"{n_runs} runs in {sim_s:.1f} s -> {out}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
