@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -92,6 +93,22 @@ def test_cpp_propagates_nan_and_saturates(dtype):
     out = cpu_causal.CppCausalSigmoidRead.apply(q, k, v, 8)
     assert torch.isfinite(out[0, :5]).all()
     assert torch.isnan(out[0, 5:]).all()  # every later state holds the NaN
+
+
+@needs_cpp
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 compiler flags")
+def test_cpp_portable_build_matches_torch(monkeypatch):
+    """The build other processors get: no AVX-512 intrinsics, compiler-vectorised rows (cached per machine)."""
+    lib = cpu_causal.build_and_load(
+        cpu_causal._compiler(), cpu_causal.cache_dir(), flag_sets=(["-march=native", "-mno-avx512f", "-fopenmp"],)
+    )
+    monkeypatch.setattr(cpu_causal, "_lib", lib)
+    for tile in (16, 64):
+        q, k, v, go = make_inputs(2, 40, 32, 64, torch.float32)
+        ref = value_and_grads(lambda a, b, c: torch_read(a, b, c, 16), q, k, v, go)
+        got = value_and_grads(lambda a, b, c: cpu_causal.CppCausalSigmoidRead.apply(a, b, c, 16, tile), q, k, v, go)
+        for g, r in zip(got, ref):
+            torch.testing.assert_close(g, r, **TOL[torch.float32])
 
 
 @needs_cpp

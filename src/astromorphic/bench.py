@@ -25,6 +25,8 @@ What is measured:
 * ``fwd_ms``: the forward pass with autograd recording (the forward half of a training step).
   ``fwdbwd_ms``: forward plus backward of the sum of the output. Both the minimum over ``--repeats`` runs
   after one warm-up run (the minimum is the figure least disturbed by other load on a shared machine).
+  The points of one N (all kinds, both causal settings, every d) are timed interleaved: each repetition
+  runs every point once in turn, so that a change of load on a shared machine affects them alike.
 * ``peak_mem_mb``: the peak of memory held by tensors allocated during one forward+backward, above what
   was allocated before it (the inputs are not counted; saved activations, temporaries and the input
   gradients are). On CUDA: ``torch.cuda.max_memory_allocated`` minus ``torch.cuda.memory_allocated``
@@ -223,9 +225,8 @@ def _is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
 
 
-def measure_point(kind, causal, n, b, h, d, device, dtype, repeats, chunk) -> dict:
-    device = torch.device(device)
-    row = {
+def _empty_row(kind, causal, n, b, h, d, device: torch.device, dtype: torch.dtype) -> dict:
+    return {
         "device": device.type,
         "dtype": str(dtype).replace("torch.", ""),
         "kind": kind,
@@ -242,24 +243,58 @@ def measure_point(kind, causal, n, b, h, d, device, dtype, repeats, chunk) -> di
         "fwd_median_ms": "",
         "fwdbwd_median_ms": "",
     }
-    try:
-        inputs, fn = _make_case(kind, causal, n, b, h, d, device, dtype, chunk)
-        _time_once(fn, inputs, device, backward=True)  # warm-up
-        fwd = [_time_once(fn, inputs, device, False) for _ in range(repeats)]
-        fwdbwd = [_time_once(fn, inputs, device, True) for _ in range(repeats)]
+
+
+def _oom(row: dict, device: torch.device, err: BaseException) -> None:
+    if not _is_oom(err) and not isinstance(err, MemoryError):
+        raise err
+    row["status"] = "oom"
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def measure_points(specs, n, b, h, device, dtype, repeats, chunk) -> list[dict]:
+    """One row per (kind, causal, d) in ``specs`` at length ``n``, timed interleaved: after a warm-up of
+    each, every repetition times each point once in turn, so that all points of one N see the same load
+    on a shared machine. Peak memory is measured afterwards, one point at a time."""
+    device = torch.device(device)
+    rows, cases = [], []
+    for kind, causal, d in specs:
+        row = _empty_row(kind, causal, n, b, h, d, device, dtype)
+        rows.append(row)
+        try:
+            inputs, fn = _make_case(kind, causal, n, b, h, d, device, dtype, chunk)
+            _time_once(fn, inputs, device, backward=True)  # warm-up
+            cases.append((row, inputs, fn, [], []))
+        except (RuntimeError, MemoryError) as err:
+            _oom(row, device, err)
+    for _ in range(repeats):
+        for row, inputs, fn, fwd, fwdbwd in cases:
+            if row["status"] != "ok":
+                continue
+            try:
+                fwd.append(_time_once(fn, inputs, device, False))
+                fwdbwd.append(_time_once(fn, inputs, device, True))
+            except (RuntimeError, MemoryError) as err:
+                _oom(row, device, err)
+    for row, inputs, fn, fwd, fwdbwd in cases:
+        if row["status"] != "ok":
+            continue
         row["fwd_ms"], row["fwd_median_ms"] = round(min(fwd), 4), round(statistics.median(fwd), 4)
         row["fwdbwd_ms"], row["fwdbwd_median_ms"] = round(min(fwdbwd), 4), round(statistics.median(fwdbwd), 4)
-        if device.type == "cuda":
-            row["peak_mem_mb"] = round(_cuda_peak_mb(fn, inputs, device), 4)
-        else:
-            row["peak_mem_mb"] = round(_cpu_peak_mb(fn, inputs), 4)
-    except (RuntimeError, MemoryError) as err:
-        if not _is_oom(err) and not isinstance(err, MemoryError):
-            raise
-        row["status"] = "oom"
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    return row
+        try:
+            if device.type == "cuda":
+                row["peak_mem_mb"] = round(_cuda_peak_mb(fn, inputs, device), 4)
+            else:
+                row["peak_mem_mb"] = round(_cpu_peak_mb(fn, inputs), 4)
+        except (RuntimeError, MemoryError) as err:
+            _oom(row, device, err)
+    return rows
+
+
+def measure_point(kind, causal, n, b, h, d, device, dtype, repeats, chunk) -> dict:
+    """One row (see measure_points)."""
+    return measure_points([(kind, causal, d)], n, b, h, device, dtype, repeats, chunk)[0]
 
 
 def _rows_to_csv(rows: list[dict]) -> str:
@@ -394,23 +429,29 @@ def run_attention(args) -> list[dict]:
                         points.append((device, dtype, dim, kind, causal))
     rows = []
     bar = _progress(len(points) * len(args.n))
+    slow = set()  # (device, dtype, d, kind, causal) whose larger N are skipped
+    groups = {}
     for device, dtype, dim, kind, causal in points:
-        slow = False
+        groups.setdefault((device, dtype), []).append((kind, causal, dim))
+    for (device, dtype), specs in groups.items():
         for n in args.n:
-            if slow:
-                row = {c: "" for c in COLUMNS}
-                row.update(device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=dim)
-                row["status"] = "skipped"
-            else:
-                row = measure_point(
-                    kind, causal, n, args.batch, args.heads, dim, device, DTYPES[dtype], args.repeats, args.chunk
-                )
-                slow = row["status"] != "ok" or row["fwdbwd_ms"] > args.max_seconds * 1e3
-            rows.append(row)
-            if bar is not None:
-                bar.update(1)
+            live = [spec for spec in specs if (device, dtype, spec[2], spec[0], spec[1]) not in slow]
+            measured = measure_points(live, n, args.batch, args.heads, device, DTYPES[dtype], args.repeats, args.chunk)
+            by_spec = {(r["kind"], r["causal"], r["d"]): r for r in measured}
+            for kind, causal, dim in specs:
+                row = by_spec.get((kind, causal, dim))
+                if row is None:
+                    row = {c: "" for c in COLUMNS}
+                    row.update(device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=dim)
+                    row["status"] = "skipped"
+                elif row["status"] != "ok" or row["fwdbwd_ms"] > args.max_seconds * 1e3:
+                    slow.add((device, dtype, dim, kind, causal))
+                rows.append(row)
+                if bar is not None:
+                    bar.update(1)
     if bar is not None:
         bar.close()
+    rows.sort(key=lambda r: (r["device"], r["dtype"], r["d"], ALL_KINDS.index(r["kind"]), r["causal"], r["N"]))
     return rows
 
 

@@ -101,14 +101,14 @@ def _compiler_version(cxx: str) -> str:
         return ""
 
 
-def _build(cxx: str, directory: Path) -> Path:
+def _build(cxx: str, directory: Path, flag_sets=FLAG_SETS) -> Path:
     """Compile (once, under a file lock) and return the library path; raises RuntimeError on failure."""
     import fcntl
 
     source = SOURCE.read_bytes()
     version = _compiler_version(cxx)
     errors = []
-    for extra in FLAG_SETS:
+    for extra in flag_sets:
         flags = BASE_FLAGS + extra
         key = hashlib.sha256(
             b"\0".join([source, " ".join([cxx] + flags).encode(), version.encode(), _machine_id().encode()])
@@ -163,15 +163,17 @@ def _bind(path: Path) -> ctypes.CDLL:
     return lib
 
 
-def build_and_load(cxx: Optional[str], directory: Optional[Path]) -> ctypes.CDLL:
-    """Compile (if needed) with ``cxx`` into ``directory`` and load; RuntimeError/OSError when impossible."""
+def build_and_load(cxx: Optional[str], directory: Optional[Path], flag_sets=FLAG_SETS) -> ctypes.CDLL:
+    """Compile (if needed) with ``cxx`` into ``directory`` and load; RuntimeError/OSError when impossible.
+
+    ``flag_sets``: the extra compiler flags to try, in order (the first that compiles is used)."""
     if os.name != "posix":
         raise RuntimeError(f"the CPU kernel is built on POSIX systems only, not {os.name!r}")
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
     if directory is None:
         raise RuntimeError(f"no writable cache directory (tried {cache_dir()} and the temporary directory)")
-    return _bind(_build(cxx, directory))
+    return _bind(_build(cxx, directory, flag_sets))
 
 
 def load() -> Optional[ctypes.CDLL]:
