@@ -7,6 +7,7 @@ rule simulate:
         config="results/configs/simulation.yaml",
     output:
         sweep="results/simulation/sweep.csv",
+        sweep_r_ip3="results/simulation/sweep_r_ip3.csv",  # r_IP3 halved and doubled (fit sensitivity)
         fit="results/simulation/fit.csv",
     log:
         "results/logs/simulate.log",
