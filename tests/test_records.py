@@ -1,0 +1,178 @@
+"""Committed run records: matching, export, and the tiny DAG rendered from records without training."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from _fake_runs import write_run
+from astromorphic import records
+from astromorphic.config import resolve_task_config, validate_config
+from astromorphic.runs import RunDir, code_hash
+from test_workflow import TINY, _copy_workflow, package_env, planned_jobs, snakemake
+
+CONFIG = validate_config({"label": "tiny test", "seeds": [0, 1], "models": ["astro"], "lm_extra_models": [],
+                          "tasks": {"imdb": {"train": {"epochs": 2}}}})
+
+
+def _record(root: Path, seed: int = 0, status: str = "finished", fingerprint: str | None = None,
+            code: str | None = None) -> Path:
+    """A fabricated record of imdb/astro/seed<k> in ``root/runs`` (the project's writer), stamped as a run of CONFIG."""
+    run = write_run(root / "runs", "imdb", "astro", seed, epochs=2)
+    record = RunDir(run).read_record()
+    record.update(status=status, code_hash=code or code_hash("imdb"),
+                  config_fingerprint=fingerprint or records.expected_config_fingerprint(CONFIG, "imdb", "astro", seed))
+    (run / "run.json").write_text(json.dumps(record))
+    return run
+
+
+def test_slug_names_a_records_folder():
+    assert records.slug("real data, small") == "real-data-small" and records.slug("") == "unnamed"
+
+
+def test_a_matching_complete_record_stands_for_its_run(tmp_path):
+    _record(tmp_path, 0)
+    _record(tmp_path, 1, status="running")
+    config = {**CONFIG, "records": str(tmp_path)}
+    plan = records.plan_runs(config, [("imdb", "astro", 0), ("imdb", "astro", 1), ("imdb", "astro", 2)])
+    assert plan[("imdb", "astro", 0)].record == tmp_path / "runs" / "imdb" / "astro" / "seed0"
+    assert plan[("imdb", "astro", 0)].code_current is True
+    assert plan[("imdb", "astro", 1)].record is None and "not complete" in plan[("imdb", "astro", 1)].reason
+    assert plan[("imdb", "astro", 2)].record is None and plan[("imdb", "astro", 2)].reason == "no record"
+    assert records.plan_summary(plan, str(tmp_path)).endswith("(0 made by other code); 2 to train")
+    no_records = records.plan_runs(CONFIG, [("imdb", "astro", 0)])
+    assert no_records[("imdb", "astro", 0)].record is None
+
+
+def test_a_record_of_another_configuration_is_not_used(tmp_path):
+    _record(tmp_path, 0)
+    changed = validate_config({**CONFIG, "tasks": {"imdb": {"train": {"epochs": 3}}}, "records": str(tmp_path)})
+    decision = records.plan_runs(changed, [("imdb", "astro", 0)])[("imdb", "astro", 0)]
+    assert decision.record is None and decision.reason == "record of another configuration"
+    scheduling = validate_config({**CONFIG, "tasks": {"imdb": {"train": {"epochs": 2, "threshold": 0.5},
+                                                               "resources": {"threads": 4}}}, "records": str(tmp_path)})
+    assert records.plan_runs(scheduling, [("imdb", "astro", 0)])[("imdb", "astro", 0)].record is not None
+
+
+def test_records_by_other_code_are_used_unless_strict(tmp_path):
+    _record(tmp_path, 0, code="0" * 64)
+    config = {**CONFIG, "records": str(tmp_path)}
+    used = records.plan_runs(config, [("imdb", "astro", 0)])[("imdb", "astro", 0)]
+    assert used.record is not None and used.code_current is False
+    strict = records.plan_runs({**config, "records_strict": True}, [("imdb", "astro", 0)])[("imdb", "astro", 0)]
+    assert strict.record is None and "records_strict" in strict.reason
+    table = records.records_table([used.record, tmp_path.parent / "trained-here"], tmp_path)
+    assert list(table["source"]) == ["record", "trained"] and list(table["code_current"]) == [False, False]
+
+
+def test_a_record_without_a_stored_fingerprint_is_matched_by_its_configuration(tmp_path):
+    run = write_run(tmp_path / "runs", "imdb", "astro", 0, epochs=2)
+    record = RunDir(run).read_record()
+    record["config"] = resolve_task_config(CONFIG, "imdb")
+    assert records.record_config_fingerprint(record) == records.expected_config_fingerprint(CONFIG, "imdb", "astro", 0)
+
+
+def test_export_copies_only_the_record_and_the_metrics(tmp_path, capsys):
+    done = write_run(tmp_path / "results" / "runs", "imdb", "astro", 0)
+    (done / "checkpoint.pt").write_bytes(b"x" * 1000)
+    (done / "train.log").write_text("log\n")
+    going = write_run(tmp_path / "results" / "runs", "imdb", "astro", 1)
+    state = RunDir(going).read_record()
+    state["status"] = "running"
+    (going / "run.json").write_text(json.dumps(state))
+    out = tmp_path / "reference" / "fake"
+    assert records.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "exported 1 runs" in text and " MB (limit 25 MB)" in text and "skipped" in text
+    copied = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert copied == ["runs/imdb/astro/seed0/metrics.csv", "runs/imdb/astro/seed0/run.json"]
+    assert (out / "runs/imdb/astro/seed0/metrics.csv").read_bytes() == (done / "metrics.csv").read_bytes()
+    assert records.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out),
+                         "--max-mb", "0.000001"]) == 1
+
+
+# ------------------------------------------------------------------------------------------ the tiny DAG
+
+COMPARED = ("results/tables", "results/findings", "figures")
+
+
+def _records_config(dest: Path, folder: str) -> None:
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg.update(records=folder, bench={"enabled": False})  # Fig. S2 times the machine: left out here
+    (dest / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The tiny DAG trained and aggregated once, its runs exported into a records folder."""
+    workdir = _copy_workflow(tmp_path_factory.mktemp("trained"))
+    snakemake(workdir, "--until", "aggregate")
+    out = workdir / "exported" / "tiny-test"
+    proc = subprocess.run([sys.executable, "-m", "astromorphic", "records", "export", "--runs", "results/runs",
+                           "--out", str(out)], cwd=workdir, capture_output=True, text=True, env=package_env(workdir))
+    assert proc.returncode == 0 and "exported 12 runs" in proc.stdout, proc.stdout + proc.stderr
+    return workdir, out
+
+
+def _fresh_copy(trained_dir: Path, records_dir: Path, dest: Path) -> Path:
+    """A checkout holding the committed records and the code that trained them, nothing else of the first run."""
+    workdir = _copy_workflow(dest)
+    shutil.rmtree(workdir / "src")
+    shutil.copytree(trained_dir / "src", workdir / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(records_dir, workdir / "results" / "reference" / "tiny-test")
+    _records_config(workdir, "results/reference/tiny-test")
+    return workdir
+
+
+@pytest.mark.slow
+def test_records_render_every_output_without_training_and_twice_identically(trained, tmp_path):
+    trained_dir, records_dir = trained
+    copies = [_fresh_copy(trained_dir, records_dir, tmp_path / name) for name in ("a", "b")]
+    dry = snakemake(copies[0], "-n")
+    jobs = planned_jobs(dry.stdout + dry.stderr)
+    assert "train" not in jobs and "prepare" not in jobs and jobs.get("findings") == 1, jobs
+    assert "records: 12 of 12 runs from results/reference/tiny-test (0 made by other code); 0 to train" in dry.stderr
+    for workdir in copies:
+        snakemake(workdir)
+        assert not (workdir / "results" / "runs").exists() and not (workdir / "results" / "data").exists()
+    for name in ("runs.csv", "runs_summary.csv"):  # the records aggregate exactly like the runs they came from
+        assert filecmp.cmp(copies[0] / "results" / "tables" / name, trained_dir / "results" / "tables" / name,
+                           shallow=False), name
+    a, b = copies
+    files = sorted(p.relative_to(a) for folder in COMPARED for p in (a / folder).rglob("*") if p.is_file())
+    assert any(f.name == "findings.html" for f in files) and any(f.name == "records.csv" for f in files)
+    assert files == sorted(p.relative_to(b) for folder in COMPARED for p in (b / folder).rglob("*") if p.is_file())
+    different = [str(f) for f in files if not filecmp.cmp(a / f, b / f, shallow=False)]
+    assert not different, different
+    page = (a / "results" / "findings" / "findings.md").read_text()
+    note = "Runs read from committed records (results/reference/tiny-test): 12 of 12; all made by the current code"
+    assert note in page
+    snakemake(a, "--report", "results/report.html")
+    assert "findings.html" in (a / "results" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_changed_code_or_configuration_decides_what_trains(trained, tmp_path):
+    trained_dir, records_dir = trained
+    workdir = _fresh_copy(trained_dir, records_dir, tmp_path / "c")
+    models = workdir / "src" / "astromorphic" / "models.py"
+    models.write_text(models.read_text() + "\n# an edit\n")
+    used = snakemake(workdir, "-n")
+    assert "train" not in planned_jobs(used.stdout + used.stderr)
+    assert "(12 made by other code); 0 to train" in used.stderr
+    strict = snakemake(workdir, "-n", "--config", "records_strict=True")
+    jobs = planned_jobs(strict.stdout + strict.stderr)
+    assert jobs.get("train") == 12 and jobs.get("prepare") == 3, jobs
+    cfg = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    cfg["tasks"]["imdb"]["train"]["lr"] = 1.0e-3
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    changed = snakemake(workdir, "-n")
+    jobs = planned_jobs(changed.stdout + changed.stderr)
+    assert jobs.get("train") == 4 and jobs.get("prepare") == 1, jobs  # imdb only: 2 models x 2 seeds
