@@ -86,15 +86,21 @@ if triton is not None:
         out_base = out_ptr + (pk * Z + z) * N * DV
         start_base = starts_ptr + z * N_CHUNKS * DK * DV + rows[:, None] * DV + cols[None, :]
         state = tl.zeros((BLOCK_K, BLOCK_V), dtype=tl.float32)
+        kt = tl.load(k_base + rows, mask=rmask, other=0.0).to(tl.float32)
+        qt = tl.load(q_base + rows, mask=rmask, other=0.0).to(tl.float32)
+        vt = tl.load(v_base + cols, mask=cmask, other=0.0).to(tl.float32)
         for t in range(0, N):
             if t % CHUNK == 0:
                 tl.store(start_base + (t // CHUNK) * DK * DV, state, mask=tile_mask)
-            kt = tl.load(k_base + t * DK + rows, mask=rmask, other=0.0).to(tl.float32)
-            qt = tl.load(q_base + t * DK + rows, mask=rmask, other=0.0).to(tl.float32)
-            vt = tl.load(v_base + t * DV + cols, mask=cmask, other=0.0).to(tl.float32)
+            # the next position's rows are requested before this one's work (hides the load latency)
+            more = t + 1 < N
+            k_next = tl.load(k_base + (t + 1) * DK + rows, mask=rmask & more, other=0.0).to(tl.float32)
+            q_next = tl.load(q_base + (t + 1) * DK + rows, mask=rmask & more, other=0.0).to(tl.float32)
+            v_next = tl.load(v_base + (t + 1) * DV + cols, mask=cmask & more, other=0.0).to(tl.float32)
             state += kt[:, None] * vt[None, :]
             h = tl.sigmoid(state)
             tl.store(out_base + t * DV + cols, tl.sum(qt[:, None] * h, axis=0), mask=cmask)
+            kt, qt, vt = k_next, q_next, v_next
 
     @triton.jit
     def _backward_kernel(
