@@ -350,9 +350,16 @@ def summarise(rows: list[dict]) -> list[str]:
             label = "causal" if causal else "bidirectional"
             lines.append(f"  {label}: softmax/astromorphic fwd+bwd time {', '.join(ratios) or 'n/a'}")
             lines.append(f"  {label}: astromorphic faster than softmax from N = {crossover or 'none measured'}")
-        kernel_of = {r["kind"]: r.get("kernel", "") for r in rows if r["kind"] == "astromorphic" and r["causal"]}
-        if kernel_of.get("astromorphic"):
-            lines.append(f"  causal astromorphic rows ran the {kernel_of['astromorphic']!r} causal kernel")
+        ran = sorted(
+            {
+                r.get("kernel") or ""
+                for r in rows
+                if (r["device"], r["dtype"], r["d"], r["kind"]) == (device, dtype, d, "astromorphic") and r["causal"]
+            }
+            - {""}
+        )
+        if ran:
+            lines.append(f"  causal astromorphic rows ran the causal kernel(s): {', '.join(ran)}")
         lo, hi = val("astromorphic", True, 1024, "peak_mem_mb"), val("astromorphic", True, 8192, "peak_mem_mb")
         if lo and hi:
             lines.append(f"  causal astromorphic peak memory N=8192 / N=1024: {hi:.1f} / {lo:.1f} MB = {hi / lo:.2f}x")
