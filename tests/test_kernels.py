@@ -134,7 +134,9 @@ def attention_case(dtype, feedback, seed=0, b=2, h=3, n=29, d=8):
     mask = torch.ones(b, n, dtype=torch.bool)
     mask[1, 20:] = False
     mask[0, :3] = False  # a padded prefix too
-    kwargs = dict(w_astro=w, causal=True, sigmoid=True, feedback=feedback, m_scale=6.0, key_padding_mask=mask, chunk_size=8)
+    kwargs = dict(
+        w_astro=w, causal=True, sigmoid=True, feedback=feedback, m_scale=6.0, key_padding_mask=mask, chunk_size=8
+    )
     return (q, k, v), kwargs
 
 
@@ -212,8 +214,7 @@ def test_build_fails_cleanly_without_compiler(tmp_path):
 @needs_cpp
 def test_parallel_first_builds_do_not_race(tmp_path):
     """Two processes build into an empty cache at once: both load a library, and one library is left."""
-    code = textwrap.dedent(
-        """
+    code = textwrap.dedent("""
         import torch
         from astromorphic.kernels import cpu_causal
         lib = cpu_causal.load()
@@ -221,10 +222,14 @@ def test_parallel_first_builds_do_not_race(tmp_path):
         q = torch.rand(1, 5, 4, generator=torch.Generator().manual_seed(0))
         out = cpu_causal.CppCausalSigmoidRead.apply(q, q, q, 2)
         print(float(out.sum()))
-        """
-    )
+        """)
     env = {**os.environ, cpu_causal.CACHE_ENV: str(tmp_path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (stdout, stderr) in zip(procs, outs):
         assert p.returncode == 0, stderr
@@ -276,7 +281,11 @@ def _triton_worker() -> None:
 @pytest.fixture(scope="module")
 def triton_results():
     pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "TRITON_INTERPRET": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run(
         [sys.executable, "-c", "import test_kernels; test_kernels._triton_worker()"],
         env=env,
@@ -339,7 +348,11 @@ def test_gpu_bench_script_runs_tiny_on_cpu(tmp_path):
         "PYTHON": sys.executable,
     }
     proc = subprocess.run(
-        ["bash", str(ROOT / "workflow" / "scripts" / "bench_causal_gpu.sh")], env=env, capture_output=True, text=True, timeout=600
+        ["bash", str(ROOT / "workflow" / "scripts" / "bench_causal_gpu.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     import csv

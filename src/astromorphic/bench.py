@@ -430,7 +430,10 @@ def run_attention(args) -> list[dict]:
                                 causal_kernel_for(kind, causal, device, DTYPES[dtype])
                             except RuntimeError as err:
                                 if (device, dtype, kind) not in left_out:
-                                    print(f"bench attention: leaving out {kind} on {device} {dtype}: {err}", file=sys.stderr)
+                                    print(
+                                        f"bench attention: leaving out {kind} on {device} {dtype}: {err}",
+                                        file=sys.stderr,
+                                    )
                                 left_out.add((device, dtype, kind))
                                 continue
                         points.append((device, dtype, dim, kind, causal))
@@ -449,7 +452,9 @@ def run_attention(args) -> list[dict]:
                 row = by_spec.get((kind, causal, dim))
                 if row is None:
                     row = {c: "" for c in COLUMNS}
-                    row.update(device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=dim)
+                    row.update(
+                        device=device, dtype=dtype, kind=kind, causal=causal, N=n, B=args.batch, H=args.heads, d=dim
+                    )
                     row["status"] = "skipped"
                 elif row["status"] != "ok" or row["fwdbwd_ms"] > args.max_seconds * 1e3:
                     slow.add((device, dtype, dim, kind, causal))

@@ -235,7 +235,9 @@ def check_inputs(q: Tensor, k: Tensor, v: Tensor, chunk, *, dtypes: tuple, where
         if t.dtype not in dtypes:
             raise ValueError(f"{name}: expected dtype in {[str(d) for d in dtypes]} for {where}, got {t.dtype}")
         if t.device != q.device or t.dtype != q.dtype:
-            raise ValueError(f"{name}: expected the device and dtype of q ({q.device}, {q.dtype}), got {t.device}, {t.dtype}")
+            raise ValueError(
+                f"{name}: expected the device and dtype of q ({q.device}, {q.dtype}), got {t.device}, {t.dtype}"
+            )
     if tuple(k.shape) != tuple(q.shape):
         raise ValueError(f"k: expected the shape of q {tuple(q.shape)}, got {tuple(k.shape)}")
     if tuple(v.shape[:2]) != tuple(q.shape[:2]) or v.shape[2] < 1 or q.shape[1] < 1 or q.shape[2] < 1:

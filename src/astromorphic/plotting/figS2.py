@@ -53,8 +53,15 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
                 stats = rows.groupby("N", sort=True)[col].min()
                 stats = stats[np.isfinite(stats) & (stats > 0)]
                 colour = common.style(KINDS[kind], i)[0]
-                ax.plot(stats.index, stats.values, marker="o", ms=3, color=colour, ls=ls,
-                        label=f"{kind}{' (causal)' if causal else ''}")
+                ax.plot(
+                    stats.index,
+                    stats.values,
+                    marker="o",
+                    ms=3,
+                    color=colour,
+                    ls=ls,
+                    label=f"{kind}{' (causal)' if causal else ''}",
+                )
         for kind, (colour, marker, label) in KERNEL_KINDS.items():
             rows = bench[(bench["kind"] == kind) & (bench["causal"].astype(str).str.lower() == "true")]
             if rows.empty:
@@ -74,6 +81,9 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
         shape = f", B={first['B']}, H={first['H']}, d={first['d']}"
     dtype = f", {bench['dtype'].iloc[0]}" if "dtype" in bench.columns and len(bench) else ""
     note = f"configuration: {label}; " if label else ""
-    fig.suptitle(f"Fig. S2 (measured): attention cost against N on {device}{dtype}{shape}\n"
-                 f"{note}random inputs; timings of this machine", fontsize=9)
+    fig.suptitle(
+        f"Fig. S2 (measured): attention cost against N on {device}{dtype}{shape}\n"
+        f"{note}random inputs; timings of this machine",
+        fontsize=9,
+    )
     return common.finish(fig, out_stem)
