@@ -43,7 +43,7 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
     if len(dims) > 1:  # one head size per figure: 64 when it was measured
         bench = bench[bench["d"] == (64 if 64 in dims else dims[0])]
     panels = [(col, title) for col, title in PANELS if col in bench.columns]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 2.4, 3.2), squeeze=False)
     for ax, (col, title) in zip(axes[0], panels):
         for i, kind in enumerate(KINDS):
             for causal, ls in ((False, "-"), (True, "--")):
@@ -62,18 +62,18 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
                     ls=ls,
                     label=f"{kind}{' (causal)' if causal else ''}",
                 )
-        for kind, (colour, marker, label) in KERNEL_KINDS.items():
+        for kind, (colour, marker, kernel_label) in KERNEL_KINDS.items():
             rows = bench[(bench["kind"] == kind) & (bench["causal"].astype(str).str.lower() == "true")]
             if rows.empty:
                 continue
             stats = rows.groupby("N", sort=True)[col].min()
             stats = stats[np.isfinite(stats) & (stats > 0)]
-            ax.plot(stats.index, stats.values, marker=marker, ms=3, color=colour, ls=":", label=label)
+            ax.plot(stats.index, stats.values, marker=marker, ms=3, color=colour, ls=":", label=kernel_label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length N")
         ax.set_title(title)
-    axes[0][0].legend(loc="upper left")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # beside the panels
     device = ", ".join(str(d) for d in dict.fromkeys(bench["device"])) if "device" in bench.columns else ""
     shape = ""
     if {"B", "H", "d"} <= set(bench.columns) and len(bench):
