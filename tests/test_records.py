@@ -16,7 +16,7 @@ from _fake_runs import write_run
 from astromorphic import records
 from astromorphic.config import resolve_task_config, validate_config
 from astromorphic.runs import RunDir, code_hash
-from test_workflow import TINY, _copy_workflow, package_env, planned_jobs, snakemake
+from _dag import TINY, _copy_workflow, package_env, planned_jobs, snakemake
 
 CONFIG = validate_config({"label": "tiny test", "seeds": [0, 1], "models": ["astro"], "lm_extra_models": [],
                           "tasks": {"imdb": {"train": {"epochs": 2}}}})
@@ -110,11 +110,10 @@ def _records_config(dest: Path, folder: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The tiny DAG trained and aggregated once, its runs exported into a records folder."""
-    workdir = _copy_workflow(tmp_path_factory.mktemp("trained"))
-    snakemake(workdir, "--until", "aggregate")
-    out = workdir / "exported" / "tiny-test"
+def trained(dag, tmp_path_factory):
+    """The tiny DAG of the test session (conftest.py), its runs exported into a records folder."""
+    workdir, _ = dag
+    out = tmp_path_factory.mktemp("exported") / "tiny-test"
     proc = subprocess.run([sys.executable, "-m", "astromorphic", "records", "export", "--runs", "results/runs",
                            "--out", str(out)], cwd=workdir, capture_output=True, text=True, env=package_env(workdir))
     assert proc.returncode == 0 and "exported 12 runs" in proc.stdout, proc.stdout + proc.stderr
