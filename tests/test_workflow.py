@@ -21,7 +21,7 @@ import yaml
 
 pytestmark = pytest.mark.slow
 
-from _dag import TINY, _copy_workflow, package_env, planned_jobs, snakemake  # noqa: F401 (shared harness)
+from _dag import IGNORE, TINY, _copy_workflow, package_env, planned_jobs, snakemake  # noqa: F401 (shared harness)
 
 
 def test_every_table_and_figure_is_made(dag):
