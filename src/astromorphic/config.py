@@ -52,7 +52,6 @@ from pydantic import (
 )
 
 TASKS = ("imdb", "cifar10", "wikitext2")
-CLASSIFICATION_TASKS = ("imdb", "cifar10")
 LM_TASKS = ("wikitext2",)
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "config.schema.json"
 # The presets every task trains by default (astromorphic.presets holds their definitions).
@@ -776,13 +775,6 @@ def train_seq_len(task_cfg: dict) -> int | None:
     """Sequence length the model sees in training: ``data.seq_len``, else ``model.max_len`` (LM and IMDB)."""
     seq_len = task_cfg.get("data", {}).get("seq_len")
     return int(seq_len) if seq_len is not None else task_cfg.get("model", {}).get("max_len")
-
-
-def known_models(task: str | None = None) -> tuple[str, ...]:
-    """Preset names from the registry (astromorphic.presets), restricted to those valid for ``task``."""
-    from astromorphic.presets import preset_names
-
-    return tuple(preset_names(task if task in TASKS else None))
 
 
 # ---------------------------------------------------------------------------------------------- JSON schema

@@ -49,25 +49,19 @@ from astromorphic.config import run_section
 
 CHECKPOINT_FORMAT = 2  # 2: tensors and plain containers only, read with torch.load(weights_only=True)
 TIME_COLUMNS = ("time_epoch_s", "time_throughput")
-TASK_METRICS = {
-    "imdb": ("test_acc",),
-    "cifar10": ("test_acc",),
-    "wikitext2": ("valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl"),
-}
 # The metric that picks a run's ``best`` epoch, and whether higher is better.
 SELECTION = {"imdb": ("test_acc", True), "cifar10": ("test_acc", True), "wikitext2": ("valid_ppl", False)}
 FINAL_STATUSES = ("finished", "diverged")
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^@/=]+)$")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Source files (relative to the package) that determine a run's numbers, plus the data module of its task
-# (DATA_MODULES) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
+# (astromorphic.data.TASKS) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
 CODE_FILES = (
     "attention.py", "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
     "config.py",
 )  # fmt: skip
 CODE_FOLDERS = ("kernels",)
 SOURCE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".cuh")
-DATA_MODULES = {"imdb": "data/imdb.py", "cifar10": "data/cifar10.py", "wikitext2": "data/wikitext2.py"}
 LOCK_NAME = "run.lock"
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
 
@@ -229,8 +223,11 @@ def _cpu_name() -> str:
 
 def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
     """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``."""
+    from astromorphic.data import TASKS as DATA_MODULES  # task -> the module that prepares its data
+
     root = Path(root) if root is not None else PACKAGE_DIR
-    files = [root / name for name in (*CODE_FILES, DATA_MODULES[task])]
+    data_module = DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py"
+    files = [root / name for name in (*CODE_FILES, data_module)]
     for folder in CODE_FOLDERS:
         if (root / folder).is_dir():
             files += [p for p in (root / folder).rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()]

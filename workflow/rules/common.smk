@@ -100,7 +100,9 @@ def run_dirs(task=None):
 
 # Which runs a committed record stands for (config key `records`; astromorphic.records.plan_runs): those are
 # aggregated from the record and never trained here, and a task none of whose runs trains prepares no data.
-RUN_PLAN = plan_runs(config, run_keys(), {t: code_hash(t) for t in TASKS})
+# The hash of the code that determines each task's runs, computed once (the same package the jobs import).
+CODE_HASHES = {t: code_hash(t) for t in TASKS}
+RUN_PLAN = plan_runs(config, run_keys(), CODE_HASHES)
 if config["records"]:
     print(plan_summary(RUN_PLAN, config["records"]), file=sys.stderr)
 
@@ -132,7 +134,8 @@ def task_config(task):
 
 def data_options(task):
     """tasks.<task>.data, with the source found in data_dir/<task> when a local data folder is given
-    (astromorphic.data.source_from_dir; a split_map it proposes applies unless the configuration sets one)."""
+    (astromorphic.data.source_from_dir; a split_map it proposes applies unless the configuration sets one).
+    """
     data = copy.deepcopy(task_config(task)["data"])
     if config["data_dir"]:
         from astromorphic.data import DataError, source_from_dir
@@ -141,7 +144,9 @@ def data_options(task):
             found = source_from_dir(task, Path(config["data_dir"]) / task)
         except DataError as error:
             raise WorkflowError(f"data_dir: {error}") from None
-        data.update({k: v for k, v in found.items() if k == "source" or data.get(k) is None})
+        data.update(
+            {k: v for k, v in found.items() if k == "source" or data.get(k) is None}
+        )
     return data
 
 
@@ -203,12 +208,6 @@ SNAPSHOT_HEADER = (
     "# Written by the workflow from the configuration that ran (defaults filled in); do not edit.\n"
     "# Run configurations leave out the reporting and scheduling keys, so that changing those retrains nothing.\n"
 )
-
-
-def code_snapshot(task):
-    """The hash of the code that determines a run of ``task``, as the package snakemake imports holds it
-    (the same package the jobs run); results/configs/code/<task>.txt is rewritten when it changes."""
-    return code_hash(task)
 
 
 def write_code_snapshot(path, digest, log):

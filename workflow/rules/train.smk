@@ -14,7 +14,7 @@ rule code_snapshot:
         "results/logs/configs/code/{task}.log",
     localrule: True
     params:
-        code=lambda wildcards: code_snapshot(wildcards.task),
+        code=lambda wildcards: CODE_HASHES[wildcards.task],  # a changed hash rewrites the snapshot
     run:
         write_code_snapshot(output[0], params.code, log[0])
 

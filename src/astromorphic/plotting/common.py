@@ -14,6 +14,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from astromorphic.config import FIG4_VARIANTS  # noqa: F401 (the four Fig. 4 variants, defined once)
+
 PRESET_STYLE = {
     # preset: (colour, line style, label)
     "astro": ("#d62728", "-", "astro (nonlinearity + rel. position)"),
@@ -25,7 +27,6 @@ PRESET_STYLE = {
     "astro-leaky": ("#8c564b", ":", "astro-leaky (diagnostic, non-causal)"),
     "no-attention": ("#000000", ":", "no attention (control)"),
 }
-FIG4_VARIANTS = ("astro", "astro-no-relpos", "astro-no-nonlin", "linearized")
 TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
 
 
