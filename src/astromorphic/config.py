@@ -343,8 +343,18 @@ class TrainConfig(_Section):
     grad_clip: Optional[Real(gt=0)] = Field(None, description="max global gradient norm; null = off")
     threads: Optional[PosInt] = Field(None, description="torch threads; null = resources.threads")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="autocast precision of the model")
+    tf32: StrictBool = Field(True, description="CUDA: TensorFloat-32 matrix products in float32 (ignored on CPU)")
+    sync_every: PosInt = Field(
+        50, description="CUDA: read losses and gradient norms back every n steps (the CPU reads every step)"
+    )
     eval_batch_size: Optional[PosInt] = Field(None, description="null = batch_size")
+    curve_every_steps: Optional[PosInt] = Field(
+        None, description="learning curve: evaluate on a fixed held-out subset every n optimiser steps; null = off"
+    )
+    curve_samples: PosInt = Field(
+        1000, description="learning curve: examples of the fixed subset (LM: windows of the validation split)"
+    )
     threshold: Optional[Real(gt=0, le=1)] = Field(0.85, description="learning-speed threshold (tables only)")
     max_train_batches: Optional[PosInt] = Field(None, description="cap on optimiser steps per epoch")
     max_eval_samples: Optional[PosInt] = Field(None, description="classifiers: evaluate the first n only")
@@ -702,15 +712,27 @@ def validate_run(config: dict, task: str, model: str) -> dict:
 # ---------------------------------------------------------------------------------------------- derived rules
 
 # Keys of a task section that change no number of a run. Reporting keys are read by the tables only;
-# runtime keys say where and how fast a run goes (a checkpoint stays valid when they change).
+# runtime keys say where and how fast a run goes (a checkpoint stays valid when they change; device and TF32
+# change numbers at the rounding level of another device's arithmetic, and the run record stores both).
 REPORTING_KEYS = {"train": ("threshold",)}
-RUNTIME_KEYS = {"train": ("threads", "device")}
+RUNTIME_KEYS = {"train": ("threads", "device", "sync_every", "tf32")}
+
+
+# Optional measurements added after runs were recorded: while the switch (first key) is null, the switch and
+# the keys it governs are left out of the run section, so a run that does not use them keeps its fingerprint.
+# They measure, they do not change what a run computes (the learning curve evaluates in evaluation mode and
+# draws no random numbers).
+OPTIONAL_KEYS = {"train": ("curve_every_steps", "curve_samples")}
 
 
 def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
     """The part of a resolved task section that a training run reads: no ``resources`` or ``seeds``
     (scheduling), no reporting keys, and without the runtime keys when ``runtime`` is false (the fingerprint)."""
     out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k not in ("resources", "seeds")}
+    for section, (switch, *governed) in OPTIONAL_KEYS.items():
+        if section in out and out[section].get(switch) is None:
+            for name in (switch, *governed):
+                out[section].pop(name, None)
     drop = [REPORTING_KEYS] + ([] if runtime else [RUNTIME_KEYS])
     for keys in drop:
         for section, names in keys.items():

@@ -47,17 +47,28 @@ def eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, data: TaskData, device: torch.device, dtype: str) -> dict:
-    """The task's metrics for the model in evaluation mode."""
-
+def _forward(model: torch.nn.Module, device: torch.device, dtype: str):
     def forward(batch: Batch) -> torch.Tensor:
         batch = batch.to(device)
         with autocast(device, dtype):
             return model(*batch.inputs)
 
+    return forward
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, data: TaskData, device: torch.device, dtype: str) -> dict:
+    """The task's metrics for the model in evaluation mode."""
     with eval_mode(model):
-        return data.evaluate(forward)
+        return data.evaluate(_forward(model, device, dtype))
+
+
+@torch.inference_mode()
+def curve_point(model: torch.nn.Module, data: TaskData, device: torch.device, dtype: str) -> tuple[float, int]:
+    """The learning-curve metric (``data.curve_metric``) on its fixed subset, in evaluation mode, and the
+    subset's size. Evaluation mode draws no random numbers, so the training that follows is unchanged."""
+    with eval_mode(model):
+        return data.curve_point(_forward(model, device, dtype))
 
 
 @torch.no_grad()

@@ -51,6 +51,7 @@ from astromorphic.evaluation import (
     attention_probe,
     audit_run,
     autocast,
+    curve_point,
     evaluate,
     probe_columns,
     probe_flat,
@@ -139,13 +140,16 @@ def _resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def _torch_settings(threads: int, device: torch.device) -> Iterator[None]:
+def _torch_settings(threads: int, device: torch.device, tf32: bool = False) -> Iterator[None]:
     """Threads and deterministic algorithms for the run; the previous process-wide settings come back afterwards."""
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    old_precision = torch.get_float32_matmul_precision()
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if tf32:  # TensorFloat-32 matrix products (CUDA only; the CPU ignores the setting)
+            torch.set_float32_matmul_precision("high")
     torch.set_num_threads(threads)
     # CPU: strict, so a nondeterministic kernel fails loudly; CUDA: some kernels have no deterministic variant.
     torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
@@ -153,6 +157,7 @@ def _torch_settings(threads: int, device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old_threads)
+        torch.set_float32_matmul_precision(old_precision)
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
 
 
@@ -249,7 +254,7 @@ def train_run(
         removed = run_dir.remove_temporaries()
         inject = _parse_inject(inject_nonfinite_at if inject_nonfinite_at is not None else os.environ.get(INJECT_ENV))
         device = _resolve_device(cfg["train"]["device"])
-        with _run_log(run_dir.log_file), _torch_settings(int(cfg["train"]["threads"]), device):
+        with _run_log(run_dir.log_file), _torch_settings(int(cfg["train"]["threads"]), device, cfg["train"]["tf32"]):
             LOG.info("run %s/%s/seed%d -> %s (data %s)", task, model, seed, run_dir.path, data_path)
             for path in removed:
                 LOG.info("removed %s, left by an interrupted write", path.name)
@@ -272,22 +277,41 @@ class _Run:
         self.dtype = self.train["dtype"]
         splits, manifest = load_prepared(data_path, verify=True)
         self.data: TaskData = make_task_data(task, splits, manifest, cfg)
+        self.data.check_values()  # once here instead of on every forward (the model's value checks are off)
+        self.data.to(device)  # every dataset of this project fits in the device's memory
         info = self.data.model_info()
         if manifest.get("embedding_file"):
             info["embedding"] = load_embedding(data_path, manifest)
         _seed_everything(seed)
         self.net, spec = build_run_model(task, parse_model_name(model)[0], cfg, info)
         self.net.to(device)
+        self.net.check_values = False
         self.data_gen = torch.Generator().manual_seed(seed + 7_919)  # shuffling and augmentation
         self._optimiser()
         self.rows: list[dict] = []
         self.columns: list[str] = []
         self.record = _new_record(task, model, seed, config, cfg, spec, self, manifest, data_path)
+        self.curve_every = self.train.get("curve_every_steps")
+        if self.curve_every:
+            self.record["learning_curve"] = {"metric": self.data.curve_metric, "every_steps": int(self.curve_every),
+                                             "n_examples": None, "steps": [], "values": []}  # fmt: skip
+
+    def add_curve_point(self, step: int) -> float:
+        """Evaluate the learning curve after ``step`` optimiser steps; the seconds it took."""
+        t0 = time.perf_counter()
+        value, n = curve_point(self.net, self.data, self.device, self.dtype)
+        curve = self.record["learning_curve"]
+        curve["n_examples"] = n
+        curve["steps"].append(int(step))
+        curve["values"].append(value)
+        return time.perf_counter() - t0
 
     def _optimiser(self) -> None:
         t = self.train
+        # The fused implementation: one kernel for all parameters (CPU and CUDA), instead of a loop over them.
         self.optimizer = torch.optim.AdamW(
-            self.net.parameters(), lr=t["lr"], betas=tuple(t["betas"]), eps=t["eps"], weight_decay=t["weight_decay"]
+            self.net.parameters(), lr=t["lr"], betas=tuple(t["betas"]), eps=t["eps"], weight_decay=t["weight_decay"],
+            fused=True,
         )
         self.steps_per_epoch = self.data.n_train_batches()
         total = self.steps_per_epoch * int(t["epochs"])
@@ -299,7 +323,8 @@ class _Run:
 
     # ------------------------------------------------------------------ checkpoint
 
-    CARRIED = ("causality_audit_init", "resumed_from_epochs")  # record keys that travel with the checkpoint
+    # record keys that travel with the checkpoint
+    CARRIED = ("causality_audit_init", "resumed_from_epochs", "learning_curve")
 
     def save(self, epoch: int) -> None:
         self.dir.save_checkpoint({
@@ -346,6 +371,8 @@ class _Run:
         t0 = time.perf_counter()
         metrics, probe = self.measure()
         self.record["probe_init"] = probe
+        if self.curve_every:
+            self.add_curve_point(0)
         if self.data.audited:
             self.record["causality_audit_init"] = audit_run(self.net, self.data, self.device, self.dtype, self.seed)
         self.columns = ["epoch", "train_loss", *self.data.metrics, "lr", "grad_norm", *probe_columns(probe),
@@ -422,6 +449,8 @@ def _new_record(task, model, seed, config, cfg, spec, run: _Run, manifest: dict,
         "code_version": code_version(),
         "packages": package_versions(),
         "device": device_info(run.device, threads),
+        "precision": _precision(cfg["train"], run.device),
+        "causal_kernel": _causal_kernel(task, spec, run.device),
         "data_dir": str(data_path),
         "data_synthetic": bool(manifest.get("synthetic", False)),
         "data_source": manifest.get("source"),
@@ -431,58 +460,128 @@ def _new_record(task, model, seed, config, cfg, spec, run: _Run, manifest: dict,
     }
 
 
+def _precision(train: dict, device: torch.device) -> dict:
+    """What arithmetic the run used: autocast dtype, TF32, and the astromorphic core (always float32)."""
+    return {
+        "dtype": train["dtype"],
+        "tf32": bool(train["tf32"]) and device.type == "cuda",
+        "astromorphic_core": "float32",  # astromorphic.attention: the sigmoid state needs it (docs/decisions.md)
+    }
+
+
+def _causal_kernel(task: str, spec: Any, device: torch.device) -> str | None:
+    """The causal sigmoid read that runs (astromorphic.kernels), or None where the run has none (classifiers,
+    softmax, no attention, the leaky diagnostic, the gate-only control; without the sigmoid the read is
+    PyTorch's: "torch")."""
+    from astromorphic.kernels import select_causal_kernel
+
+    if task != "wikitext2" or getattr(spec, "kind", None) not in ("astromorphic", "linearized"):
+        return None
+    if getattr(spec, "leaky", False) or not getattr(spec, "value_path", True):
+        return None
+    if spec.kind == "linearized" or not spec.nonlinearity:
+        return "torch"
+    return select_causal_kernel(device, torch.float32)
+
+
 def _train_epoch(run: _Run, epoch: int, inject, step_delay: float, show_progress: bool) -> dict:
-    """One pass over the training batches; stops at the first non-finite loss or gradient norm."""
+    """One pass over the training batches; stops at the first non-finite loss or gradient norm.
+
+    The step never waits for the device: each step's loss and gradient norm stay on it (float64) and are
+    read every ``train.sync_every`` steps and at the end of the epoch. A non-finite value found there stops
+    the run and is reported at the step where it first occurred (on the CPU, where reading costs nothing,
+    ``sync_every`` is 1 and the run stops before that step's update).
+    """
     from tqdm import tqdm
 
-    net, data, optimizer = run.net, run.data, run.optimizer
+    net, data, optimizer, device = run.net, run.data, run.optimizer, run.device
     net.train()
     clip = run.train.get("grad_clip")
-    max_norm = float(clip) if clip else float("inf")
     params = [p for p in net.parameters() if p.requires_grad]
-    loss_sum, units, norm_sum, steps = 0.0, 0, 0.0, 0
-    lr = optimizer.param_groups[0]["lr"]
-    bar = tqdm(total=data.n_train_batches(), desc=f"epoch {epoch}", unit="batch", disable=not show_progress,
-               leave=False, dynamic_ncols=True)  # fmt: skip
+    n_steps = data.n_train_batches()
+    sync_every = 1 if device.type == "cpu" else max(1, int(run.train["sync_every"]))
+    losses = torch.zeros(n_steps, dtype=torch.float64, device=device)  # loss x units of each step
+    norms = torch.zeros(n_steps, dtype=torch.float64, device=device)
+    counts: list[int] = []  # units of each step (known on the host)
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", unit="batch", disable=not show_progress, leave=False,
+               dynamic_ncols=True)  # fmt: skip
+    checked = 0  # steps whose values were read back and found finite
+    curve_s = 0.0  # time spent on learning-curve points (not training time)
+    diverged, lr = None, optimizer.param_groups[0]["lr"]
     t0 = time.perf_counter()
-    diverged = None
     with bar:
         for step, batch in enumerate(data.train_batches(run.data_gen)):
-            batch = batch.to(run.device)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
-            with autocast(run.device, run.dtype):
+            with autocast(device, run.dtype):
                 logits = net(*batch.inputs)
             loss = data.loss(logits, batch.targets)
             if inject is not None and inject == (epoch, step):
                 loss = loss * float("nan")  # testing hook: a non-finite loss on demand
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                diverged = {"step": step, "quantity": "loss", "value": fmt_cell(loss_value)}
+            n = data.units(batch)
+            counts.append(n)
+            losses[step] = loss.detach().double() * n
+            if sync_every == 1 and not math.isfinite(float(losses[step])):
+                diverged = _divergence(step, "loss", float(losses[step]) / n)
                 break
             loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-            if not math.isfinite(grad_norm):
-                diverged = {"step": step, "quantity": "grad_norm", "value": fmt_cell(grad_norm)}
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            norms[step] = norm.double()
+            if sync_every == 1 and not math.isfinite(float(norms[step])):
+                diverged = _divergence(step, "grad_norm", float(norms[step]))
                 break
+            if clip:
+                torch.nn.utils.clip_grads_with_norm_(params, float(clip), norm)
             optimizer.step()
             run.scheduler.step()
-            n = data.units(batch)
-            loss_sum, units, norm_sum, steps = loss_sum + loss_value * n, units + n, norm_sum + grad_norm, steps + 1
+            if run.curve_every and ((epoch - 1) * run.steps_per_epoch + step + 1) % run.curve_every == 0:
+                curve_s += run.add_curve_point((epoch - 1) * run.steps_per_epoch + step + 1)
+            if sync_every > 1 and (step + 1) % sync_every == 0:
+                diverged = _first_nonfinite(losses, norms, counts, checked, step + 1)
+                checked = step + 1
+                if diverged is not None:
+                    break
             if show_progress:
-                rate = units / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / units:.4f}", rate=f"{rate:.0f} {data.unit}/s", refresh=False)
+                if sync_every == 1 or checked == step + 1:  # the loss is on the host only then
+                    bar.set_postfix(loss=f"{float(losses[step]) / n:.4f}", refresh=False)
                 bar.update(1)
             if step_delay:
                 time.sleep(step_delay)
+    steps = len(counts)
+    if diverged is None and sync_every > 1 and checked < steps:
+        diverged = _first_nonfinite(losses, norms, counts, checked, steps)
+    if diverged is not None:
+        steps = diverged["step"]  # the completed steps before it
+    loss_values, norm_values = losses[:steps].tolist(), norms[:steps].tolist()
+    units = sum(counts[:steps])
+    loss_sum = norm_sum = 0.0
+    for value, norm_value in zip(loss_values, norm_values):  # in step order, as the epoch ran
+        loss_sum, norm_sum = loss_sum + value, norm_sum + norm_value
     return {
         "diverged": diverged,
         "loss": loss_sum / units if units else None,
         "grad_norm": norm_sum / steps if steps else None,
         "lr": lr,
         "units": units,
-        "train_s": time.perf_counter() - t0,
+        "train_s": time.perf_counter() - t0 - curve_s,
     }
+
+
+def _divergence(step: int, quantity: str, value: float) -> dict:
+    return {"step": step, "quantity": quantity, "value": fmt_cell(value)}
+
+
+def _first_nonfinite(losses: torch.Tensor, norms: torch.Tensor, counts: list[int], start: int, stop: int):
+    """The first of steps [start, stop) whose loss or gradient norm is not finite (one read of the device)."""
+    window = torch.stack([losses[start:stop], norms[start:stop]]).cpu()
+    bad = (~torch.isfinite(window)).any(dim=0).nonzero()
+    if bad.numel() == 0:
+        return None
+    i = int(bad[0])
+    loss_value = float(window[0, i]) / counts[start + i]
+    if not math.isfinite(loss_value):
+        return _divergence(start + i, "loss", loss_value)
+    return _divergence(start + i, "grad_norm", float(window[1, i]))
 
 
 # ================================================================================================ command line

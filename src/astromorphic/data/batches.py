@@ -45,6 +45,7 @@ class TaskData:
     def __init__(self, splits: dict, manifest: dict, cfg: dict):
         self.splits, self.manifest, self.cfg = splits, manifest, cfg
         self.train_cfg = cfg["train"]
+        self.device = torch.device("cpu")
 
     def _capped(self, n: int) -> int:
         cap = self.train_cfg.get("max_train_batches")
@@ -57,6 +58,36 @@ class TaskData:
         raise NotImplementedError
 
     def probe_batch(self) -> Batch:
+        raise NotImplementedError
+
+    def check_values(self) -> None:
+        """The value checks the model would make on every batch (token ids in range), once for all splits."""
+        vocab = self.manifest.get("vocab_size")
+        for name, split in self.splits.items():
+            tokens = split.get("tokens") if isinstance(split, dict) else None
+            if tokens is None or vocab is None or tokens.numel() == 0:
+                continue
+            low, high = int(tokens.min()), int(tokens.max())
+            if low < 0 or high >= int(vocab):
+                raise ValueError(
+                    f"prepared {name} split: token ids in [{low}, {high}], expected [0, vocab_size={vocab}) "
+                    "(prepare the data again)"
+                )
+
+    def to(self, device: torch.device) -> "TaskData":
+        """Keep every split's tensors on ``device`` (batches are then cut there; indices stay on the host)."""
+        if device.type != "cpu":
+            self.splits = {
+                name: {k: v.to(device) if torch.is_tensor(v) else v for k, v in split.items()}
+                for name, split in self.splits.items()
+            }
+        self.device = device
+        return self
+
+    curve_metric = ""  # the learning curve's metric (``curve_point``)
+
+    def curve_point(self, forward: "Forward") -> tuple[float, int]:
+        """The learning-curve metric on the fixed subset (``train.curve_samples``) and the subset's size."""
         raise NotImplementedError
 
     def units(self, batch: Batch) -> int:
@@ -105,12 +136,28 @@ class ClassificationData(TaskData):
         return self._batch(self.eval_split, torch.arange(n), None)
 
     def evaluate(self, forward):
-        correct = total = 0
+        correct, total = torch.zeros((), dtype=torch.int64, device=self.device), 0
         for batch in self.eval_batches():
             logits = forward(batch)
-            correct += int((logits.argmax(-1) == batch.targets.to(logits.device)).sum())
+            correct += (logits.argmax(-1) == batch.targets.to(logits.device)).sum()
             total += batch.samples
-        return {"test_acc": correct / total if total else float("nan")}
+        return {"test_acc": int(correct) / total if total else float("nan")}
+
+    curve_metric = "test_acc"
+
+    def curve_indices(self) -> torch.Tensor:
+        """A fixed subset of the evaluation split (the same for every run and seed: a shuffle seeded with 0,
+        so that a split ordered by class gives a class-balanced subset)."""
+        n = min(int(self.train_cfg["curve_samples"]), self.n_eval)
+        return torch.randperm(self.n_eval, generator=torch.Generator().manual_seed(0))[:n].sort().values
+
+    def curve_point(self, forward):
+        idx, bs = self.curve_indices(), self.train_cfg["eval_batch_size"]
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for start in range(0, len(idx), bs):
+            batch = self._batch(self.eval_split, idx[start : start + bs], None)
+            correct += (forward(batch).argmax(-1) == batch.targets).sum()
+        return (int(correct) / len(idx) if len(idx) else float("nan")), len(idx)
 
     def _batch(self, split, idx, gen) -> Batch:
         raise NotImplementedError
@@ -124,13 +171,15 @@ class TextData(ClassificationData):
         max_len, seq_len = cfg["model"]["max_len"], manifest.get("seq_len")
         if seq_len is not None and int(seq_len) > int(max_len):
             raise ValueError(f"tasks.imdb.model.max_len ({max_len}) is shorter than the prepared data's seq_len ({seq_len})")
+        self.host_lengths = {name: split["lengths"] for name, split in splits.items()}  # token counts, no sync
 
     def _batch(self, split, idx, gen):
         s = self.splits[split]
-        tokens = s["tokens"][idx]
-        lengths = s["lengths"][idx]
-        mask = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-        return Batch((tokens, mask), s["labels"][idx], len(idx), int(lengths.sum()))
+        dev_idx = idx.to(self.device, non_blocking=True)
+        tokens = s["tokens"][dev_idx]
+        lengths = s["lengths"][dev_idx]
+        mask = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
+        return Batch((tokens, mask), s["labels"][dev_idx], len(idx), int(self.host_lengths[split][idx].sum()))
 
 
 class ImageData(ClassificationData):
@@ -147,28 +196,35 @@ class ImageData(ClassificationData):
     def model_info(self):
         return {"n_classes": 10, **super().model_info()}
 
+    def to(self, device):
+        super().to(device)
+        self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self
+
     def _batch(self, split, idx, gen):
         s = self.splits[split]
-        images = s["images"][idx]
+        dev_idx = idx.to(self.device, non_blocking=True)
+        images = s["images"][dev_idx]
         if gen is not None:
             images = self._augment(images, gen)
         x = (images.float() / 255.0 - self.mean) / self.std
-        return Batch((x,), s["labels"][idx], len(idx), len(idx))
+        return Batch((x,), s["labels"][dev_idx], len(idx), len(idx))
 
     def _augment(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         b, _, h, w = images.shape
         if self.pad:
             p = self.pad
             padded = F.pad(images, (p, p, p, p))  # zero (black) border, as torchvision's RandomCrop(padding=p)
-            oy = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+            oy = torch.randint(0, 2 * p + 1, (b,), generator=gen)  # drawn on the host: the same on every device
             ox = torch.randint(0, 2 * p + 1, (b,), generator=gen)
             rows = (oy[:, None] + torch.arange(h)[None, :])[:, None, :, None]  # (b, 1, h, 1)
             cols = (ox[:, None] + torch.arange(w)[None, :])[:, None, None, :]  # (b, 1, 1, w)
             bi = torch.arange(b)[:, None, None, None]
             ci = torch.arange(images.shape[1])[None, :, None, None]
-            images = padded[bi, ci, rows, cols]
+            dev = images.device
+            images = padded[bi.to(dev), ci.to(dev), rows.to(dev), cols.to(dev)]
         if self.hflip:
-            flip = torch.rand(b, generator=gen) < 0.5
+            flip = (torch.rand(b, generator=gen) < 0.5).to(images.device)
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
         return images
 
@@ -206,7 +262,7 @@ class LMData(TaskData):
         steps = torch.arange(length)
         for i in range(self.n_train_batches()):
             starts = offset + order[i * bs : (i + 1) * bs] * length
-            idx = starts[:, None] + steps[None, :]
+            idx = (starts[:, None] + steps[None, :]).to(stream.device, non_blocking=True)
             yield Batch((stream[idx],), stream[idx + 1], len(starts), idx.numel())
 
     @staticmethod
@@ -227,7 +283,7 @@ class LMData(TaskData):
         steps = torch.arange(length)
         for start in range(0, n_full, bs):
             starts = torch.arange(start, min(start + bs, n_full)) * length
-            idx = starts[:, None] + steps[None, :]
+            idx = (starts[:, None] + steps[None, :]).to(stream.device, non_blocking=True)
             yield Batch((stream[idx],), stream[idx + 1], len(starts), idx.numel())
         rest = n_pred - n_full * length
         if rest > 0:
@@ -241,12 +297,12 @@ class LMData(TaskData):
             if split not in self.splits:
                 out[f"{split}_ppl"] = out[f"{split}_word_ppl"] = None
                 continue
-            nll, count = 0.0, 0
+            nll, count = torch.zeros((), dtype=torch.float64, device=self.device), 0
             for batch in self.eval_batches(split):
                 logits = forward(batch)
-                nll += float(self.loss(logits, batch.targets.to(logits.device), reduction="sum"))
+                nll += self.loss(logits, batch.targets.to(logits.device), reduction="sum").double()
                 count += batch.tokens
-            mean_nll = nll / count if count else float("nan")
+            mean_nll = float(nll) / count if count else float("nan")
             out[f"{split}_ppl"] = safe_exp(mean_nll)
             tpw = self.tokens_per_word(split)
             out[f"{split}_word_ppl"] = safe_exp(mean_nll * tpw) if tpw else None
@@ -263,6 +319,19 @@ class LMData(TaskData):
     def probe_batch(self):
         x = self.windows("valid", self.train_cfg["probe_samples"])
         return Batch((x,), x, x.shape[0], x.numel())
+
+    curve_metric = "valid_ppl"
+
+    def curve_point(self, forward):
+        """Perplexity per token on the first ``curve_samples`` full windows of the validation split."""
+        x = self.windows("valid", self.train_cfg["curve_samples"])
+        nll, bs = torch.zeros((), dtype=torch.float64, device=self.device), self.train_cfg["eval_batch_size"]
+        for start in range(0, x.shape[0], bs):
+            window = x[start : start + bs]
+            inputs, targets = window[:, :-1], window[:, 1:]
+            nll += self.loss(forward(Batch((inputs,), targets, 0, 0)), targets, reduction="sum").double()
+        count = (x.shape[1] - 1) * x.shape[0]
+        return (safe_exp(float(nll) / count) if count else float("nan")), int(x.shape[0])
 
     def tokens_per_word(self, split: str) -> float | None:
         counts = (self.manifest.get("counts") or {}).get(split) or {}
