@@ -160,6 +160,29 @@ def _append_csv(path: Path, rows: list[dict]) -> None:
     aio.write_text(path, existing + buf.getvalue())
 
 
+def run_reference(config: dict, tasks: list[str], models: str | None, args: argparse.Namespace) -> list[dict]:
+    """``--reference``: the project's training step against the plain loop (astromorphic.plain_loop)."""
+    import os
+
+    from astromorphic.plain_loop import compare
+
+    rows = []
+    for task in tasks:
+        for model in models.split(",") if models else models_for_task(config, task):
+            load_before = os.getloadavg()[0]
+            res = compare(task, model, config, steps=args.n_batches, repeats=args.repeats, vocab_size=args.vocab_size)
+            res.update(sizes=args.sizes or (Path(args.config).stem if args.config else "paper"),
+                       load_1min_before=load_before, load_1min_after=os.getloadavg()[0])  # fmt: skip
+            rows.append(res)
+            print(
+                f"{task:>9} {model:>22}  project {res['project_throughput']:9.1f} {res['unit']}/s  plain "
+                f"{res['plain_throughput']:9.1f} {res['unit']}/s  project/plain time {res['time_ratio']:.3f}"
+                f"  (load {load_before:.2f})",
+                flush=True,
+            )
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     overrides = list(args.set)
     if args.device:
@@ -168,6 +191,12 @@ def run(args: argparse.Namespace) -> int:
         overrides += [f"tasks.{t}.train.threads={args.threads}" for t in TASKS]
     config = load_config(args.config, overrides) if args.config else validate_config(None)
     sizes = args.sizes or (Path(args.config).stem if args.config else "paper")
+    if args.reference:
+        tasks = args.task.split(",") if args.task else list(config["tasks"])
+        rows = run_reference(config, tasks, args.model, args)
+        if args.csv and rows:
+            _append_csv(Path(args.csv), rows)
+        return 0
     rows = []
     for task in args.task.split(",") if args.task else list(config["tasks"]):
         for model in args.model.split(",") if args.model else models_for_task(config, task):
@@ -202,3 +231,10 @@ def add_parser(sub) -> None:
     p.add_argument("--vocab-size", type=int, help="vocabulary size (default: data.vocab_size, else 20000 / 50257)")
     p.add_argument("--sizes", help="label of the size set in the output")
     p.add_argument("--csv", help="append the results to this CSV")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="time the project's training step against a plain PyTorch loop of the identical model, interleaved "
+        "(--n-batches steps per epoch, --repeats epochs each; astromorphic.plain_loop)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="--reference: timed epochs of each, interleaved")

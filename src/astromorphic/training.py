@@ -258,7 +258,7 @@ def train_run(
             LOG.info("run %s/%s/seed%d -> %s (data %s)", task, model, seed, run_dir.path, data_path)
             for path in removed:
                 LOG.info("removed %s, left by an interrupted write", path.name)
-            run = _Run(task, model, seed, config, cfg, run_dir, data_path, device)
+            run = _Run.from_prepared(task, model, seed, config, cfg, run_dir, data_path, device)
             config_fp = config_fingerprint(task, model, seed, cfg)
             run.record.update({"preset": preset, "fingerprint": fp, "config_fingerprint": config_fp, **identity})
             show = _progress_enabled() if progress is None else progress
@@ -269,19 +269,26 @@ def train_run(
 class _Run:
     """The state of one training run: data, model, optimiser, schedule, record and metric rows."""
 
-    def __init__(self, task, model, seed, config, cfg, run_dir: RunDir, data_path: Path, device):
+    @classmethod
+    def from_prepared(cls, task, model, seed, config, cfg, run_dir: RunDir, data_path: Path, device) -> "_Run":
+        """The run on the prepared data in ``data_path`` (checked against its manifest)."""
         from astromorphic.data import load_embedding, load_prepared
 
+        splits, manifest = load_prepared(data_path, verify=True)
+        embedding = load_embedding(data_path, manifest) if manifest.get("embedding_file") else None
+        return cls(task, model, seed, config, cfg, run_dir, splits, manifest, device, data_path, embedding)
+
+    def __init__(self, task, model, seed, config, cfg, run_dir: RunDir, splits: dict, manifest: dict, device,
+                 data_path: Path | None = None, embedding: torch.Tensor | None = None):  # fmt: skip
         self.task, self.seed, self.cfg, self.dir, self.device = task, seed, cfg, run_dir, device
         self.train = cfg["train"]
         self.dtype = self.train["dtype"]
-        splits, manifest = load_prepared(data_path, verify=True)
         self.data: TaskData = make_task_data(task, splits, manifest, cfg)
         self.data.check_values()  # once here instead of on every forward (the model's value checks are off)
         self.data.to(device)  # every dataset of this project fits in the device's memory
         info = self.data.model_info()
-        if manifest.get("embedding_file"):
-            info["embedding"] = load_embedding(data_path, manifest)
+        if embedding is not None:
+            info["embedding"] = embedding
         _seed_everything(seed)
         self.net, spec = build_run_model(task, parse_model_name(model)[0], cfg, info)
         self.net.to(device)
