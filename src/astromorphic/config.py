@@ -391,6 +391,10 @@ class Resources(_Section):
     mem_mb: PosInt = 2000
     runtime: PosInt = Field(30, description="minutes")
     gpu: NonNegInt = 0
+    runs_per_gpu: PosInt = Field(
+        1, description="training runs that share one GPU, in parallel (on SLURM: one job, one allocation); with "
+        "gpu: 0, training runs per SLURM job"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- tasks

@@ -88,7 +88,7 @@ def junit(xml_file: str, out: str) -> None:
     _write(out, rows)
 
 
-RUN_KEYS = ("status", "device", "dtype", "causal_kernel", "kernel", "n_parameters")
+RUN_KEYS = ("status", "device", "precision", "causal_kernel", "n_parameters")
 
 
 def runs(out: str, run_dirs: list[str]) -> None:
@@ -101,9 +101,11 @@ def runs(out: str, run_dirs: list[str]) -> None:
         head = {"task": record.get("task", folder.parent.parent.name), "model": record.get("model", folder.parent.name)}
         for key in RUN_KEYS:
             value = record.get(key)
-            if isinstance(value, dict):  # e.g. device: {"type": ..., "name": ...}
-                value = value.get("name") or value.get("type") or json.dumps(value, sort_keys=True)
-            if value is not None:
+            if key == "device" and isinstance(value, dict):
+                value = value.get("name") or value.get("type")
+            if isinstance(value, dict):  # e.g. precision: {"dtype": ..., "tf32": ...}
+                head.update({f"run_{key}_{k}": v for k, v in value.items() if not isinstance(v, (dict, list))})
+            elif value is not None:
                 head[f"run_{key}"] = value
         metrics = folder / "metrics.csv"
         if not metrics.exists():
