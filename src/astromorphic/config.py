@@ -481,6 +481,9 @@ class ReportConfig(_Section):
         "best_valid", description="test perplexity at the epoch of the lowest validation perplexity, or the last"
     )
     threshold: Optional[Real(gt=0, le=1)] = Field(None, description="null = tasks.<task>.train.threshold")
+    cost_throughput: Optional[str] = Field(
+        None, description="throughput CSV of `astromorphic bench throughput` for the report's cost table; null = none"
+    )
 
 
 class BenchConfig(_Section):

@@ -216,6 +216,16 @@ def runtime_overrides(table: pd.DataFrame) -> list[str]:
     return [f"tasks.{r.task}.resources.runtime={int(r.slurm_runtime_min)}" for r in table.itertuples() if r.task != "total"]
 
 
+def group_components(config: dict) -> list[str]:
+    """``train_<task>=<runs_per_gpu>`` of the tasks whose runs share a GPU (snakemake --group-components)."""
+    out = []
+    for task in config["tasks"]:
+        share = int(resolve_task_config(config, task)["resources"]["runs_per_gpu"])
+        if share > 1:
+            out.append(f"train_{task}={share}")
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ command
 
 
@@ -231,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nSLURM time requests (minutes), as configuration overrides:")
         for item in runtime_overrides(table):
             print(f"  {item}")
+        groups = group_components(config)
+        if groups:
+            print(f"Runs sharing a GPU: add `--group-components {' '.join(groups)}` to the snakemake command")
     if args.out:
         for path in write(table, args.out, config, args.throughput):
             print(f"wrote {path}")

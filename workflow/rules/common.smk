@@ -235,16 +235,9 @@ def train_group(task):
     return f"train_{task}" if task_resources(task, "runs_per_gpu") > 1 else None
 
 
-# Snakemake reads how many jobs one group job takes from --group-components only: the workflow adds each task's
-# runs_per_gpu there (a value given on the command line wins). Locally, groups are ignored and gpu_share limits.
-workflow.group_settings.group_components = {
-    **{
-        f"train_{t}": task_resources(t, "runs_per_gpu")
-        for t in TASKS
-        if task_resources(t, "runs_per_gpu") > 1
-    },
-    **dict(workflow.group_settings.group_components),
-}
+# How many jobs one group job takes comes from the command line only (Snakemake replaces the workflow's group
+# settings after reading it): `--group-components train_<task>=<runs_per_gpu>`, which `astromorphic bench cost
+# --slurm` prints. Without it, each run of a grouped task is a group job of one. Locally, groups are ignored.
 
 
 # ------------------------------------------------------------------------------------ outputs
@@ -285,4 +278,6 @@ def final_outputs():
     for stem in figure_stems():
         outs += [f"{stem}.png", f"{stem}.pdf"]
     outs += ["results/findings/findings.md", "results/findings/findings.html"]
+    if config["report"]["cost_throughput"]:
+        outs += ["results/tables/cost.csv", "results/tables/cost.md"]
     return outs
