@@ -11,6 +11,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -324,6 +325,136 @@ def test_triton_on_cuda_matches_torch(dtype):
     tol = 2e-5 if dtype == torch.float32 else 3e-2
     for g, r in zip(got, ref):
         torch.testing.assert_close(g, r, rtol=tol, atol=tol * r.abs().max().item())
+
+
+# The paper language model's shapes (Table S3): d_model 768 over 6 heads (head size 128), batch 24 (so
+# batch x heads = 144), 512 positions, chunk 16, m = 100 x 768.
+PAPER_LM = dict(batch=24, heads=6, n=512, d=128, chunk=16, m_scale=100.0 * 768)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_triton_on_cuda_paper_lm_shapes(dtype):
+    from astromorphic.kernels.triton_causal import TritonCausalSigmoidRead
+
+    z, n, d, chunk = PAPER_LM["batch"] * PAPER_LM["heads"], PAPER_LM["n"], PAPER_LM["d"], PAPER_LM["chunk"]
+    q, k, v, go = (t.cuda() for t in make_inputs(z, n, d, d, torch.float32, seed=5, scale=0.05))
+    ref = value_and_grads(lambda a, b, c: torch_read(a, b, c, chunk), q, k, v, go)
+    got = value_and_grads(
+        lambda a, b, c: TritonCausalSigmoidRead.apply(a.to(dtype), b.to(dtype), c.to(dtype), chunk).float(),
+        q, k, v, go,
+    )  # fmt: skip
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    for name, g, r in zip(("out", "dq", "dk", "dv"), got, ref):
+        torch.testing.assert_close(g, r, rtol=tol, atol=tol * r.abs().max().item(), msg=lambda m: f"{name}: {m}")
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_attention_paper_lm_shapes_triton_matches_torch(dtype):
+    """The whole causal astromorphic core (W_astro, feedback) at the paper LM's shapes: Triton against the
+    PyTorch path in float32, with the inputs in ``dtype``."""
+    b, h, n, d = PAPER_LM["batch"], PAPER_LM["heads"], PAPER_LM["n"], PAPER_LM["d"]
+    gen = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(b, h, n, d, generator=gen) for _ in range(3))
+    w = torch.rand(h, d, n, generator=gen) + 0.5
+    kwargs = dict(causal=True, sigmoid=True, feedback=True, m_scale=PAPER_LM["m_scale"], chunk_size=PAPER_LM["chunk"])
+
+    def run(kernel, cast):
+        ins = [t.cuda().to(cast).requires_grad_() for t in (q, k, v, w)]
+        with kernels.causal_kernel(kernel):
+            out = astromorphic_attention(*ins[:3], w_astro=ins[3], **kwargs)
+        out.float().square().sum().backward()
+        return [out.detach().float()] + [t.grad.float() for t in ins]
+
+    ref = run("torch", torch.float32)
+    got = run("triton", dtype)
+    tol = 1e-4 if dtype == torch.float32 else 5e-2
+    for name, g, r in zip(("out", "dq", "dk", "dv", "dw"), got, ref):
+        torch.testing.assert_close(g, r, rtol=tol, atol=tol * r.abs().max().item(), msg=lambda m: f"{name}: {m}")
+    assert kernels.selected_causal_kernel("cuda", torch.float32) == "triton"
+
+
+# ------------------------------------------------------------------------------------------------
+# Triton failures: one line naming the fallback; a missing Triton on CUDA warns once
+
+
+def _failing_kernel(err: BaseException):
+    class Kernel:
+        def __getitem__(self, grid):
+            def launch(*args, **meta):
+                raise err
+
+            return launch
+
+    return Kernel()
+
+
+JIT_FAILURES = [
+    RuntimeError("Failed to find C compiler. Please specify via CC environment variable."),
+    subprocess.CalledProcessError(
+        1, ["gcc", "main.c"], output="main.c:1:10: fatal error: Python.h: No such file or directory\n 1 | #include"
+    ),
+    PermissionError(13, "Permission denied", "/home/user/.triton/cache/abc"),
+]
+
+
+@pytest.mark.parametrize("err", JIT_FAILURES, ids=lambda e: type(e).__name__)
+def test_triton_jit_failure_is_one_line_naming_the_fallback(monkeypatch, err):
+    from astromorphic.kernels import triton_causal
+
+    monkeypatch.setattr(triton_causal, "problem", lambda device: None)
+    monkeypatch.setattr(triton_causal, "_forward_kernel", _failing_kernel(err), raising=False)
+    q, k, v, _ = make_inputs(2, 8, 4, 4, torch.float32)
+    with pytest.raises(triton_causal.TritonKernelError) as info:
+        triton_causal.TritonCausalSigmoidRead.apply(q, k, v, 4)
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert f"{kernels.ENV_VAR}=torch" in message and type(err).__name__ in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no second traceback below it
+
+
+def test_triton_oom_is_not_reported_as_a_jit_failure(monkeypatch):
+    from astromorphic.kernels import triton_causal
+
+    monkeypatch.setattr(triton_causal, "problem", lambda device: None)
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory")
+    monkeypatch.setattr(triton_causal, "_forward_kernel", _failing_kernel(oom), raising=False)
+    q, k, v, _ = make_inputs(2, 8, 4, 4, torch.float32)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        triton_causal.TritonCausalSigmoidRead.apply(q, k, v, 4)
+
+
+def test_missing_triton_on_cuda_warns_once_and_is_reported(monkeypatch):
+    from astromorphic.kernels import triton_causal
+
+    cuda_device = torch.device("cuda")  # only the choice is made: no CUDA needed
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.setattr(triton_causal, "problem", lambda device: "Triton is not importable (ModuleNotFoundError)")
+    monkeypatch.setattr(kernels, "_triton_warned", False)
+    with pytest.warns(RuntimeWarning, match=f"Triton causal kernel is unavailable on CUDA.*{kernels.ENV_VAR}=torch"):
+        assert kernels.select_causal_kernel(cuda_device, torch.bfloat16) == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second time: no warning
+        assert kernels.select_causal_kernel(cuda_device, torch.bfloat16) == "torch"
+        assert kernels.selected_causal_kernel(cuda_device, torch.bfloat16) == "torch"
+    monkeypatch.setattr(triton_causal, "problem", lambda device: None)
+    assert kernels.selected_causal_kernel("cuda", torch.bfloat16) == "triton"
+    assert kernels.selected_causal_kernel("cuda", torch.float64) == "torch"
+
+
+def test_selected_causal_kernel_follows_the_request_without_warning(monkeypatch):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.setattr(kernels, "_warned", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels.selected_causal_kernel("cpu") == ("cpp" if HAVE_CPP else "torch")
+        assert kernels.selected_causal_kernel("cpu", torch.bfloat16) == "torch"
+        monkeypatch.setenv(kernels.ENV_VAR, "torch")
+        assert kernels.selected_causal_kernel("cpu") == "torch"
+    monkeypatch.setenv(kernels.ENV_VAR, "cpp")
+    with pytest.raises(RuntimeError, match="'cpp' was requested"):
+        kernels.selected_causal_kernel("cpu", torch.float16)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -463,3 +463,46 @@ class TestDagOnSlurm:
         assert slurm_run.returncode == 0
         problems = _differences(slurm_run.workdir, local_run)
         assert not problems, "\n".join(problems)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Runs sharing a device: resources.runs_per_gpu groups training jobs into one allocation
+# ----------------------------------------------------------------------------------------------------
+
+_GROUP_SUBMITTED = re.compile(r"Job \S+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+
+
+@pytest.fixture(scope="module")
+def grouped_run(cluster, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The two training runs of the tiny DAG with runs_per_gpu: 2 (CPU only: gpu 0), through profiles/slurm."""
+    workdir = make_checkout(tmp_path_factory.mktemp("dag-grouped"))
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["tasks"]["imdb"]["resources"]["runs_per_gpu"] = len(RUNS)
+    (workdir / "grouped.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "--configfile", "grouped.yaml", "--profile", "profiles/slurm",
+               "--group-components", f"train_imdb={len(RUNS)}", *TEST_ONLY_ARGS,
+               *(f"{run}/run.json" for run in RUNS)]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=workdir, env=cluster.env, capture_output=True, text=True, timeout=DAG_TIMEOUT_S)
+    cluster.timings["grouped_dag_s"] = time.monotonic() - started
+    return workdir, proc
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@requires_cluster
+def test_grouped_training_jobs_run_in_one_allocation(grouped_run, cluster):
+    workdir, proc = grouped_run
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-8000:]
+    submitted = {sid: path for sid, path in _GROUP_SUBMITTED.findall(log)}
+    group_ids = [sid for sid, path in submitted.items() if "train_imdb" in path]
+    assert len(group_ids) == 1, f"expected one SLURM job for the group train_imdb, got {submitted}"
+    state = cluster.slurm("squeue", "-h", "--states=all", "-o", "%T", "-j", group_ids[0]).split()
+    assert state == ["COMPLETED"], state
+    for run in RUNS:
+        record = json.loads((workdir / run / "run.json").read_text())
+        assert record["status"] == "finished", f"{run}: status {record['status']}"
+    # The allocation holds the CPUs of both runs (threads summed: Snakemake runs a group's parallel jobs side by side).
+    cpus = cluster.slurm("squeue", "-h", "--states=all", "-o", "%C", "-j", group_ids[0]).split()
+    assert cpus == [str(len(RUNS))], cpus

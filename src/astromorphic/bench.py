@@ -59,7 +59,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from astromorphic import kernels, throughput
+from astromorphic import cost, kernels, throughput
 from astromorphic.attention import DEFAULT_CHUNK, astromorphic_attention, relative_position_activity
 from astromorphic.io import write_text
 
@@ -517,6 +517,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--causal", type=_causal_list, default=[False, True], help="false, true or both (default both)")
     p.add_argument("--max-seconds", type=float, default=120.0, help="skip larger N of a kind after a slower point")
     throughput.add_parser(sub)
+    cost.add_parser(sub)
     return parser
 
 
@@ -524,6 +525,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.what == "throughput":
         return throughput.run(args)
+    if args.what == "cost":
+        return cost.run(args)
     if args.what == "attention":
         for name in ("batch", "heads", "repeats", "chunk"):
             if getattr(args, name) is not None and getattr(args, name) < 1:

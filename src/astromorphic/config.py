@@ -391,6 +391,10 @@ class Resources(_Section):
     mem_mb: PosInt = 2000
     runtime: PosInt = Field(30, description="minutes")
     gpu: NonNegInt = 0
+    runs_per_gpu: PosInt = Field(
+        1, description="training runs that share one GPU, in parallel (on SLURM: one job, one allocation); with "
+        "gpu: 0, training runs per SLURM job"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- tasks
@@ -477,6 +481,9 @@ class ReportConfig(_Section):
         "best_valid", description="test perplexity at the epoch of the lowest validation perplexity, or the last"
     )
     threshold: Optional[Real(gt=0, le=1)] = Field(None, description="null = tasks.<task>.train.threshold")
+    cost_throughput: Optional[str] = Field(
+        None, description="throughput CSV of `astromorphic bench throughput` for the report's cost table; null = none"
+    )
 
 
 class BenchConfig(_Section):

@@ -72,3 +72,27 @@ rule records_table:
     shell:
         "astromorphic records table --runs {params.runs} --records {params.records:q} --out {output}"
         " > {log} 2>&1"
+
+
+# Projected device-hours of every run of the configuration (astromorphic.cost), from the throughput file that
+# report.cost_throughput names (measured by `astromorphic bench throughput`); the caption names it.
+rule cost_table:
+    input:
+        config="results/configs/all.yaml",
+        throughput=lambda wildcards: config["report"]["cost_throughput"],
+        code="src/astromorphic/cost.py",
+    output:
+        csv="results/tables/cost.csv",
+        md=report(
+            "results/tables/cost.md",
+            caption="../report/cost.rst",
+            category="Tables",
+            labels={"table": "cost"},
+        ),
+    log:
+        "results/logs/cost.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    shell:
+        "astromorphic bench cost --config {input.config} --throughput {input.throughput}"
+        " --out results/tables/cost > {log} 2>&1"

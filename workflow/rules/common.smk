@@ -22,6 +22,7 @@ from astromorphic.config import (
     threshold,
     validate_config,
 )
+from astromorphic.cost import planned_runs
 from astromorphic.io import write_text
 from astromorphic.records import plan_runs, plan_summary
 from astromorphic.runs import code_hash, format_model_name
@@ -62,30 +63,10 @@ def models_for(task):
     return models_for_task(config, task)
 
 
-def sweep_runs(task):
-    """(model name, seeds) of the sweep for ``task``: one attention key changed at a time."""
-    sweep = config["sweep"]
-    if task not in sweep["tasks"]:
-        return []
-    seeds = sweep["seeds"] or seeds_for(config, task)
-    return [
-        (format_model_name(preset, {entry["key"]: value}), seeds)
-        for entry in sweep["grid"]
-        for preset in entry["models"]
-        for value in entry["values"]
-    ]
-
-
 def run_keys(task=None):
-    """(task, model, seed) of every run of the configuration."""
-    tasks = [task] if task else TASKS
-    keys = []
-    for t in tasks:
-        plain = models_for(t) + ablation_models(config, t)
-        runs = [(m, seeds_for(config, t)) for m in plain] + sweep_runs(t)
-        for model, seeds in runs:
-            keys += [(t, model, int(s)) for s in seeds]
-    return keys
+    """(task, model, seed) of every run of the configuration (astromorphic.cost.planned_runs: models x seeds,
+    the LM's extra models, the ablation variants and the sweep)."""
+    return planned_runs(config, task)
 
 
 def run_dir(task, model, seed):
@@ -229,6 +210,36 @@ def section_resources(section, key):
     return config[section]["resources"][key]
 
 
+# ------------------------------------------------------------------------------------ GPUs
+
+# Locally a GPU is GPU_SHARES shares: a job that holds a whole GPU asks for all of them, a training run of a task
+# with runs_per_gpu: k for GPU_SHARES // k (`snakemake --resources gpu_share=100` per GPU of the machine).
+GPU_SHARES = 100
+
+
+def train_gpu_share(task):
+    gpu, share = task_resources(task, "gpu"), task_resources(task, "runs_per_gpu")
+    return gpu * GPU_SHARES // share
+
+
+def train_gres(task):
+    """SLURM: the GPUs of a training job, as a gres string: a group job of runs sharing a GPU asks for it once
+    (Snakemake sums a group's numeric resources but keeps a string that all its jobs share)."""
+    gpu = task_resources(task, "gpu")
+    return f"gpu:{gpu}" if gpu else ""
+
+
+def train_group(task):
+    """Training runs of a task with runs_per_gpu > 1 form the group train_<task> (one SLURM job per runs_per_gpu
+    runs, in parallel on one GPU); others are not grouped."""
+    return f"train_{task}" if task_resources(task, "runs_per_gpu") > 1 else None
+
+
+# How many jobs one group job takes comes from the command line only (Snakemake replaces the workflow's group
+# settings after reading it): `--group-components train_<task>=<runs_per_gpu>`, which `astromorphic bench cost
+# --slurm` prints. Without it, each run of a grouped task is a group job of one. Locally, groups are ignored.
+
+
 # ------------------------------------------------------------------------------------ outputs
 
 
@@ -267,4 +278,6 @@ def final_outputs():
     for stem in figure_stems():
         outs += [f"{stem}.png", f"{stem}.pdf"]
     outs += ["results/findings/findings.md", "results/findings/findings.html"]
+    if config["report"]["cost_throughput"]:
+        outs += ["results/tables/cost.csv", "results/tables/cost.md"]
     return outs

@@ -33,6 +33,7 @@ rule bench_attention:
         mem_mb=lambda wildcards: section_resources("bench", "mem_mb"),
         runtime=lambda wildcards: section_resources("bench", "runtime"),
         gpu=lambda wildcards: 1 if wildcards.device == "cuda" else 0,
+        gpu_share=lambda wildcards: GPU_SHARES if wildcards.device == "cuda" else 0,
     params:
         n=",".join(str(n) for n in config["bench"]["n"]),
         repeats=config["bench"]["repeats"],

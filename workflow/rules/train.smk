@@ -36,10 +36,15 @@ rule train:
     conda:
         "../envs/astromorphic.yaml"
     threads: lambda wildcards: task_resources(wildcards.task, "threads")
+    # Runs of a task with resources.runs_per_gpu > 1 share a GPU: locally through gpu_share, on SLURM as group
+    # jobs of that many runs in one allocation (common.smk).
+    group:
+        lambda wildcards: train_group(wildcards.task)
     resources:
         mem_mb=lambda wildcards: task_resources(wildcards.task, "mem_mb"),
         runtime=lambda wildcards: task_resources(wildcards.task, "runtime"),
-        gpu=lambda wildcards: task_resources(wildcards.task, "gpu"),
+        gpu_share=lambda wildcards: train_gpu_share(wildcards.task),
+        gres=lambda wildcards: train_gres(wildcards.task),
     # --force: snakemake has decided that this run is out of date, so a finished run in the directory is replaced.
     shell:
         "astromorphic train --task {wildcards.task} --model {wildcards.model} --seed {wildcards.seed}"

@@ -12,9 +12,13 @@ term). Three implementations compute it, forward and backward, with the same chu
   float16 inputs, accumulating in float32. On the CPU it runs only under the Triton interpreter
   (``TRITON_INTERPRET=1``), for tests.
 
-Choice: ``auto`` (default) takes ``triton`` on CUDA for float32/bfloat16/float16 when Triton imports,
-``cpp`` on the CPU for float32/float64 when the library builds (else ``torch``, with one warning naming
-the reason), and ``torch`` otherwise. The environment variable ``ASTROMORPHIC_CAUSAL_KERNEL``
+Choice: ``auto`` (default) takes ``triton`` on CUDA for float32/bfloat16/float16 when Triton imports
+(else ``torch``, with one warning naming the reason), ``cpp`` on the CPU for float32/float64 when the
+library builds (else ``torch``, with one warning naming the reason), and ``torch`` otherwise.
+:func:`selected_causal_kernel` says which kernel a device and dtype get, without warning (run records
+store it). A Triton kernel that fails to compile or launch (no C compiler, no ``Python.h``, an unwritable
+cache) raises :class:`~astromorphic.kernels.triton_causal.TritonKernelError`, whose one-line message
+names ``ASTROMORPHIC_CAUSAL_KERNEL=torch``. The environment variable ``ASTROMORPHIC_CAUSAL_KERNEL``
 (``auto|torch|cpp|triton``) or the context manager ``causal_kernel(name)`` (it takes precedence) forces a
 path; a forced path that cannot run raises an error naming the reason instead of falling back.
 """
@@ -30,7 +34,15 @@ from typing import Iterator, Optional
 import torch
 from torch import Tensor
 
-__all__ = ["ENV_VAR", "CHOICES", "causal_kernel", "requested_kernel", "select_causal_kernel", "causal_sigmoid_read"]
+__all__ = [
+    "ENV_VAR",
+    "CHOICES",
+    "causal_kernel",
+    "requested_kernel",
+    "select_causal_kernel",
+    "selected_causal_kernel",
+    "causal_sigmoid_read",
+]
 
 ENV_VAR = "ASTROMORPHIC_CAUSAL_KERNEL"
 CHOICES = ("auto", "torch", "cpp", "triton")
@@ -38,7 +50,8 @@ CPP_DTYPES = (torch.float32, torch.float64)
 TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 _local = threading.local()
-_warned = False
+_warned = False  # the compiled CPU kernel is unavailable: said once per process
+_triton_warned = False  # Triton is unavailable on CUDA: said once per process
 
 
 def _check_choice(name, where: str) -> str:
@@ -90,32 +103,57 @@ def _triton_problem(device: torch.device, dtype: torch.dtype) -> Optional[str]:
     return triton_causal.problem(device)
 
 
-def select_causal_kernel(device: torch.device, dtype: torch.dtype) -> str:
-    """'torch', 'cpp' or 'triton' for inputs on ``device`` computed in ``dtype``."""
-    global _warned
+def _choose(device: torch.device, dtype: torch.dtype) -> tuple[str, Optional[str]]:
+    """(kernel, why the faster kernel of the device is not used, or None)."""
     choice = requested_kernel()
     if choice == "torch":
-        return "torch"
+        return "torch", None
     if choice in ("cpp", "triton"):
         problem = (_cpp_problem if choice == "cpp" else _triton_problem)(device, dtype)
         if problem:
             raise RuntimeError(f"causal kernel {choice!r} was requested ({ENV_VAR} or causal_kernel) but {problem}")
-        return choice
+        return choice, None
     if device.type == "cuda":
-        return "triton" if _triton_problem(device, dtype) is None else "torch"
+        if dtype not in TRITON_DTYPES:
+            return "torch", None
+        problem = _triton_problem(device, dtype)
+        return ("triton", None) if problem is None else ("torch", problem)
     if device.type == "cpu" and dtype in CPP_DTYPES:
         problem = _cpp_problem(device, dtype)
-        if problem is None:
-            return "cpp"
-        if not _warned:
-            _warned = True
-            warnings.warn(
-                f"astromorphic: the compiled CPU causal kernel is unavailable, {problem}; "
-                "using the slower PyTorch path",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-    return "torch"
+        return ("cpp", None) if problem is None else ("torch", problem)
+    return "torch", None
+
+
+def selected_causal_kernel(device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
+    """'triton', 'cpp' or 'torch': the causal kernel that inputs on ``device`` computed in ``dtype`` get
+    (the same choice as :func:`select_causal_kernel`, without its warning). A forced kernel that cannot run
+    raises ``RuntimeError`` naming the reason."""
+    return _choose(torch.device(device), dtype)[0]
+
+
+def select_causal_kernel(device: torch.device, dtype: torch.dtype) -> str:
+    """'torch', 'cpp' or 'triton' for inputs on ``device`` computed in ``dtype``; the first fallback of each
+    kind (no compiled CPU kernel, no Triton on CUDA) warns once per process."""
+    global _warned, _triton_warned
+    kernel, problem = _choose(device, dtype)
+    if problem is None:
+        return kernel
+    if device.type == "cuda" and not _triton_warned:
+        _triton_warned = True
+        warnings.warn(
+            f"astromorphic: the Triton causal kernel is unavailable on CUDA, {problem}; using the slower "
+            f"PyTorch path (install Triton, or set {ENV_VAR}=torch to choose it)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    elif device.type == "cpu" and not _warned:
+        _warned = True
+        warnings.warn(
+            f"astromorphic: the compiled CPU causal kernel is unavailable, {problem}; using the slower PyTorch path",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return kernel
 
 
 def causal_sigmoid_read(q: Tensor, k: Tensor, v: Tensor, chunk: int, kernel: str) -> Tensor:

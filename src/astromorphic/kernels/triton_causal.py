@@ -16,6 +16,11 @@ float16; all arithmetic is float32 and the results are cast back to the input dt
 
 On the CPU the kernels run under the Triton interpreter (``TRITON_INTERPRET=1`` set before Triton is
 imported); the tests use that on small shapes.
+
+Triton compiles a kernel on its first launch for a shape class, with the host's C compiler and the Python
+headers, into its cache (``TRITON_CACHE_DIR``, default ``~/.triton/cache``). When that fails the launch
+raises :class:`TritonKernelError`, one line that names the cause and the way round it
+(``ASTROMORPHIC_CAUSAL_KERNEL=torch``), instead of the compiler's many lines.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["problem", "TritonCausalSigmoidRead", "block_sizes"]
+__all__ = ["problem", "TritonCausalSigmoidRead", "TritonKernelError", "block_sizes"]
 
 try:  # Triton is optional: without it the dispatch uses another path
     import triton
@@ -55,6 +60,36 @@ def problem(device: torch.device) -> Optional[str]:
     if device.type == "cpu" and _interpreting():
         return None
     return f"it runs on CUDA (or on the CPU under TRITON_INTERPRET=1), got a tensor on {device.type}"
+
+
+class TritonKernelError(RuntimeError):
+    """The Triton kernel failed to compile or launch (no C compiler, no Python.h, an unwritable cache...)."""
+
+
+def _first_line(err: BaseException, limit: int = 300) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if isinstance(err, OSError) and getattr(err, "filename", None) and err.filename not in text:
+        text += f" ({err.filename})"
+    text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _launch(kernel, grid, *args, **meta) -> None:
+    """``kernel[grid](*args, **meta)``; a compile or launch failure becomes one :class:`TritonKernelError` line
+    (running out of device memory stays what it is)."""
+    try:
+        kernel[grid](*args, **meta)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except Exception as err:
+        from astromorphic.kernels import ENV_VAR
+
+        raise TritonKernelError(
+            f"the Triton causal kernel failed to compile or launch ({_first_line(err)}); it needs a C compiler, "
+            f"the Python headers (Python.h) and a writable TRITON_CACHE_DIR; set {ENV_VAR}=torch to use the "
+            "PyTorch path instead"
+        ) from None
 
 
 def block_sizes(dk: int, dv: int) -> tuple[int, int]:
@@ -205,8 +240,8 @@ class TritonCausalSigmoidRead(torch.autograd.Function):
         f32 = {"device": q.device, "dtype": torch.float32}
         out = torch.empty(n_kt, z, n, dv, **f32)
         starts = torch.empty(z, n_chunks, dk, dv, **f32)
-        _forward_kernel[(z, n_vt, n_kt)](
-            q, k, v, out, starts, z, n, dk, dv, n_chunks,
+        _launch(
+            _forward_kernel, (z, n_vt, n_kt), q, k, v, out, starts, z, n, dk, dv, n_chunks,
             CHUNK=chunk, BLOCK_K=bk, BLOCK_V=bv, num_warps=_num_warps(bk, bv),
         )  # fmt: skip
         ctx.save_for_backward(q, k, v, starts)
@@ -229,7 +264,8 @@ class TritonCausalSigmoidRead(torch.autograd.Function):
         dk_ = torch.empty(n_vt, z, n, dk, **f32)
         dv_ = torch.empty(n_kt, z, n, dv, **f32)
         scratch = torch.empty(z * n_vt * n_kt * (n_sub_max + sub) * bk * bv, **f32)
-        _backward_kernel[(z, n_vt, n_kt)](
+        _launch(
+            _backward_kernel, (z, n_vt, n_kt),
             q, k, v, grad_out, starts, dq, dk_, dv_, scratch, z, n, dk, dv, n_chunks, n_vt, n_kt,
             CHUNK=chunk, SUB=sub, N_SUB_MAX=n_sub_max, BLOCK_K=bk, BLOCK_V=bv, num_warps=_num_warps(bk, bv),
         )  # fmt: skip

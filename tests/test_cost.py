@@ -1,0 +1,118 @@
+"""The cost model (astromorphic.cost, `astromorphic bench cost`): the plan of runs, projected hours from a
+throughput CSV, runs sharing a GPU, SLURM time requests, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from astromorphic import cost
+from astromorphic.bench import main as bench_main
+from astromorphic.config import ConfigError, load_config, validate_config
+from astromorphic.throughput import run_sizes
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "config" / "paper.yaml"
+
+
+def _throughput_csv(path: Path, config: dict, *, dtype="float32", device="cuda", train=1000.0, evaluation=4000.0):
+    rows = []
+    for task in config["tasks"]:
+        for model in dict.fromkeys(cost.parse_model_name(m)[0] for _, m, _ in cost.planned_runs(config, task)):
+            rows.append({"task": task, "model": model, "dtype": dtype, "device": device,
+                         "train_throughput": train, "eval_throughput": evaluation, "unit": "samples"})  # fmt: skip
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_plan_of_the_paper_configuration():
+    config = load_config(PAPER)
+    runs = cost.planned_runs(config)
+    by_task = {t: sum(1 for r in runs if r[0] == t) for t in ("imdb", "cifar10", "wikitext2")}
+    # 8 presets + 4 ablation variants on the classifiers, 8 presets + astro-leaky on the LM; 3 seeds each
+    assert by_task == {"imdb": 36, "cifar10": 36, "wikitext2": 27}
+    assert ("imdb", "astro@position_embedding=none", 2) in runs
+    assert len(set(runs)) == len(runs)
+
+
+def test_sweep_runs_are_planned():
+    config = validate_config(
+        {"tasks": {"imdb": {}}, "models": ["astro"], "seeds": [0],
+         "sweep": {"tasks": ["imdb"], "seeds": [5, 6], "grid": [{"key": "alpha", "values": [0.5, 1], "models": ["astro"]}]}}
+    )  # fmt: skip
+    assert cost.planned_runs(config) == [
+        ("imdb", "astro", 0), ("imdb", "astro@alpha=0.5", 5), ("imdb", "astro@alpha=0.5", 6),
+        ("imdb", "astro@alpha=1", 5), ("imdb", "astro@alpha=1", 6),
+    ]  # fmt: skip
+
+
+def test_hours_follow_the_sizes_and_throughput(tmp_path):
+    config = load_config(PAPER)
+    table = cost.cost_table(config, _throughput_csv(tmp_path / "t.csv", config))
+    imdb = table.set_index("task").loc["imdb"]
+    sizes = run_sizes("imdb", cost.run_config(config, "imdb", "astro"))
+    expected = (sizes["epochs"] * sizes["train"] / 1000.0 + (sizes["epochs"] + 1) * sizes["eval"] / 4000.0) / 3600
+    assert imdb["run_h_mean"] == pytest.approx(expected)
+    assert imdb["serial_h"] == pytest.approx(36 * expected)
+    assert imdb["shared_h"] == pytest.approx(36 * expected)  # runs_per_gpu 1: nothing shared
+    total = table.set_index("task").loc["total"]
+    assert total["runs"] == 99
+    assert total["serial_h"] == pytest.approx(table["serial_h"][:-1].sum())
+
+
+def test_runs_sharing_a_gpu_divide_the_hours_and_keep_the_time_request(tmp_path):
+    config = load_config(PAPER, ["tasks.imdb.resources.runs_per_gpu=4"])
+    throughput = _throughput_csv(tmp_path / "t.csv", config)
+    alone = cost.cost_table(load_config(PAPER), throughput).set_index("task").loc["imdb"]
+    shared = cost.cost_table(config, throughput).set_index("task").loc["imdb"]
+    assert shared["runs_per_gpu"] == 4
+    assert shared["shared_h"] == pytest.approx(alone["serial_h"] / 4)  # 36 equal runs, 9 groups of 4
+    assert shared["slurm_runtime_min"] == alone["slurm_runtime_min"]
+
+
+def test_slurm_runtime_has_a_margin_and_rounds_up():
+    assert cost.slurm_runtime_min(1.0, margin=2.0) == 130  # 120 min + 10 min start-up
+    assert cost.slurm_runtime_min(0.01, margin=2.0) == 20  # 1.2 + 10 -> 20
+    assert cost.slurm_runtime_min(1.0, margin=1.5) == 100
+
+
+def test_missing_rows_and_several_devices_are_clear_errors(tmp_path):
+    config = load_config(PAPER)
+    path = _throughput_csv(tmp_path / "t.csv", config, dtype="float32")
+    with pytest.raises(ConfigError, match="no row for task imdb, model vanilla, dtype bfloat16.*bench throughput"):
+        cost.cost_table(config, path, dtype="bfloat16")
+    both = tmp_path / "both.csv"
+    both.write_text(path.read_text() + _throughput_csv(tmp_path / "c.csv", config, device="cpu").read_text().split("\n", 1)[1])
+    with pytest.raises(ConfigError, match="several devices .*--device"):
+        cost.cost_table(config, both)
+    assert cost.cost_table(config, both, device="cpu")["device"].iloc[0] == "cpu"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("task,model\nimdb,astro\n")
+    with pytest.raises(ConfigError, match="columns .*device.*missing"):
+        cost.cost_table(config, bad)
+
+
+def test_command_writes_the_table_and_prints_the_slurm_requests(tmp_path, capsys):
+    config = load_config(PAPER)
+    throughput = _throughput_csv(tmp_path / "t.csv", config)
+    out = tmp_path / "cost"
+    code = bench_main(["cost", "--config", str(PAPER), "--throughput", str(throughput), "--out", str(out), "--slurm"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "tasks.cifar10.resources.runtime=" in printed and str(throughput) in printed
+    rows = list(csv.DictReader((tmp_path / "cost.csv").open()))
+    assert [r["task"] for r in rows] == ["imdb", "cifar10", "wikitext2", "total"]
+    assert "GPU-hours" in (tmp_path / "cost.md").read_text()
+    assert bench_main(["cost", "--config", str(PAPER), "--throughput", str(tmp_path / "none.csv")]) == 2
+    assert "cannot read it" in capsys.readouterr().out
+
+
+def test_runs_per_gpu_defaults_to_one():
+    assert validate_config({"tasks": {"imdb": {}}})["tasks"]["imdb"]["resources"]["runs_per_gpu"] == 1
+    with pytest.raises(ConfigError, match="tasks.imdb.resources.runs_per_gpu"):
+        validate_config({"tasks": {"imdb": {"resources": {"runs_per_gpu": 0}}}})
