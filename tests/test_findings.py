@@ -245,11 +245,19 @@ def test_gate_value_sensitivity_and_records_note():
 
 
 def _build(root: Path, cfg: Path, runs: Path) -> str:
+    """Aggregate, tables, the claims table, the forest plot drawn from it, and the page showing it."""
+    from astromorphic.plotting import forest
+
     out = root / "tables"
-    assert aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv")]) == 0
+    assert aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv"), "--curves",
+                           str(out / "learning_curves.csv")]) == 0
     assert tables.main(["--config", str(cfg), "--summary", str(out / "runs_summary.csv"), "--runs",
-                        str(out / "runs.csv"), "--reference", str(REFERENCE), "--out-dir", str(out)]) == 0
-    findings.render(NOTEBOOK, out, cfg, root / "findings")
+                        str(out / "runs.csv"), "--curves", str(out / "learning_curves.csv"), "--reference",
+                        str(REFERENCE), "--out-dir", str(out)]) == 0
+    assert findings.main(["--tables", str(out), "--config", str(cfg), "--claims", str(root / "claims.csv"),
+                          "--no-page"]) == 0
+    forest.plot(root / "claims.csv", root / "forest")
+    findings.render(NOTEBOOK, out, cfg, root / "findings", forest=root / "forest.png")
     return (root / "findings" / "findings.md").read_text()
 
 
@@ -262,8 +270,13 @@ def _headline_cells(tables_dir: Path) -> dict[tuple[str, str], str]:
 
 @pytest.mark.slow
 def test_page_numbers_are_the_tables_numbers_and_follow_a_changed_metric(tmp_path):
-    runs, cfg = make_runs(tmp_path)
+    runs, cfg = make_runs(tmp_path, curves=True)
     page = _build(tmp_path, cfg, runs)
+    assert "](forest_claims.png)" in page and (tmp_path / "findings" / "forest_claims.png").is_file()
+    assert "data:image/png;base64," in (tmp_path / "findings" / "findings.html").read_text()
+    assert "resolution: optimiser steps, from the runs' learning curves" in page
+    assert "synthetic stand-in: no claim" in page and "**reproduces**" not in page
+    claims_before = pd.read_csv(tmp_path / "claims.csv")
     before = _headline_cells(tmp_path / "tables")
     assert before and all(cell in page for cell in before.values())
     assert "Configuration: **fake**" in page and "**synthetic stand-in**" in page
@@ -280,6 +293,11 @@ def test_page_numbers_are_the_tables_numbers_and_follow_a_changed_metric(tmp_pat
     other = read_metrics(runs / "imdb" / "astro" / "seed1" / "metrics.csv")[-1]["test_acc"]
     assert new.startswith(f"{(55.0 + 100 * other) / 2:.2f} ± ") and new in changed and new not in page
     assert changed.count(old) == page.count(old) - 1
+    pair = ["task", "a", "b"]
+    claims_after = pd.read_csv(tmp_path / "claims.csv").set_index(pair)
+    before_diff = claims_before.set_index(pair)["diff"].reindex(claims_after.index)
+    moved = ~np.isclose(claims_after["diff"], before_diff, equal_nan=True)  # a diverged pair stays NaN
+    assert {task for task, _, _ in claims_after[moved].index} == {"imdb"}  # the forest plot's table follows
     f = findings.load(tmp_path / "tables")
     order = findings.order_text(f, "imdb", ["vanilla", "linearized", "astro"], paper=False)
     assert order.index("linearized") < order.index("astro")  # astro fell below linearized, and the page says so

@@ -204,8 +204,9 @@ def method_section(f: Findings) -> str:
         "seeds could tell from 0 (before correction); a true difference smaller than that is not resolved.",
         "- Multiple comparisons: **Holm** correction within each family, and a direction is stated only when the "
         "Holm-adjusted p is below 0.05. Families: the Table I pairs of one task (3 tests); the presets against "
-        "`no-attention` on one task; the sweep values of one task against the default value; the "
-        "learning-speed pairs of one task.",
+        "`no-attention` on one task (diagnostics left out); the sweep values of one task against the default "
+        "value, and against `no-attention` (two families); the learning-speed pairs of one task. The gate "
+        "comparison (astro against astro-gate-only) is one test per task.",
         "- A claim **reproduces** when our interval holds the paper's difference and excludes 0 on the paper's side; "
         "it is **contradicted** when our interval excludes the paper's difference (judged on the unadjusted "
         "interval), or when we find the opposite direction; it is **not resolved at this resolution** when the "

@@ -241,6 +241,7 @@ def speed_claims(f: Findings) -> list[Claim]:
         found = [(fast, slow, speed_comparison(f, task, fast, slow)) for fast, slow in SPEED_PAIRS]
         found = [(fast, slow, c) for fast, slow, c in found if c is not None]
         tested = adjust([c[2] for _, _, c in found if c[2] is not None])
+        what = speed_rows(f, task)[1]
         for fast, slow, (paper, ours, cmp, sign, why) in found:
             if cmp is not None:
                 cmp = tested.pop(0)
@@ -248,7 +249,7 @@ def speed_claims(f: Findings) -> list[Claim]:
             psign = _paper_speed_sign(f, task, fast, slow)
             verdict = claim_verdict(sign, psign, why=why) if sign is not None or not psign else f"undetermined ({why})"
             out.append(Claim(f"{TASK_NAMES[task]}: {fast} learns faster than {slow}", paper, ours, verdict,
-                             num(cmp.resolution, 1) if cmp is not None else "-",
+                             f"± {num(cmp.resolution, 1)} {what}" if cmp is not None else "-",
                              p_text(cmp.p_adjusted) if cmp is not None else "-"))
     return out
 
@@ -272,7 +273,9 @@ def learning_speed_section(f: Findings) -> str:
                  "epochs: the records have no step-resolution learning curve, so the per-epoch metrics are used")
         lines.append(f"- {TASK_NAMES[task]}: {criterion}; resolution: {basis}.")
         for _, r in sub.iterrows():
-            rows.append([TASK_NAMES[task], r["model"], f"{num(r['mean'], 1)} ± {num(r['sd'], 1)}",
+            ours = (f"{num(r['mean'], 1)} ± {num(r['sd'], 1)}" if int(r["n_reached"]) else
+                    "not reached" if task != LM else "diverged")
+            rows.append([TASK_NAMES[task], r["model"], ours,
                          f"{int(r['n_reached'])}/{int(r['n_seeds'])}", num(r["paper_value"], 0)])
     table = markdown_table(rows, ["Task", "Model", "Ours (mean ± sd)", "Seeds reached", "Paper (epochs)"])
     return "\n".join(lines) + "\n\n" + table

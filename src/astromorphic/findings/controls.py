@@ -64,13 +64,15 @@ def controls_section(f: Findings) -> str:
 
 def controls_summary(f: Findings) -> str:
     """One templated sentence per task: which presets are distinguishable from no-attention, and how."""
-    if f.synthetic:
-        return f"- {NO_CLAIM}: the comparisons below exercise the pipeline only.\n"
     lines = []
     for task in f.tasks():
         cmps = [c for c in control_comparisons(f, task) if c.a.label not in DIAGNOSTICS]
         if not cmps:
             lines.append(f"- {TASK_NAMES[task]}: no `{CONTROL}` run, so no control comparison.")
+            continue
+        if f.synthetic:
+            lines.append(f"- {TASK_NAMES[task]}, against `{CONTROL}` ({mean_sd_text(f.group(task, CONTROL))}): "
+                         f"{NO_CLAIM}; the comparisons below exercise the pipeline only.")
             continue
         groups = {v: [c.a.label for c in cmps if c.verdict == v] for v in dict.fromkeys(c.verdict for c in cmps)}
         parts = [f"{v}: {', '.join(ms)}" for v, ms in groups.items()]
