@@ -1,4 +1,4 @@
-# Two entry points (see README):
+# Two entry points (see README.md and docs/reproduction.md):
 #   make reproduce   set up the environment, then run the default reproduction DAG
 #   make test        set up the environment, then run the test suite
 PYTHON ?= python3
@@ -29,7 +29,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 # Installs slurm-wlm and munge if missing and runs the DAG on a throw-away SLURM cluster on this host
-# (root on Debian; `make test` runs it too when CI is set). See README, "Running on a SLURM cluster".
+# (root on Debian; `make test` runs it too when CI is set). See docs/cluster.md.
 test-slurm: setup
 	ASTRO_SLURM_TEST=1 $(BIN)/python -m pytest tests/test_slurm.py -v -rs
 

@@ -31,8 +31,20 @@ def config(tasks=("imdb", "cifar10", "wikitext2"), seeds=(0, 1), epochs=6) -> di
     }
 
 
+def learning_curve(task: str, preset: str, seed: int, points: int = 21, every: int = 5) -> dict:
+    """A made-up ``learning_curve`` as the training loop records it: accuracy (LM: validation perplexity) on a fixed
+    held-out subset every ``every`` optimiser steps, step 0 = initialisation."""
+    k = SPEED.get(preset, 3.0) * (1 + 0.1 * seed) * 4
+    steps = [i * every for i in range(points)]
+    if task == "wikitext2":
+        values = [round(20 + 300 * math.exp(-i / k) + 0.02 * max(0, i - 15) ** 2, 4) for i in range(points)]
+        return {"metric": "valid_ppl", "every_steps": every, "n_examples": 64, "steps": steps, "values": values}
+    values = [round(0.5 + 0.48 * (1 - math.exp(-i / k)), 4) for i in range(points)]
+    return {"metric": "accuracy", "every_steps": every, "n_examples": 64, "steps": steps, "values": values}
+
+
 def write_run(root: Path, task: str, model: str, seed: int, epochs: int = 6, diverge_at: int | None = None,
-              layers: int = 1) -> Path:
+              layers: int = 1, curve: dict | None = None) -> Path:
     """A run directory written by the project's own record writer (astromorphic.runs), with made-up numbers."""
     from astromorphic.runs import RunDir
 
@@ -75,19 +87,24 @@ def write_run(root: Path, task: str, model: str, seed: int, epochs: int = 6, div
     }  # fmt: skip
     if lm:
         record["causality_audit"] = {"max_abs_change": 0.0, "passed": True}
+    if curve is not None:
+        record["learning_curve"] = curve
     RunDir(run).publish(task, record, cols, rows)
     return run
 
 
-def make_runs(root: Path, tasks=("imdb", "cifar10", "wikitext2"), seeds=(0, 1), epochs=6) -> tuple[Path, Path]:
-    """Write fake runs under ``root/runs`` and the configuration to ``root/config.yaml``."""
+def make_runs(root: Path, tasks=("imdb", "cifar10", "wikitext2"), seeds=(0, 1), epochs=6,
+              curves: bool = False) -> tuple[Path, Path]:
+    """Write fake runs under ``root/runs`` and the configuration to ``root/config.yaml``; with ``curves``, every run
+    records a step-resolution learning curve."""
     runs = root / "runs"
     for task in tasks:
         models = MODELS + (["astro-leaky"] if task == "wikitext2" else [])
         for model in models:
             for seed in seeds:
                 diverge = 3 if (task == "wikitext2" and model == "linearized") else None
-                write_run(runs, task, model, seed, epochs, diverge)
+                curve = learning_curve(task, model.split("@")[0], seed) if curves else None
+                write_run(runs, task, model, seed, epochs, diverge, curve=curve)
     cfg_path = root / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(config(tasks, seeds, epochs), sort_keys=False))
     return runs, cfg_path

@@ -32,11 +32,48 @@ def test_welch_interval_equals_scipy_on_the_raw_values():
     assert (got.low, got.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
 
 
-def test_welch_interval_needs_two_seeds_per_group_and_keeps_a_difference_without_spread():
+def test_welch_interval_needs_two_seeds_per_group_and_gives_no_interval_without_spread():
     assert welch_interval(Group("a", 1.0, math.nan, 1), Group("b", 0.0, 0.1, 3)) is None
     assert welch_interval(Group("a", math.nan, math.nan, 0), Group("b", 0.0, 0.1, 3)) is None
     flat = welch_interval(Group("a", 2.0, 0.0, 2), Group("b", 1.5, 0.0, 2))
-    assert (flat.low, flat.high) == (0.5, 0.5)
+    assert flat.diff == 0.5 and not flat.bounded and math.isnan(flat.half_width)
+
+
+def test_a_zero_spread_pair_gets_no_interval_and_no_definite_verdict():
+    """Integer epoch counts equal in every seed: a zero-width interval would claim a certainty that 3 seeds
+    cannot give."""
+    cmp = findings.compare(Group("astro", 2.0, 0.0, 3), Group("linearized", 3.0, 0.0, 3), False, " epochs")
+    assert cmp.sign is None and cmp.verdict == "undetermined (no spread in either group: no interval)"
+    assert "no interval" in cmp.text() and math.isnan(cmp.p)
+    assert claim_verdict(cmp.sign, 1, cmp.interval, why=cmp.why).startswith("undetermined (no spread")
+    f = _findings([("imdb", m, v, 0.0, 3, 0, PAPER_IMDB[m], "") for m, v in
+                   (("vanilla", 80.0), ("astro", 79.0), ("linearized", 78.0))])
+    (claim,) = findings.ordering_claims(f)
+    assert claim.verdict.startswith("undetermined (no spread")
+
+
+def test_holm_adjustment_of_a_hand_made_family():
+    # by hand: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+    p = [0.01, 0.04, 0.03, 0.005]
+    assert findings.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert findings.holm([0.5, math.nan, 0.01]) == pytest.approx([0.5, math.nan, 0.02], nan_ok=True)
+    assert findings.holm([0.4, 0.9]) == pytest.approx([0.8, 0.9])  # capped at 1 and monotone
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    assert findings.holm(p) == pytest.approx(list(multitest.multipletests(p, method="holm")[1]))
+
+
+def test_holm_takes_back_a_direction_that_only_the_unadjusted_interval_shows():
+    """Among 11 presets against no-attention, a p of about 0.048 is no evidence of a difference."""
+    control = ("imdb", "no-attention", 76.04, 0.40, 3, 0, math.nan, "")
+    rows = [control, ("imdb", "astro", 79.38, 1.44, 3, 0, 88.7, "")]
+    rows += [("imdb", f"other{i}", 76.0 + 0.1 * i, 1.5, 3, 0, math.nan, "") for i in range(10)]
+    f = _findings(rows)
+    alone = findings.compare(f.group("imdb", "astro"), f.group("imdb", "no-attention"), True)
+    assert alone.interval.low > 0 and alone.p < 0.05 and alone.verdict == "better"  # unadjusted
+    family = {c.a.label: c for c in findings.control_comparisons(f, "imdb")}
+    assert family["astro"].p == pytest.approx(alone.p) and family["astro"].p_adjusted >= 0.05
+    assert family["astro"].verdict == "not distinguishable"
+    assert "Holm correction over 11 presets" in findings.controls_summary(f)
 
 
 def test_direction_and_claim_verdicts():
@@ -45,55 +82,104 @@ def test_direction_and_claim_verdicts():
     assert better_sign(up, higher_is_better=True) == 1
     assert better_sign(up, higher_is_better=False) == -1  # a higher perplexity is worse
     assert better_sign(across, True) == 0 and better_sign(None, True) is None
-    assert claim_verdict(1, 1) == "reproduces" and claim_verdict(-1, 1) == "contradicted"
-    assert claim_verdict(0, 1) == "not distinguishable"
+    assert better_sign(up, True, p_adjusted=0.2) == 0  # not after the family's correction
+    assert claim_verdict(1, 1) == "reproduces" and claim_verdict(-1, 1) == "contradicted (opposite direction)"
+    assert claim_verdict(0, 1) == "not resolved at this resolution"
     assert claim_verdict(None, 1).startswith("undetermined") and claim_verdict(1, None).startswith("no direction")
+    # against the paper's difference: held, beyond, short of it, on the other side, or unresolved
+    assert claim_verdict(1, 1, up, paper_diff=1.0) == "reproduces"
+    assert claim_verdict(1, 1, up, paper_diff=0.2) == "contradicted (larger than the paper's difference)"
+    assert claim_verdict(1, 1, up, paper_diff=5.0) == "contradicted (smaller than the paper's difference)"
+    assert claim_verdict(0, 1, across, paper_diff=1.0) == "not resolved at this resolution"
+    assert claim_verdict(0, 1, across, paper_diff=3.0) == "contradicted (smaller than the paper's difference)"
+    down = findings.Interval(-2.0, -3.5, -0.5)
+    assert claim_verdict(-1, 1, down, paper_diff=1.0) == "contradicted (opposite direction)"
+    assert up.half_width == 1.5
 
 
 # ------------------------------------------------------------------------------------------ hand-made tables
 
 
-def _table1(rows: list[tuple]) -> pd.DataFrame:
+def _table1(rows: list[tuple], source: str = "real") -> pd.DataFrame:
     """(task, model, mean, sd, n_seeds, n_diverged, paper_value, note) rows of a table1.csv."""
     out = []
     for task, model, mean, sd, n, div, paper, note in rows:
         out.append(dict(task=task, model=model, metric="test_ppl" if task == "wikitext2" else "test_acc",
                         kind="run", n_seeds=n, n_diverged=div, mean=mean, sd=sd, paper_value=paper, note=note,
-                        data_source="real"))
+                        data_source=source))
     return pd.DataFrame(out)
 
 
-def _findings(rows: list[tuple], **more: pd.DataFrame) -> Findings:
-    return Findings({"label": "hand-made"}, {"table1": _table1(rows), **more})
+def _findings(rows: list[tuple], source: str = "real", **more: pd.DataFrame) -> Findings:
+    return Findings({"label": "hand-made"}, {"table1": _table1(rows, source), **more})
 
 
 PAPER_IMDB = {"vanilla": 88.9, "astro": 88.7, "linearized": 88.4}
 
 
-def test_table1_order_reproduces_only_when_every_pair_is_separated():
-    clear = _findings([("imdb", m, v, 0.1, 3, 0, PAPER_IMDB[m], "")
-                       for m, v in (("vanilla", 90.0), ("astro", 85.0), ("linearized", 80.0))])
-    (claim,) = findings.ordering_claims(clear)
+def test_table1_order_reproduces_only_when_every_pair_holds_the_papers_difference():
+    exact = _findings([("imdb", m, v, 0.05, 3, 0, v, "") for m, v in PAPER_IMDB.items()])
+    (claim,) = findings.ordering_claims(exact)
     assert claim.verdict == "reproduces"
-    assert claim.ours == "vanilla (90.0) > astro (85.0) > linearized (80.0)"
+    assert claim.ours == "vanilla (88.9) > astro (88.7) > linearized (88.4)"
     assert claim.paper == "vanilla (88.9) > astro (88.7) > linearized (88.4)"
+    assert claim.resolution.startswith("± 0.1") and claim.resolution.endswith(" pp")
 
-    close = _findings([("imdb", "vanilla", 85.1, 1.0, 3, 0, 88.9, ""), ("imdb", "astro", 85.0, 1.0, 3, 0, 88.7, ""),
-                       ("imdb", "linearized", 70.0, 1.0, 3, 0, 88.4, "")])
-    assert findings.ordering_claims(close)[0].verdict == "partly (2 of 3 pairs reproduce)"
+    wide = _findings([("imdb", "vanilla", 88.9, 0.05, 3, 0, 88.9, ""), ("imdb", "astro", 88.7, 0.05, 3, 0, 88.7, ""),
+                      ("imdb", "linearized", 88.4, 2.0, 3, 0, 88.4, "")])
+    assert findings.ordering_claims(wide)[0].verdict == "partly (1 of 3 pairs reproduce)"
+    pairs = findings.ordering_pairs(wide, "imdb")
+    assert [p.verdict for p in pairs][1:] == ["not resolved at this resolution"] * 2
+    assert [p.paper_diff for p in pairs] == pytest.approx([0.2, 0.5, 0.3])
+
+    far = _findings([("imdb", m, v, 0.1, 3, 0, PAPER_IMDB[m], "")
+                     for m, v in (("vanilla", 90.0), ("astro", 85.0), ("linearized", 80.0))])
+    assert findings.ordering_claims(far)[0].verdict == "contradicted (3 of 3 pairs)"  # gaps far beyond the paper's
 
     reversed_ = _findings([("imdb", m, v, 0.1, 3, 0, PAPER_IMDB[m], "")
                            for m, v in (("vanilla", 70.0), ("astro", 80.0), ("linearized", 90.0))])
     assert findings.ordering_claims(reversed_)[0].verdict == "contradicted (3 of 3 pairs)"
+    assert {p.verdict for p in findings.ordering_pairs(reversed_, "imdb")} == {"contradicted (opposite direction)"}
+
+
+def test_synthetic_data_give_no_verdict():
+    rows = [("imdb", m, v, 0.05, 3, 0, v, "") for m, v in PAPER_IMDB.items()]
+    rows += [("imdb", "no-attention", 70.0, 0.1, 3, 0, math.nan, ""), ("imdb", "astro-gate-only", 80.0, 0.1, 3, 0,
+                                                                      math.nan, "")]
+    real, synthetic = _findings(rows), _findings(rows, source="synthetic stand-in")
+    assert findings.ordering_claims(real)[0].verdict == "reproduces"
+    assert {c.verdict for c in findings.claims(synthetic)} == {"synthetic stand-in: no claim"}
+    page = findings.claims_section(synthetic) + findings.ordering_section(synthetic)
+    assert "reproduces" not in page and "contradicted" not in page and "**" not in page
+    assert "better" not in findings.controls_section(synthetic) + findings.controls_summary(synthetic)
+    assert "better" in findings.controls_section(real)
+    assert "no claim" in findings.gate_section(synthetic) and "**" not in findings.gate_section(synthetic)
+    assert set(findings.claims_frame(synthetic)["verdict"]) == {"synthetic stand-in: no claim"}
+    assert "no verdict" in findings.method_section(synthetic)
+
+
+def test_diagnostic_presets_are_never_counted_as_results():
+    rows = [("wikitext2", "astro", 60.0, 1.0, 3, 0, 33.8, ""),
+            ("wikitext2", "astro-leaky", 30.0, 1.0, 3, 0, math.nan, ""),
+            ("wikitext2", "no-attention", 200.0, 1.0, 3, 0, math.nan, "")]
+    f = _findings(rows)
+    summary = findings.controls_summary(f)
+    assert "astro-leaky" not in summary and "better: astro" in summary
+    assert "after Holm correction over 1 presets" in summary
+    assert "| astro-leaky | " in " ".join(findings.controls_section(f).split())
+    assert "diagnostic: not a result" in findings.controls_section(f)
 
 
 def test_lm_gap_and_divergence_of_linearized():
-    rows = [("wikitext2", "vanilla", 70.0, 2.0, 3, 0, 73.4, ""), ("wikitext2", "astro", 60.0, 2.0, 3, 0, 33.8, ""),
+    rows = [("wikitext2", "vanilla", 73.0, 2.0, 3, 0, 73.4, ""), ("wikitext2", "astro", 34.0, 2.0, 3, 0, 33.8, ""),
             ("wikitext2", "linearized", math.nan, math.nan, 3, 3, 123.3, "paper: diverges (gradient explosion)"),
             ("wikitext2", "no-attention", 200.0, 5.0, 3, 0, math.nan, "")]
     f = _findings(rows)
     gap = findings.lm_gap_claim(f)
-    assert gap.verdict == "reproduces" and "astro - vanilla = -10.00" in gap.ours
+    assert gap.verdict == "reproduces" and "astro - vanilla = -39.00" in gap.ours
+    small_gap = findings.lm_gap_claim(_findings([("wikitext2", "vanilla", 70.0, 2.0, 3, 0, 73.4, ""),
+                                                 ("wikitext2", "astro", 60.0, 2.0, 3, 0, 33.8, "")]))
+    assert small_gap.verdict == "contradicted (smaller than the paper's difference)"
     div = findings.divergence_claim(f)
     assert div.verdict == "reproduces" and div.ours.startswith("diverged in 3 of 3 seeds")
     (order,) = findings.ordering_claims(f)  # a model without a result in any seed ranks last
@@ -106,10 +192,11 @@ def test_lm_gap_and_divergence_of_linearized():
     assert findings.divergence_claim(stable).verdict == "not reproduced"
 
 
-def _speed(rows: list[tuple]) -> pd.DataFrame:
+def _speed(rows: list[tuple], unit: str = "epochs") -> pd.DataFrame:
     """(model, mean, sd, n_reached, n_seeds, paper) rows of learning_speed.csv for IMDB."""
-    return pd.DataFrame([dict(task="imdb", model=m, criterion="epochs_to_threshold", threshold=0.85, mean=mean, sd=sd,
-                              n_reached=k, n_seeds=n, paper_value=p) for m, mean, sd, k, n, p in rows])
+    return pd.DataFrame([dict(task="imdb", model=m, criterion=f"{unit}_to_threshold", threshold=0.85, unit=unit,
+                              mean=mean, sd=sd, n_reached=k, n_seeds=n, paper_value=p)
+                         for m, mean, sd, k, n, p in rows])
 
 
 def test_learning_speed_verdicts_with_censored_seeds():
@@ -122,6 +209,15 @@ def test_learning_speed_verdicts_with_censored_seeds():
     assert findings.speed_claims(never)[0].verdict == "reproduces"
     partial = _findings(t1, learning_speed=_speed([("astro", 5.0, 1.0, 3, 3, 16), ("linearized", 9.0, 0, 1, 3, 54)]))
     assert findings.speed_claims(partial)[0].verdict.startswith("undetermined (censored")
+    steps = _findings(t1, learning_speed=_speed([("astro", 120.0, 10.0, 3, 3, 16),
+                                                 ("linearized", 400.0, 30.0, 3, 3, 54)], "steps"))
+    (claim,) = findings.speed_claims(steps)
+    assert claim.verdict == "reproduces" and claim.ours.startswith("astro - linearized = -280.0 steps [")
+    section = findings.learning_speed_section(steps)
+    assert "steps to 85 % accuracy (paper: epochs to 85 % test accuracy)" in section
+    assert "resolution: optimiser steps" in section
+    assert "resolution: epochs: the records have no step-resolution learning curve" in (
+        findings.learning_speed_section(both))
 
 
 def test_gate_value_sensitivity_and_records_note():
@@ -132,11 +228,15 @@ def test_gate_value_sensitivity_and_records_note():
     records = pd.DataFrame(dict(task="imdb", model=["astro"] * 3, seed=[0, 1, 2], source=["record"] * 2 + ["trained"],
                                 status="finished", code_current=[True, False, True], code_version=""))
     f = _findings(rows, runs=runs, records=records)
-    assert "**not distinguishable**" in findings.gate_section(f)
+    gate = findings.gate_section(f)
+    assert "**not distinguishable**" in gate and "not shown at n = 3 (resolution ± " in gate
+    assert "adds nothing" not in gate
     vs = findings.value_sensitivity(f).set_index("model")
     assert vs.loc["astro", "init_mean"] == pytest.approx(0.002)  # layer mean at epoch 0: (0.001 + 0.003) / 2
     assert vs.loc["astro", "final_mean"] == pytest.approx(0.006)
     assert vs.loc["astro-gate-only", "final_mean"] == 0.0
+    swept = pd.concat([runs, runs[runs["model"] == "astro"].assign(model="astro@m_scale=64")])
+    assert "astro@m_scale=64" in set(findings.value_sensitivity(_findings(rows, runs=swept))["model"])
     note = findings.records_note(f)
     assert "2 of 3" in note and "1 of them were made by other code" in note
 
@@ -145,11 +245,19 @@ def test_gate_value_sensitivity_and_records_note():
 
 
 def _build(root: Path, cfg: Path, runs: Path) -> str:
+    """Aggregate, tables, the claims table, the forest plot drawn from it, and the page showing it."""
+    from astromorphic.plotting import forest
+
     out = root / "tables"
-    assert aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv")]) == 0
+    assert aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv"), "--curves",
+                           str(out / "learning_curves.csv")]) == 0
     assert tables.main(["--config", str(cfg), "--summary", str(out / "runs_summary.csv"), "--runs",
-                        str(out / "runs.csv"), "--reference", str(REFERENCE), "--out-dir", str(out)]) == 0
-    findings.render(NOTEBOOK, out, cfg, root / "findings")
+                        str(out / "runs.csv"), "--curves", str(out / "learning_curves.csv"), "--reference",
+                        str(REFERENCE), "--out-dir", str(out)]) == 0
+    assert findings.main(["--tables", str(out), "--config", str(cfg), "--claims", str(root / "claims.csv"),
+                          "--no-page"]) == 0
+    forest.plot(root / "claims.csv", root / "forest")
+    findings.render(NOTEBOOK, out, cfg, root / "findings", forest=root / "forest.png")
     return (root / "findings" / "findings.md").read_text()
 
 
@@ -162,8 +270,13 @@ def _headline_cells(tables_dir: Path) -> dict[tuple[str, str], str]:
 
 @pytest.mark.slow
 def test_page_numbers_are_the_tables_numbers_and_follow_a_changed_metric(tmp_path):
-    runs, cfg = make_runs(tmp_path)
+    runs, cfg = make_runs(tmp_path, curves=True)
     page = _build(tmp_path, cfg, runs)
+    assert "](forest_claims.png)" in page and (tmp_path / "findings" / "forest_claims.png").is_file()
+    assert "data:image/png;base64," in (tmp_path / "findings" / "findings.html").read_text()
+    assert "resolution: optimiser steps, from the runs' learning curves" in page
+    assert "synthetic stand-in: no claim" in page and "**reproduces**" not in page
+    claims_before = pd.read_csv(tmp_path / "claims.csv")
     before = _headline_cells(tmp_path / "tables")
     assert before and all(cell in page for cell in before.values())
     assert "Configuration: **fake**" in page and "**synthetic stand-in**" in page
@@ -180,6 +293,11 @@ def test_page_numbers_are_the_tables_numbers_and_follow_a_changed_metric(tmp_pat
     other = read_metrics(runs / "imdb" / "astro" / "seed1" / "metrics.csv")[-1]["test_acc"]
     assert new.startswith(f"{(55.0 + 100 * other) / 2:.2f} ± ") and new in changed and new not in page
     assert changed.count(old) == page.count(old) - 1
+    pair = ["task", "a", "b"]
+    claims_after = pd.read_csv(tmp_path / "claims.csv").set_index(pair)
+    before_diff = claims_before.set_index(pair)["diff"].reindex(claims_after.index)
+    moved = ~np.isclose(claims_after["diff"], before_diff, equal_nan=True)  # a diverged pair stays NaN
+    assert {task for task, _, _ in claims_after[moved].index} == {"imdb"}  # the forest plot's table follows
     f = findings.load(tmp_path / "tables")
     order = findings.order_text(f, "imdb", ["vanilla", "linearized", "astro"], paper=False)
     assert order.index("linearized") < order.index("astro")  # astro fell below linearized, and the page says so

@@ -116,3 +116,39 @@ def test_fig3_shows_the_exponents_above_rest_and_with_r_ip3_scaled(tidy, tmp_pat
                       "--out", str(old)]) == 0  # fmt: skip
     new = _draw(tidy, tmp_path, "fig3")
     assert old.with_suffix(".png").read_bytes() != new.with_suffix(".png").read_bytes()
+
+
+def test_forest_plot_drawn_from_a_tiny_claims_table(tmp_path):
+    """One panel per task; a pair without an interval is drawn as a point; same bytes when drawn twice."""
+    from astromorphic.plotting import forest
+
+    claims = pd.DataFrame([
+        dict(task="imdb", a="vanilla", b="astro", unit="pp", diff=-0.2, low=-3.6, high=3.3, resolution=3.5,
+             paper_diff=0.2, p=0.9, p_holm=1.0, verdict="not resolved at this resolution", data_source="real"),
+        dict(task="imdb", a="astro", b="linearized", unit="pp", diff=2.8, low=float("nan"), high=float("nan"),
+             resolution=float("nan"), paper_diff=0.3, p=float("nan"), p_holm=float("nan"),
+             verdict="undetermined (no spread in either group: no interval)", data_source="real"),
+        dict(task="wikitext2", a="astro", b="vanilla", unit="perplexity", diff=-30.0, low=-45.0, high=-15.0,
+             resolution=15.0, paper_diff=-39.6, p=0.01, p_holm=0.03, verdict="reproduces", data_source="real"),
+    ])
+    claims.to_csv(tmp_path / "claims.csv", index=False)
+    assert plot_main(["forest", "--claims", str(tmp_path / "claims.csv"), "--out", str(tmp_path / "a")]) == 0
+    first = (tmp_path / "a.png").read_bytes()
+    forest.plot(tmp_path / "claims.csv", tmp_path / "b", label=None)
+    assert first == (tmp_path / "b.png").read_bytes() and (tmp_path / "a.pdf").stat().st_size > 0
+
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    original = plt.close
+    plt.close = lambda fig=None: drawn.setdefault("fig", fig)  # keep the figure to look at it
+    try:
+        forest.plot(tmp_path / "claims.csv", tmp_path / "c")
+    finally:
+        plt.close = original
+    axes = drawn["fig"].axes
+    assert [ax.get_title() for ax in axes] == ["IMDB", "WikiText-2"]
+    crosses = [line for line in axes[1].lines if line.get_marker() == "x"]
+    assert [float(line.get_xdata()[0]) for line in crosses] == [-39.6]  # the paper's difference is marked
+    bars = [line for line in axes[0].lines if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    assert len(bars) == 1  # the pair without an interval has no bar

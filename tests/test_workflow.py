@@ -31,9 +31,10 @@ def test_every_table_and_figure_is_made(dag):
             path = workdir / "results" / "tables" / f"{name}.{ext}"
             assert path.is_file() and "synthetic stand-in" in path.read_text(), path
     for stem in ("fig4a_imdb", "fig4b_cifar10", "lm_perplexity", "controls_attention", "figS2_attention_cpu",
-                 "fig3_calcium"):
+                 "fig3_calcium", "forest_claims"):
         for ext in ("png", "pdf"):
             assert (workdir / "figures" / f"{stem}.{ext}").stat().st_size > 1000, stem
+    assert (workdir / "results" / "findings" / "forest_claims.png").is_file()  # shown on the findings page
     for log in ("prepare/imdb.log", "train/imdb/astro/seed1.log", "tables.log", "figures/fig4a_imdb.log"):
         assert (workdir / "results" / "logs" / log).is_file()
     assert (workdir / "results" / "benchmarks" / "train" / "cifar10" / "astro" / "seed0.tsv").is_file()

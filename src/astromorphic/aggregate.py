@@ -8,7 +8,10 @@ into
   only values that differ between two runs of the same configuration;
 * a per-run summary (status, final and best metrics, attention-magnitude probe), one row per run;
   ``complete`` is false for a run that has not ended (status ``running``): tables count no such seed;
-* optionally the timing columns on their own.
+* optionally the timing columns on their own;
+* optionally the learning curves at step resolution (``learning_curve`` of ``run.json``: the metric on a fixed
+  held-out subset every k optimiser steps, step 0 = initialisation), one row per run and step; empty (header
+  only) when no record has one.
 
 The model directory name may carry attention overrides from a sweep, ``<preset>@<key>=<value>[@...]``
 (e.g. ``astro@m_scale_factor=50``); :func:`parse_model_name` splits it.
@@ -128,6 +131,38 @@ def _sort(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys, kind="mergesort").drop(columns="_task_order").reset_index(drop=True)
 
 
+CURVE_COLUMNS = [*ID_COLUMNS, "status", "metric", "every_steps", "n_examples", "step", "value"]
+
+
+def curve_rows(record: dict) -> list[dict[str, Any]]:
+    """The ``learning_curve`` of one record as rows (none when the record has no curve)."""
+    curve = record.get("learning_curve")
+    if not curve:
+        return []
+    steps, values = list(curve.get("steps") or []), list(curve.get("values") or [])
+    if len(steps) != len(values):
+        raise ValueError(f"learning_curve of {record.get('task')}/{record.get('model')}/seed{record.get('seed')}: "
+                         f"{len(steps)} steps but {len(values)} values; the record is damaged, export it again")
+    head = {**run_identity(record), "status": record.get("status", "unknown"), "metric": curve.get("metric"),
+            "every_steps": curve.get("every_steps"), "n_examples": curve.get("n_examples")}
+    return [{**head, "step": int(step), "value": _number(value)} for step, value in zip(steps, values)]
+
+
+def learning_curves(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """The step-resolution learning curves of the given run directories (see :func:`curve_rows`)."""
+    rows = []
+    for run_dir in find_run_dirs(run_dirs):
+        record, _ = read_run(run_dir)
+        rows += curve_rows(record)
+    if not rows:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    order = {task: i for i, task in enumerate(TASK_ORDER)}
+    frame = frame.assign(_task_order=frame["task"].map(lambda t: order.get(t, len(order))))
+    keys = ["_task_order", "task", "model", "seed", "step"]
+    return frame.sort_values(keys, kind="mergesort").drop(columns="_task_order").reset_index(drop=True)
+
+
 # ------------------------------------------------------------------------------------------ per-run summary
 
 
@@ -201,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="tidy per-epoch table (CSV; no timing columns)")
     parser.add_argument("--summary", help="per-run summary (CSV); default: <out stem>_summary.csv")
     parser.add_argument("--timing", help="per-epoch timing columns (CSV); these differ between repeated runs")
+    parser.add_argument("--curves", help="step-resolution learning curves of the runs that record one (CSV)")
     args = parser.parse_args(argv)
 
     tidy, summary, timing = tidy_runs(args.runs)
@@ -211,5 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(summary, args.summary or out.with_name(f"{out.stem}_summary.csv"))
     if args.timing:
         write_csv(timing, args.timing)
+    if args.curves:
+        write_csv(learning_curves(args.runs), args.curves)
     print(f"aggregate: {summary.shape[0]} runs, {tidy.shape[0]} epoch rows -> {out}")
     return 0

@@ -7,8 +7,10 @@ that says which configuration and which data it comes from, so that a table made
 can never be mistaken for a reproduction of the paper's numbers.
 
 * ``table1``         Table I: test accuracy / perplexity, mean ± sample sd over seeds, next to the paper's values.
-* ``learning_speed`` epochs until test accuracy first reaches the threshold, and the speed-ups
-                     (slow - fast) / slow as the paper computes them; the LM's epochs to its best perplexity.
+* ``learning_speed`` optimiser steps (from the runs' learning curves; epochs for records without one) until
+                     accuracy first reaches the threshold, and the speed-ups (slow - fast) / slow as the paper
+                     computes them; the LM's steps (epochs) to its best validation perplexity
+                     (``astromorphic.learning_speed``).
 * ``table2``         Table II: which equations each preset uses, from the model registry.
 * ``tableS1..S3``    the hyper-parameters of IMDB, CIFAR-10 and WikiText-2, from the configuration that ran.
 * ``controls``       what the attention adds: each preset against the ``no-attention`` control.
@@ -31,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from astromorphic.aggregate import FLOAT_FORMAT, TASK_ORDER, epochs_to_threshold
+from astromorphic.aggregate import FLOAT_FORMAT, TASK_ORDER
 from astromorphic.io import atomic_path, write_text
 from astromorphic.runs import format_value, parse_model_name
 
@@ -42,9 +44,6 @@ CONTROL = "no-attention"
 ABLATION = "@position_embedding=none"  # the run-name suffix of the ablation runs (config: ablation)
 GATE_CONTROL = "astro-gate-only"
 PROBES = ("attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
-BASELINE = "linearized"
-# The paper's speed-up statements: (fast, slow) pairs of the Fig. 4 variants.
-SPEEDUP_PAIRS = (("astro", "linearized"), ("astro", "astro-no-relpos"), ("astro-no-relpos", "linearized"))
 DASH = "—"
 
 
@@ -70,10 +69,11 @@ class Context:
     tidy: pd.DataFrame
     reference: pd.DataFrame
     manifests: dict[str, dict]
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # step-resolution learning curves (aggregate)
 
     def __post_init__(self) -> None:
         # A run that has not ended (status "running") is no seed of any result: it counts nowhere.
-        for name in ("summary", "tidy"):
+        for name in ("summary", "tidy", "curves"):
             frame = getattr(self, name)
             if "status" in frame.columns:
                 setattr(self, name, frame[frame["status"] != "running"].reset_index(drop=True))
@@ -380,139 +380,6 @@ def table1(ctx: Context) -> Table:
                  "next to the paper's values.", pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
 
 
-# ------------------------------------------------------------------------------------------ learning speed
-
-
-def _epochs_to_threshold(ctx: Context, task: str, model: str, threshold: float) -> tuple[list[float], int]:
-    """Per seed: the first epoch with test accuracy >= threshold (NaN = never), and the last epoch run."""
-    t = ctx.tidy
-    rows = t[(t["task"] == task) & (t["model"] == model)]
-    out, last = [], 0
-    for _, curve in rows.groupby("seed", sort=True):
-        curve = curve.sort_values("epoch")
-        out.append(epochs_to_threshold(curve["epoch"], curve["test_acc"].astype(float), threshold))
-        last = max(last, int(curve["epoch"].max()))
-    return out, last
-
-
-def _speedup(fast: float, slow: float) -> float:
-    """(slow - fast) / slow, as in the paper's Sec. IV-C-4."""
-    if not (math.isfinite(fast) and math.isfinite(slow)) or slow <= 0:
-        return math.nan
-    return (slow - fast) / slow
-
-
-def _speed_cell(values: list[float], last: int) -> tuple[str, float, float, int]:
-    reached = [v for v in values if math.isfinite(v)]
-    mean, sd, n = mean_sd(reached)
-    if not values:
-        return DASH, math.nan, math.nan, 0
-    if n == 0:
-        return f"not reached by epoch {last} (0/{len(values)} seeds)", math.nan, math.nan, 0
-    text = fmt_mean_sd(mean, sd, n, 1)
-    if n < len(values):
-        text += f" ({n}/{len(values)} reached; rest not by epoch {last})"
-        return text, mean, sd, n  # a censored mean: no speed-up is computed from it
-    return text, mean, sd, n
-
-
-def learning_speed(ctx: Context) -> Table:
-    rows, data = [], []
-    for task in ctx.tasks():
-        if task == "wikitext2":
-            for model in ctx.models(task):
-                runs = ctx.runs(task, model)
-                ok = runs[runs["status"] != "diverged"] if "status" in runs.columns else runs
-                values = [float(v) for v in ok.get("best_epoch", pd.Series(dtype=float))]
-                mean, sd, n = mean_sd(values)
-                paper = ctx.paper("learning_speed", task, model, "epochs_to_best")
-                pv = float(paper["value"]) if paper is not None else math.nan
-                psd = float(paper["sd"]) if paper is not None else math.nan
-                text = fmt_mean_sd(mean, sd, n, 1)
-                n_div = len(runs) - len(ok)
-                if n_div:
-                    text = f"{text} ({n_div}/{len(runs)} diverged, left out)" if n else f"diverged ({n_div}/{len(runs)})"
-                rows.append([TASK_NAMES[task], display_name(model),
-                             "epochs to lowest validation perplexity (paper: epochs to best test perplexity)",
-                             text, f"{n}/{len(runs)}", fmt_paper(pv, psd), DASH, DASH])
-                data.append(dict(task=task, model=model, criterion="epochs_to_best_valid_ppl", threshold=math.nan,
-                                 mean=mean, sd=sd, n_reached=n, n_seeds=len(runs), n_diverged=n_div, paper_value=pv, paper_sd=psd,
-                                 speedup_vs_linearized=math.nan, paper_speedup_vs_linearized=math.nan))
-            continue
-        threshold = ctx.threshold(task)
-        stats = {}
-        for model in ctx.models(task) + ctx.ablations(task):
-            values, last = _epochs_to_threshold(ctx, task, model, threshold)
-            stats[model] = (values, last, *_speed_cell(values, last))
-        p_base = ctx.paper("learning_speed", task, BASELINE, "epochs_to_threshold")
-        p_base_v = float(p_base["value"]) if p_base is not None else math.nan
-        for model, (values, last, text, mean, sd, n) in stats.items():
-            ablated = model.endswith(ABLATION)
-            reference = BASELINE + ABLATION if ablated else BASELINE  # like for like
-            base, is_ref = stats.get(reference), model == reference
-            base_mean = base[3] if base and base[5] == len(base[0]) else math.nan
-            complete = n == len(values) and n > 0
-            paper = ctx.paper("learning_speed", task, model, "epochs_to_threshold")
-            pv = float(paper["value"]) if paper is not None and not pd.isna(paper["value"]) else math.nan
-            psd = float(paper["sd"]) if paper is not None and not pd.isna(paper["sd"]) else math.nan
-            paper_text = fmt_paper(pv, psd) if paper is not None and math.isfinite(pv) else (
-                paper["note"] if paper is not None else DASH)
-            ours_speed = _speedup(mean, base_mean) if complete and not is_ref else math.nan
-            paper_speed = _speedup(pv, p_base_v) if not is_ref else math.nan
-            speed_text = fmt_pct(ours_speed) if not is_ref else "(reference)"
-            if not is_ref and not complete:
-                speed_text = "n/a (not reached in every seed)"
-            elif not is_ref and base is not None and not math.isfinite(base_mean):
-                speed_text = f"n/a ({BASELINE} not reached in every seed)"
-            rows.append([TASK_NAMES[task], display_name(model), f"epochs to {100 * threshold:g} % test accuracy", text,
-                         f"{n}/{len(values)}", paper_text, speed_text,
-                         fmt_pct(paper_speed) if not is_ref else "(reference)"])
-            data.append(dict(task=task, model=model, criterion="epochs_to_threshold", threshold=threshold,
-                             mean=mean, sd=sd, n_reached=n, n_seeds=len(values), paper_value=pv, paper_sd=psd,
-                             speedup_vs_linearized=ours_speed, paper_speedup_vs_linearized=paper_speed))
-    header = ["Task", "Model", "Criterion", "Epochs (mean ± sd)", "Seeds reached", "Paper",
-              "Speed-up vs linearized", "Paper speed-up"]
-    notes = [
-        "Epoch 0 is the model at initialisation; a seed that never reaches the threshold is counted as "
-        "'not reached' (censored), never dropped, and no mean speed-up is computed from a censored row.",
-        "Speed-up = (slow − fast) / slow, with the linearized model [18] as the slow reference (paper Sec. IV-C-4); "
-        "rows without the absolute position embedding are compared with linearized without it.",
-        "Language model: our criterion is the epoch of the lowest validation perplexity (the model a user would "
-        "select), the paper's is the number of epochs to its best test perplexity; a diverged seed has no such "
-        "epoch and is left out, and the row says how many diverged.",
-    ]
-    return Table("learning_speed", "Learning speed",
-                 "Epochs until test accuracy first reaches the threshold (classifiers) and epochs to the lowest "
-                 "validation perplexity (language model), mean ± sample sd over seeds.",
-                 pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
-
-
-def speedups(ctx: Context) -> Table:
-    """The pairwise speed-ups of the Fig. 4 variants, ours next to the paper's."""
-    speed = learning_speed(ctx).data
-    rows, data = [], []
-    for task in ctx.tasks():
-        if task == "wikitext2":
-            continue
-        for fast, slow in SPEEDUP_PAIRS:
-            def pick(model: str, col: str) -> float:
-                r = speed[(speed["task"] == task) & (speed["model"] == model)]
-                if r.empty or (col == "mean" and r.iloc[0]["n_reached"] < r.iloc[0]["n_seeds"]):
-                    return math.nan
-                return float(r.iloc[0][col])
-
-            ours = _speedup(pick(fast, "mean"), pick(slow, "mean"))
-            paper = _speedup(pick(fast, "paper_value"), pick(slow, "paper_value"))
-            rows.append([TASK_NAMES[task], fast, slow, fmt_pct(ours) if math.isfinite(ours) else "n/a",
-                         fmt_pct(paper)])
-            data.append(dict(task=task, fast=fast, slow=slow, speedup=ours, paper_speedup=paper))
-    header = ["Task", "Faster", "Slower", "Speed-up (ours)", "Speed-up (paper)"]
-    notes = ["Speed-up = (slow − fast) / slow of the mean epochs to the threshold; n/a where a row is censored "
-             "or missing."]
-    return Table("speedups", "Learning-speed gains", "Pairwise speed-ups of the Fig. 4 variants.",
-                 pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
-
-
 # ------------------------------------------------------------------------------------------ Table II
 
 
@@ -721,6 +588,19 @@ def sweep(ctx: Context) -> Table:
                  "one attention constant at a time.", pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
 
 
+def learning_speed(ctx: Context) -> Table:
+    """The learning-speed table (astromorphic.learning_speed, built on this module's Table and Context)."""
+    from astromorphic import learning_speed as speed
+
+    return speed.learning_speed(ctx)
+
+
+def speedups(ctx: Context) -> Table:
+    from astromorphic import learning_speed as speed
+
+    return speed.speedups(ctx)
+
+
 BUILDERS: dict[str, Callable[..., Table]] = {
     "table1": table1,
     "learning_speed": learning_speed,
@@ -850,7 +730,7 @@ def write_table(table: Table, out_dir: str | Path, provenance: str, synthetic: b
 
 
 def load_context(config_path: str | Path, summary: str | Path | None, tidy: str | Path | None,
-                 reference: str | Path | None, data_dir: str | Path | None) -> Context:
+                 reference: str | Path | None, data_dir: str | Path | None, curves: str | Path | None = None) -> Context:
     with open(config_path, encoding="utf-8") as fh:
         config = yaml.safe_load(fh) or {}
     summary_df = pd.read_csv(summary) if summary else pd.DataFrame()
@@ -864,7 +744,8 @@ def load_context(config_path: str | Path, summary: str | Path | None, tidy: str 
             path = Path(data_dir) / task / "manifest.json"
             if path.is_file():
                 manifests[task] = json.loads(path.read_text(encoding="utf-8"))
-    return Context(config, summary_df, tidy_df, ref, manifests)
+    curves_df = pd.read_csv(curves) if curves else pd.DataFrame()
+    return Context(config, summary_df, tidy_df, ref, manifests, curves_df)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -872,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="the configuration the runs used (YAML)")
     parser.add_argument("--summary", help="per-run summary CSV from `astromorphic aggregate`")
     parser.add_argument("--runs", help="tidy per-epoch CSV from `astromorphic aggregate`")
+    parser.add_argument("--curves", help="step-resolution learning curves CSV from `astromorphic aggregate`")
     parser.add_argument("--reference", help="the paper's values (results/reference/paper_values.csv)")
     parser.add_argument("--data-dir", help="prepared data (results/data): manifests name the tokenization")
     parser.add_argument("--out-dir", required=True)
@@ -879,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="build only this table (repeatable); default: every table the configuration has")
     args = parser.parse_args(argv)
 
-    ctx = load_context(args.config, args.summary, args.runs, args.reference, args.data_dir)
+    ctx = load_context(args.config, args.summary, args.runs, args.reference, args.data_dir, args.curves)
     names = args.table or available_tables(ctx.config)
     needs_runs = {"table1", "learning_speed", "speedups", "controls", "sweep"}
     if needs_runs & set(names) and (ctx.summary.empty or ctx.tidy.empty):

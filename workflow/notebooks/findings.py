@@ -21,6 +21,7 @@
 # %% tags=["parameters"]
 TABLES = "results/tables"
 CONFIG = "results/configs/all.yaml"
+FOREST = ""
 
 # %%
 from IPython.display import Markdown, display
@@ -31,18 +32,34 @@ f = findings.load(TABLES, CONFIG)
 display(Markdown(findings.provenance(f)))
 
 # %% [markdown]
+# ## How to read it
+
+# %%
+display(Markdown(findings.method_section(f)))
+display(Markdown(findings.basis_section(f)))
+
+# %% [markdown]
 # ## The paper's claims
 
 # %%
+figure = findings.forest_display(FOREST)
+if figure is not None:
+    display(figure, raw=True)
 display(Markdown(findings.claims_section(f)))
 
 # %% [markdown]
 # ### Table I: every pair of models
 #
-# The paper's better model first; "reproduces" when our interval excludes 0 on the paper's side.
+# The paper's better model first, with the paper's difference; Holm correction among the pairs of one task.
 
 # %%
 display(Markdown(findings.ordering_section(f)))
+
+# %% [markdown]
+# ### Learning speed
+
+# %%
+display(Markdown(findings.learning_speed_section(f)))
 
 # %% [markdown]
 # ### Learning speed: the speed-ups as the paper computes them

@@ -12,6 +12,7 @@ rule aggregate:
         tidy="results/tables/runs.csv",
         summary="results/tables/runs_summary.csv",
         timing="results/timing/epochs.csv",
+        curves="results/tables/learning_curves.csv",
     log:
         "results/logs/aggregate.log",
     conda:
@@ -20,7 +21,7 @@ rule aggregate:
         runs=aggregated_run_dirs(),
     shell:
         "astromorphic aggregate --runs {params.runs} --out {output.tidy} --summary {output.summary}"
-        " --timing {output.timing} > {log} 2>&1"
+        " --timing {output.timing} --curves {output.curves} > {log} 2>&1"
 
 
 rule tables:
@@ -28,9 +29,10 @@ rule tables:
         config="results/configs/all.yaml",
         summary="results/tables/runs_summary.csv",
         runs="results/tables/runs.csv",
+        curves="results/tables/learning_curves.csv",
         reference="results/reference/paper_values.csv",
         manifests=expand("results/data/{task}/manifest.json", task=prepared_tasks()),
-        code="src/astromorphic/tables.py",
+        code=["src/astromorphic/tables.py", "src/astromorphic/learning_speed.py"],
     output:
         table_outputs("csv"),
         table_outputs("md"),
@@ -50,6 +52,7 @@ rule tables:
         "../envs/astromorphic.yaml"
     shell:
         "astromorphic tables --config {input.config} --summary {input.summary} --runs {input.runs}"
+        " --curves {input.curves}"
         " --reference {input.reference} --data-dir results/data --out-dir results/tables > {log} 2>&1"
 
 

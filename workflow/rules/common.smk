@@ -252,6 +252,7 @@ def figure_stems():
     if "wikitext2" in TASKS:
         stems.append("figures/lm_perplexity")
     stems.append("figures/controls_attention")
+    stems.append("figures/forest_claims")
     if config["bench"]["enabled"]:
         stems.append(f"figures/figS2_attention_{config['bench']['device']}")
     if config["simulation"]["enabled"]:
@@ -264,7 +265,7 @@ def figure_stems():
 
 def findings_inputs():
     """The tables the findings page reads; records.csv when runs come from committed records."""
-    tables = table_outputs("csv") + ["results/tables/runs.csv"]
+    tables = table_outputs("csv") + ["results/tables/runs.csv", "results/tables/learning_curves.csv"]
     tables.append("results/tables/runs_summary.csv")
     return tables + (["results/tables/records.csv"] if config["records"] else [])
 
@@ -277,7 +278,7 @@ def final_outputs():
         outs += table_outputs(ext)
     for stem in figure_stems():
         outs += [f"{stem}.png", f"{stem}.pdf"]
-    outs += ["results/findings/findings.md", "results/findings/findings.html"]
+    outs += ["results/findings/findings.md", "results/findings/findings.html", "results/findings/claims.csv"]
     if config["report"]["cost_throughput"]:
         outs += ["results/tables/cost.csv", "results/tables/cost.md"]
     return outs

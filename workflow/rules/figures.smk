@@ -163,3 +163,29 @@ rule sweep_figure:
         "astromorphic plot sweep --sweep {input.sweep} --summary {input.summary} --config {input.config}"
         " --task {wildcards.task} --key {wildcards.key} --label {params.label:q}"
         " --out figures/sweep_{wildcards.task}_{wildcards.key} > {log} 2>&1"
+
+
+rule forest:
+    input:
+        claims="results/findings/claims.csv",
+        code=[
+            "src/astromorphic/plotting/forest.py",
+            "src/astromorphic/plotting/common.py",
+        ],
+    output:
+        png=report(
+            "figures/forest_claims.png",
+            caption="../report/forest_claims.rst",
+            category="Figures",
+            labels={"figure": "The paper's claims (forest plot)"},
+        ),
+        pdf="figures/forest_claims.pdf",
+    log:
+        "results/logs/figures/forest_claims.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot forest --claims {input.claims} --label {params.label:q}"
+        " --out figures/forest_claims > {log} 2>&1"

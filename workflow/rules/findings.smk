@@ -1,5 +1,32 @@
 # The findings page: workflow/notebooks/findings.py (jupytext percent format) executed on the tables and
 # exported without its code cells as Markdown and HTML (`astromorphic findings`); the HTML goes into the report.
+# The claims' comparisons are written first as a table of their own (rule claims), which the forest plot draws
+# (rule forest, figures.smk) and the page shows.
+
+FINDINGS_CODE = [
+    "src/astromorphic/findings/__init__.py",
+    "src/astromorphic/findings/base.py",
+    "src/astromorphic/findings/claims.py",
+    "src/astromorphic/findings/controls.py",
+    "src/astromorphic/findings/render.py",
+    "src/astromorphic/findings/stats.py",
+]
+
+
+rule claims:
+    input:
+        tables=findings_inputs(),
+        config="results/configs/all.yaml",
+        code=FINDINGS_CODE,
+    output:
+        "results/findings/claims.csv",
+    log:
+        "results/logs/claims.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    shell:
+        "astromorphic findings --tables results/tables --config {input.config} --claims {output} --no-page"
+        " > {log} 2>&1"
 
 
 rule findings:
@@ -7,9 +34,11 @@ rule findings:
         notebook="workflow/notebooks/findings.py",
         tables=findings_inputs(),
         config="results/configs/all.yaml",
-        code="src/astromorphic/findings.py",
+        forest="figures/forest_claims.png",
+        code=FINDINGS_CODE,
     output:
         md="results/findings/findings.md",
+        forest="results/findings/forest_claims.png",
         html=report(
             "results/findings/findings.html",
             caption="../report/findings.rst",
@@ -22,4 +51,4 @@ rule findings:
         "../envs/astromorphic.yaml"
     shell:
         "astromorphic findings --notebook {input.notebook} --tables results/tables --config {input.config}"
-        " --out-dir results/findings > {log} 2>&1"
+        " --forest {input.forest} --out-dir results/findings > {log} 2>&1"

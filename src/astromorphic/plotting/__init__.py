@@ -6,6 +6,7 @@
 * ``fig3``      Fig. 3: astrocyte Ca2+ against presynaptic spike frequency               (``fig3.py``)
 * ``controls``  the attention probes (magnitude, value sensitivity) against epoch        (``controls.py``)
 * ``sweep``     the metric against a swept attention constant, no-attention level drawn   (``sweep.py``)
+* ``forest``    the paper's Table I pairs: our difference and interval, the paper's marked (``forest.py``)
 
 Every figure is written as PNG and PDF without metadata (``astromorphic.io.save_figure``), so equal inputs give
 equal bytes, and says in its title whether it comes from synthetic stand-in data.
@@ -23,6 +24,7 @@ FIGURES = {
     "fig3": "astromorphic.plotting.fig3",
     "controls": "astromorphic.plotting.controls",
     "sweep": "astromorphic.plotting.sweep",
+    "forest": "astromorphic.plotting.forest",
 }
 
 
@@ -62,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="the configuration the runs used (for the default value)")
     p.add_argument("--task", default="imdb")
     p.add_argument("--key", default="m_scale", help="swept key, e.g. m_scale, m_scale_factor, alpha, tau")
+
+    p = add("forest", "the paper's Table I pairs: our difference with its interval, the paper's difference marked")
+    p.add_argument("--claims", required=True, help="claims CSV of `astromorphic findings --claims`")
     return parser
 
 
@@ -76,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = module.plot(args.bench, args.out, label=args.label)
     elif args.figure == "fig3":
         paths = module.plot(args.sweep, args.fit, args.out, label=args.label)
+    elif args.figure == "forest":
+        paths = module.plot(args.claims, args.out, label=args.label)
     elif args.figure == "sweep":
         paths = module.plot(args.sweep, args.summary, args.config, args.out, task=args.task, key=args.key,
                             label=args.label)

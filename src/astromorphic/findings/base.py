@@ -1,0 +1,235 @@
+"""The tables a findings page reads, and what the page says about where they came from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from astromorphic.findings.stats import LEVEL, Group, num
+
+CLASSIFIERS = ("imdb", "cifar10")
+LM = "wikitext2"
+TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
+TABLE1_MODELS = ("vanilla", "linearized", "astro")
+CONTROL = "no-attention"
+GATE = "astro-gate-only"
+LEAKY = "astro-leaky"
+# Diagnostic presets: run to check the pipeline (astro-leaky sees future tokens), never counted as results.
+DIAGNOSTICS = (LEAKY,)
+PAPER_THRESHOLD = 0.85  # the paper's learning-speed criterion (Sec. IV-C-4): epochs to 85 % test accuracy
+TABLE_FILES = ("table1", "learning_speed", "speedups", "controls", "sweep", "runs", "runs_summary", "records")
+
+
+
+@dataclass
+class Findings:
+    """The tables of one configuration, and the configuration snapshot."""
+
+    config: dict
+    tables: dict[str, pd.DataFrame]
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.tables.get(name, pd.DataFrame())
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label") or "unnamed configuration")
+
+    @property
+    def data_source(self) -> str:
+        """'real' or 'synthetic stand-in', from the tables' own provenance column."""
+        t1 = self.table("table1")
+        sources = set(t1["data_source"].dropna()) if "data_source" in t1.columns else set()
+        if not sources:
+            return "synthetic stand-in" if self.config.get("synthetic") else "unknown"
+        return "synthetic stand-in" if "synthetic stand-in" in sources else sorted(sources)[0]
+
+    @property
+    def synthetic(self) -> bool:
+        """No verdict on the paper unless the data are real."""
+        return self.data_source != "real"
+
+    def tasks(self) -> list[str]:
+        t1 = self.table("table1")
+        present = set(t1["task"]) if "task" in t1.columns else set()
+        return [t for t in TASK_NAMES if t in present]
+
+    def row(self, task: str, model: str, metric: str | None = None) -> pd.Series | None:
+        """The Table I row of a model run on ``task`` (the task's headline metric by default)."""
+        t1 = self.table("table1")
+        if t1.empty:
+            return None
+        metric = metric or headline_metric(task)
+        rows = t1[(t1["task"] == task) & (t1["model"] == model) & (t1["metric"] == metric) & (t1["kind"] == "run")]
+        return rows.iloc[0] if len(rows) else None
+
+    def group(self, task: str, model: str, metric: str | None = None) -> Group | None:
+        """Mean, sd and seeds of Table I (diverged seeds are not in the mean, so not in n)."""
+        r = self.row(task, model, metric)
+        if r is None:
+            return None
+        mean = float(r["mean"])
+        n = int(r["n_seeds"]) - int(r.get("n_diverged", 0) or 0) if math.isfinite(mean) else 0
+        return Group(model, mean, float(r["sd"]) if pd.notna(r["sd"]) else math.nan, n)
+
+    def models(self, task: str) -> list[str]:
+        t1 = self.table("table1")
+        if t1.empty:
+            return []
+        rows = t1[(t1["task"] == task) & (t1["kind"] == "run") & (t1["metric"] == headline_metric(task))]
+        return list(dict.fromkeys(rows["model"]))
+
+
+def headline_metric(task: str) -> str:
+    return "test_ppl" if task == LM else "test_acc"
+
+
+def unit(task: str) -> str:
+    return "" if task == LM else " pp"
+
+
+def load(tables_dir: str | Path, config_path: str | Path | None = None) -> Findings:
+    """Read the tables (those present) and the configuration snapshot."""
+    tables_dir = Path(tables_dir)
+    tables = {}
+    for name in TABLE_FILES:
+        path = tables_dir / f"{name}.csv"
+        if path.is_file():
+            tables[name] = pd.read_csv(path)
+    config = {}
+    if config_path is not None and Path(config_path).is_file():
+        config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    return Findings(config, tables)
+
+
+def markdown_table(rows: list[list[Any]], header: list[str]) -> str:
+    if not rows:
+        return "_(nothing to show)_\n"
+    frame = pd.DataFrame([[str(c).replace("|", r"\|") for c in r] for r in rows], columns=header)
+    return frame.to_markdown(index=False, tablefmt="pipe", disable_numparse=True) + "\n"
+
+
+def mean_sd_text(g: Group | None, digits: int = 2) -> str:
+    if g is None or not math.isfinite(g.mean):
+        return "n/a"
+    sd = f" ± {num(g.sd, digits)}" if math.isfinite(g.sd) else ""
+    return f"{num(g.mean, digits)}{sd} (n={g.n})"
+
+
+# ------------------------------------------------------------------------------------------ provenance
+
+
+def provenance(f: Findings) -> str:
+    """Which configuration and data produced the page, and where its runs came from."""
+    source = f.data_source
+    lines = [f"- Configuration: **{f.label}**.",
+             f"- Data: **{source}** (the `data_source` column of the tables)."]
+    if source != "real":
+        lines.append("- Synthetic stand-in data exercise the pipeline; their numbers say nothing about the paper.")
+    summary = f.table("runs_summary")
+    if not summary.empty:
+        per_task = ", ".join(f"{TASK_NAMES.get(t, t)} {int((summary['task'] == t).sum())}" for t in f.tasks())
+        lines.append(f"- Runs aggregated: {len(summary)} ({per_task}).")
+    lines.append(records_note(f))
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def report_choice(f: Findings, key: str) -> str:
+    """``report.<key>`` of the configuration snapshot, else its default (astromorphic.config.ReportConfig)."""
+    from astromorphic.config import ReportConfig
+
+    value = (f.config.get("report") or {}).get(key)
+    return str(value if value is not None else ReportConfig.model_fields[key].default)
+
+
+def validation_is_held_out(f: Findings) -> bool | None:
+    """Whether the LM's validation split was held out from training (runs_summary ``data_held_out``)."""
+    s = f.table("runs_summary")
+    if s.empty or "data_held_out" not in s.columns:
+        return None
+    held = s[s["task"] == LM]["data_held_out"].dropna().astype(str)
+    return None if held.empty else all("valid" in h.split(";") for h in held)
+
+
+def basis_section(f: Findings) -> str:
+    """Which epoch each number comes from, and each threshold next to the paper's."""
+    lines = []
+    if any(t in CLASSIFIERS for t in f.tasks()):
+        which = {"final": "the test accuracy at the **last epoch** (final)",
+                 "best": "the **highest** test accuracy over the epochs (chosen on the test set, so optimistic)"}
+        lines.append(f"- Classifiers (IMDB, CIFAR-10): {which[report_choice(f, 'classifier_metric')]} "
+                     "(`report.classifier_metric`).")
+    if LM in f.tasks():
+        held = validation_is_held_out(f)
+        if report_choice(f, "lm_metric") == "best_valid":
+            text = ("the test perplexity at the epoch of the **lowest validation perplexity** (best validation, "
+                    "`report.lm_metric`)")
+            if held is False:
+                text += "; the validation text was **not held out** here (it is part of the training text)"
+        else:
+            text = "the test perplexity at the **last epoch** (final, `report.lm_metric`)"
+        lines.append(f"- Language model (WikiText-2): {text}; per token of the tokenizer.")
+    for task, threshold in thresholds(f).items():
+        same = math.isclose(threshold, PAPER_THRESHOLD)
+        lines.append(f"- Learning-speed threshold, {TASK_NAMES[task]}: **{100 * threshold:.0f} %** accuracy (ours, "
+                     f"`report.threshold` or `tasks.{task}.train.threshold`) next to the paper's "
+                     f"**{100 * PAPER_THRESHOLD:.0f} %** test accuracy" +
+                     (" (the same criterion)." if same else
+                      ": a different criterion, so our counts are not comparable with the paper's epochs."))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def thresholds(f: Findings) -> dict[str, float]:
+    """The learning-speed threshold of each classifier task, from learning_speed.csv."""
+    ls = f.table("learning_speed")
+    if ls.empty or "threshold" not in ls.columns:
+        return {}
+    rows = ls[ls["threshold"].notna() & ls["task"].isin(CLASSIFIERS)]
+    return {t: float(rows[rows["task"] == t]["threshold"].iloc[0]) for t in f.tasks() if t in set(rows["task"])}
+
+
+def method_section(f: Findings) -> str:
+    """How a verdict is reached, stated on the page."""
+    if f.synthetic:
+        return (f"- Data are a **synthetic stand-in**: the page shows the numbers but gives no verdict on the "
+                "paper (\"synthetic stand-in: no claim\").\n")
+    return "\n".join([
+        f"- Each comparison: difference of the seed means with a {LEVEL:.0%} Welch interval (unequal variances) and "
+        "the two-sided Welch p-value. **Resolution** = the interval's half-width: the smallest difference these "
+        "seeds could tell from 0 (before correction); a true difference smaller than that is not resolved.",
+        "- Multiple comparisons: **Holm** correction within each family, and a direction is stated only when the "
+        "Holm-adjusted p is below 0.05. Families: the Table I pairs of one task (3 tests); the presets against "
+        "`no-attention` on one task (diagnostics left out); the sweep values of one task against the default "
+        "value, and against `no-attention` (two families); the learning-speed pairs of one task. The gate "
+        "comparison (astro against astro-gate-only) is one test per task.",
+        "- A claim **reproduces** when our interval holds the paper's difference and excludes 0 on the paper's side; "
+        "it is **contradicted** when our interval excludes the paper's difference (judged on the unadjusted "
+        "interval), or when we find the opposite direction; it is **not resolved at this resolution** when the "
+        "interval holds both the paper's difference and 0. The paper's differences are at the paper's scale; "
+        "ours at this configuration's.",
+        "- Two groups of seeds without any spread have no interval, so no verdict (\"undetermined\").",
+        f"- Diagnostic presets ({', '.join(f'`{d}`' for d in DIAGNOSTICS)}: it sees future tokens) are shown, never "
+        "counted as results.",
+    ]) + "\n"
+
+
+def records_note(f: Findings) -> str:
+    """How many runs were read from committed records, and how many of those other code made."""
+    rec = f.table("records")
+    if rec.empty or "source" not in rec.columns:
+        return "- Every run was trained by this workflow with the current code."
+    used = rec[rec["source"] == "record"]
+    other = used[~used["code_current"].astype(bool)]
+    folder = f.config.get("records") or "the records folder"
+    text = f"- Runs read from committed records ({folder}): {len(used)} of {len(rec)}"
+    if len(other):
+        return text + (f". **{len(other)} of them were made by other code than the current one** (their "
+                       "`code_hash` differs): their numbers may differ from what this code gives "
+                       "(`records_strict: true` retrains them).")
+    return text + "; all made by the current code."
+

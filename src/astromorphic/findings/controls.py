@@ -1,0 +1,220 @@
+"""What the controls show (each preset against no-attention, astro against astro-gate-only, the value-sensitivity
+probe, the sweep) and the causality audit of the language model."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from astromorphic.findings.base import (
+    CONTROL,
+    DIAGNOSTICS,
+    GATE,
+    LEAKY,
+    LM,
+    TASK_NAMES,
+    Findings,
+    markdown_table,
+    mean_sd_text,
+    unit,
+)
+from astromorphic.findings.claims import compare_runs
+from astromorphic.findings.stats import LEVEL, NO_CLAIM, Comparison, Group, adjust, compare, num, p_text
+
+DIAGNOSTIC_VERDICT = "diagnostic: not a result"
+
+
+def control_comparisons(f: Findings, task: str, reference: str = CONTROL) -> list[Comparison]:
+    """Each model of ``task`` against ``reference`` (Table I means; the reference itself left out), Holm-adjusted
+    within the task; diagnostic presets are not in the family (and come last, unadjusted)."""
+    if f.group(task, reference) is None:
+        return []
+    models = [m for m in f.models(task) if m != reference]
+    family = adjust([compare_runs(f, task, m, reference) for m in models if m not in DIAGNOSTICS])
+    return family + [compare_runs(f, task, m, reference) for m in models if m in DIAGNOSTICS]
+
+
+def control_verdict(f: Findings, cmp: Comparison) -> str:
+    if cmp.a.label in DIAGNOSTICS:
+        return DIAGNOSTIC_VERDICT
+    return NO_CLAIM if f.synthetic else cmp.verdict
+
+
+def controls_section(f: Findings) -> str:
+    """Each preset against no-attention: Welch interval on Table I, its p-values, and the paired difference of
+    controls.csv."""
+    ctl = f.table("controls")
+    rows = []
+    for task in f.tasks():
+        for cmp in control_comparisons(f, task):
+            paired = "n/a"
+            if not ctl.empty:
+                match = ctl[(ctl["task"] == task) & (ctl["model"] == cmp.a.label)]
+                if len(match):
+                    m = match.iloc[0]
+                    paired = f"{num(m['diff_mean'], 2, True)} ± {num(m['diff_sd'])} (n={int(m['n_pairs'])})"
+            rows.append([TASK_NAMES[task], cmp.a.label, mean_sd_text(cmp.a), cmp.text(), num(cmp.resolution, 2),
+                         p_text(cmp.p), p_text(cmp.p_adjusted), control_verdict(f, cmp), paired])
+    header = ["Task", "Model", "Ours (mean ± sd)", f"vs {CONTROL} [{LEVEL:.0%} Welch interval]",
+              "Resolution (± half-width)", "Welch p", "Holm p (task family)", "Verdict",
+              "Paired difference (controls table)"]
+    return markdown_table(rows, header)
+
+
+def controls_summary(f: Findings) -> str:
+    """One templated sentence per task: which presets are distinguishable from no-attention, and how."""
+    lines = []
+    for task in f.tasks():
+        cmps = [c for c in control_comparisons(f, task) if c.a.label not in DIAGNOSTICS]
+        if not cmps:
+            lines.append(f"- {TASK_NAMES[task]}: no `{CONTROL}` run, so no control comparison.")
+            continue
+        if f.synthetic:
+            lines.append(f"- {TASK_NAMES[task]}, against `{CONTROL}` ({mean_sd_text(f.group(task, CONTROL))}): "
+                         f"{NO_CLAIM}; the comparisons below exercise the pipeline only.")
+            continue
+        groups = {v: [c.a.label for c in cmps if c.verdict == v] for v in dict.fromkeys(c.verdict for c in cmps)}
+        parts = [f"{v}: {', '.join(ms)}" for v, ms in groups.items()]
+        control = mean_sd_text(f.group(task, CONTROL))
+        lines.append(f"- {TASK_NAMES[task]}, against `{CONTROL}` ({control}), after Holm correction over "
+                     f"{len(cmps)} presets: " + "; ".join(parts) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def gate_section(f: Findings) -> str:
+    """astro against astro-gate-only (the value path cut), where that control ran (one test per task)."""
+    lines = []
+    for task in f.tasks():
+        gate, astro = f.group(task, GATE), f.group(task, "astro")
+        if gate is None or astro is None:
+            continue
+        cmp = compare(astro, gate, task != LM, unit(task))
+        n = min(astro.n, gate.n)
+        meaning = {
+            0: f"a contribution of the value path is not shown at n = {n} (resolution ± {num(cmp.resolution, 2)}"
+               f"{unit(task)})",
+            1: "the value path adds to what the gate alone achieves",
+            -1: "the gate alone does better than the full astromorphic attention",
+        }.get(cmp.sign, f"undetermined ({cmp.why})")
+        if f.synthetic:
+            lines.append(f"- {TASK_NAMES[task]}: {cmp.text()}: {NO_CLAIM}.")
+        else:
+            lines.append(f"- {TASK_NAMES[task]}: {cmp.text()}: **{cmp.verdict}**; {meaning}.")
+    if not lines:
+        return f"_`{GATE}` did not run in this configuration._\n"
+    return "\n".join(lines) + "\n"
+
+
+def value_sensitivity(f: Findings) -> pd.DataFrame:
+    """Per task and run name (presets first, then the sweep and ablation runs): the value-sensitivity probe (layer
+    mean of ``value_sens_l{i}``) at epoch 0 and at the last epoch, mean and sd over seeds; empty when runs.csv has
+    no such column."""
+    runs = f.table("runs")
+    cols = [c for c in runs.columns if c.startswith("value_sens_l") and c[len("value_sens_l"):].isdigit()]
+    if runs.empty or not cols:
+        return pd.DataFrame()
+    runs = runs[runs.get("status", "finished") != "running"]
+    out = []
+    for task in f.tasks():
+        presets = f.models(task)
+        others = sorted(set(runs[runs["task"] == task]["model"]) - set(presets))
+        for model in presets + others:
+            per_run = runs[(runs["task"] == task) & (runs["model"] == model)].sort_values(["seed", "epoch"])
+            if per_run.empty:
+                continue
+            layer_mean = per_run[cols].mean(axis=1)
+            init = layer_mean[per_run["epoch"] == 0]
+            final = layer_mean.groupby(per_run["seed"]).last()
+            out.append(dict(task=task, model=model, init_mean=init.mean(), init_sd=init.std(ddof=1),
+                            final_mean=final.mean(), final_sd=final.std(ddof=1), n=len(final)))
+    return pd.DataFrame(out)
+
+
+def value_sensitivity_section(f: Findings) -> str:
+    vs = value_sensitivity(f)
+    if vs.empty:
+        return "_The runs have no value-sensitivity probe (`value_sens_l{i}` columns in runs.csv)._\n"
+    rows = [[TASK_NAMES[r["task"]], r["model"], f"{num(r['init_mean'], 4)} ± {num(r['init_sd'], 4)}",
+             f"{num(r['final_mean'], 4)} ± {num(r['final_sd'], 4)}", int(r["n"])] for _, r in vs.iterrows()]
+    return markdown_table(rows, ["Task", "Model", "At initialisation", "At the last epoch", "Seeds"])
+
+
+def sweep_section(f: Findings) -> str:
+    """Each swept value against the preset at its default value and against no-attention; each of the two is a
+    family of its task, Holm-adjusted."""
+    sw = f.table("sweep")
+    if sw.empty:
+        return "_No sweep in this configuration._\n"
+    entries = []
+    for _, r in sw.iterrows():
+        task, preset = r["task"], r["preset"]
+        group = Group(f"{r['key']}={r['value']}", float(r["mean"]), float(r["sd"]), int(r["n"]))
+        cmps = []
+        for ref_model in (preset, CONTROL):
+            ref = f.group(task, ref_model)
+            name = "default" if ref_model == preset else CONTROL
+            cmps.append(None if ref is None else compare(group, Group(name, ref.mean, ref.sd, ref.n), task != LM,
+                                                         unit(task)))
+        entries.append((task, preset, group, cmps))
+    for which in (0, 1):  # Holm within each task, separately against the default value and against the control
+        for task in dict.fromkeys(e[0] for e in entries):
+            idx = [i for i, e in enumerate(entries) if e[0] == task and e[3][which] is not None]
+            for i, c in zip(idx, adjust([entries[i][3][which] for i in idx])):
+                entries[i][3][which] = c
+    rows = []
+    for task, preset, group, cmps in entries:
+        cells = [TASK_NAMES.get(task, task), preset, group.label, mean_sd_text(group)]
+        for cmp in cmps:
+            cells += (["n/a"] * 3 if cmp is None else
+                      [cmp.text(), p_text(cmp.p_adjusted), NO_CLAIM if f.synthetic else cmp.verdict])
+        rows.append(cells)
+    header = ["Task", "Preset", "Value", "Ours (mean ± sd)", "vs the default value", "Holm p", "Verdict",
+              f"vs {CONTROL}", "Holm p", "Verdict"]
+    return markdown_table(rows, header)
+
+
+# ------------------------------------------------------------------------------------------ causality
+
+
+def audit_tolerance(f: Findings) -> float:
+    from astromorphic.config import resolve_task_config
+
+    try:
+        return float(resolve_task_config(f.config, LM)["train"]["audit_tol"])
+    except Exception:  # a configuration snapshot of an older schema: the tables' own pass/fail column decides
+        return math.nan
+
+
+def causality_section(f: Findings) -> str:
+    """The LM causality audit per model: largest logit change at t when tokens after t change."""
+    s = f.table("runs_summary")
+    if s.empty or "causality_max_change" not in s.columns or LM not in f.tasks():
+        return "_No language-model runs with a causality audit._\n"
+    tol = audit_tolerance(f)
+    rows = []
+    for model in f.models(LM):
+        runs = s[(s["task"] == LM) & (s["model"] == model)]
+        audited = runs["causality_max_change"].dropna()
+        if audited.empty:
+            rows.append([model, "not audited", "-", "-"])
+            continue
+        worst = float(audited.max())
+        passed = (bool(runs["causality_passed"].fillna(False).astype(bool).all()) if "causality_passed" in runs
+                  else worst <= tol)
+        prefix = "-"
+        if "prefix_max_change" in runs and runs["prefix_max_change"].notna().any():
+            prefix = f"{float(runs['prefix_max_change'].max()):.1e}"
+        rows.append([model, f"{worst:.1e} ({len(audited)} seeds)", prefix, "causal" if passed else "**NOT causal**"])
+    text = markdown_table(rows, ["Model", "Largest logit change (max over seeds)", "Prefix consistency",
+                                 "Verdict"])
+    if math.isfinite(tol):
+        text += f"\nTolerance of the audit: {tol:.0e} (`tasks.wikitext2.train.audit_tol`).\n"
+    leaky, astro = f.group(LM, LEAKY), f.group(LM, "astro")
+    if leaky is not None and astro is not None:
+        cmp = compare(leaky, astro, False)
+        relation = {1: "lower than", -1: "higher than", 0: "not distinguishable from"}.get(cmp.sign, "undetermined:")
+        text += (f"\nLeakage diagnostic: `{LEAKY}` writes the whole window before reading; {cmp.text()} "
+                 f"perplexity: **{relation}** that of the causal model.\n")
+    return text
+

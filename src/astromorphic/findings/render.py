@@ -1,0 +1,98 @@
+"""The page itself: the findings notebook executed on the tables and exported without its code cells."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import shutil
+from pathlib import Path
+from typing import Any
+
+FOREST_NAME = "forest_claims.png"  # the forest plot's file name beside the page
+
+
+def forest_display(path: str | Path | None) -> dict[str, str] | None:
+    """The forest plot as a display bundle: a Markdown link to the copy beside the page (findings.md) and the image
+    itself, inlined (findings.html, which travels alone into the report). None when there is no figure."""
+    if not path or not Path(path).is_file():
+        return None
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    alt = "Forest plot of the paper's claims: our difference with its 95 % interval, the paper's difference marked"
+    return {"text/markdown": f"![{alt}]({FOREST_NAME})\n",
+            "text/html": f'<img alt="{alt}" src="data:image/png;base64,{data}"/>'}
+
+
+def _inject_parameters(nb: Any, params: dict[str, str]) -> None:
+    """Insert a cell setting ``params`` after the cell tagged ``parameters`` (or first)."""
+    import nbformat
+
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    where = tagged[0] + 1 if tagged else 0
+    source = "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    nb.cells.insert(where, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+
+
+def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path, out_dir: str | Path,
+           timeout: int = 600, forest: str | Path | None = None) -> list[Path]:
+    """Execute the findings notebook on ``tables_dir`` and write findings.md and findings.html (no code cells);
+    with ``forest``, the figure is copied beside them and shown on the page."""
+    import jupytext
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter, MarkdownExporter
+    from traitlets.config import Config
+
+    from astromorphic.io import atomic_path, write_text
+
+    nb = jupytext.read(str(notebook))
+    _inject_parameters(nb, {"TABLES": str(tables_dir), "CONFIG": str(config_path), "FOREST": str(forest or "")})
+    for i, cell in enumerate(nb.cells):  # fixed cell ids: the exported HTML does not change between runs
+        cell["id"] = f"cell-{i}"
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+    resources = {"metadata": {"name": "findings"}}
+    out_dir = Path(out_dir)
+    paths = []
+    # Markdown prefers a display's Markdown (the figure as a link), HTML its HTML (the figure inlined).
+    priority = {"MarkdownExporter": ["text/markdown", "text/html", "image/png", "text/plain"],
+                "HTMLExporter": ["text/html", "text/markdown", "image/png", "text/plain"]}
+    for exporter, ext in ((MarkdownExporter, "md"), (HTMLExporter, "html")):
+        config = Config({"NbConvertBase": {"display_data_priority": priority[exporter.__name__]}})
+        body, _ = exporter(config=config, exclude_input=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb, resources=dict(resources))
+        write_text(out_dir / f"findings.{ext}", body)
+        paths.append(out_dir / f"findings.{ext}")
+    if forest:
+        with atomic_path(out_dir / FOREST_NAME) as tmp:
+            shutil.copyfile(forest, tmp)
+        paths.append(out_dir / FOREST_NAME)
+    return paths
+
+
+def write_claims(tables_dir: str | Path, config_path: str | Path, out: str | Path) -> Path:
+    """The tidy table of the claims' comparisons (astromorphic.findings.claims_frame), for the forest plot."""
+    from astromorphic.aggregate import write_csv
+    from astromorphic.findings.base import load
+    from astromorphic.findings.claims import claims_frame
+
+    write_csv(claims_frame(load(tables_dir, config_path)), out)
+    return Path(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="astromorphic findings",
+                                     description="Which of the paper's claims reproduce: the findings page.")
+    parser.add_argument("--notebook", default="workflow/notebooks/findings.py", help="jupytext percent notebook")
+    parser.add_argument("--tables", default="results/tables", help="folder of the tables' CSV files")
+    parser.add_argument("--config", default="results/configs/all.yaml", help="the configuration snapshot")
+    parser.add_argument("--out-dir", default="results/findings")
+    parser.add_argument("--forest", help="the forest plot (PNG) to show on the page and copy beside it")
+    parser.add_argument("--claims", help="write the claims' comparisons (CSV) here, the forest plot's input")
+    parser.add_argument("--no-page", action="store_true", help="only write --claims, no page")
+    args = parser.parse_args(argv)
+    if args.no_page and not args.claims:
+        parser.error("--no-page writes nothing without --claims PATH: give the path of the claims CSV")
+    if args.claims:
+        print(f"findings: wrote {write_claims(args.tables, args.config, args.claims)}")
+    if not args.no_page:
+        for path in render(args.notebook, args.tables, args.config, args.out_dir, forest=args.forest):
+            print(f"findings: wrote {path}")
+    return 0

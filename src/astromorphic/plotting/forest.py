@@ -1,0 +1,54 @@
+"""The paper's claims at a glance: a forest plot, one panel per task.
+
+Each row is one Table I pair (the paper's better model first): our difference of seed means with its 95 % Welch
+interval (a dot alone where the groups have no interval), and the paper's difference marked with a cross; the
+dashed line is no difference. Read from the claims table of ``astromorphic findings --claims`` (one row per pair:
+``diff``, ``low``, ``high``, ``paper_diff``, ``verdict``), so the figure shows what the page states.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from astromorphic.plotting import common
+
+OURS, PAPER = "#1f77b4", "#d62728"
+
+
+def plot(claims_csv: str | Path, out_stem: str | Path, label: str | None = None) -> list[Path]:
+    plt = common.setup()
+    claims = pd.read_csv(claims_csv)
+    tasks = [t for t in common.TASK_NAMES if t in set(claims["task"])] or ["(none)"]
+    n = len(tasks)
+    height = 1.2 + 0.45 * max([int((claims["task"] == t).sum()) for t in tasks] + [1])
+    fig, axes = plt.subplots(1, n, figsize=(3.8 * n, height + 0.9), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = claims[claims["task"] == task].reset_index(drop=True)
+        if rows.empty:
+            ax.text(0.5, 0.5, "no claims", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        y = list(range(len(rows)))[::-1]
+        for yi, (_, r) in zip(y, rows.iterrows()):
+            bounded = math.isfinite(r["low"]) and math.isfinite(r["high"])
+            if bounded:
+                ax.plot([r["low"], r["high"]], [yi, yi], color=OURS, lw=2, solid_capstyle="butt")
+            ax.plot([r["diff"]], [yi], "o", color=OURS, ms=5, mfc=OURS if bounded else "white")
+            if math.isfinite(r["paper_diff"]):
+                ax.plot([r["paper_diff"]], [yi], "x", color=PAPER, ms=7, mew=2)
+        ax.axvline(0, color="black", lw=0.8, ls="--")
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{r['a']} − {r['b']}\n{r['verdict']}" for _, r in rows.iterrows()], fontsize=7)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_title(common.TASK_NAMES.get(task, task))
+        ax.set_xlabel(f"difference ({rows['unit'].iloc[0]})")
+    handles = [plt.Line2D([], [], color=OURS, marker="o", lw=2, label="ours: difference, 95 % Welch interval"),
+               plt.Line2D([], [], color=PAPER, marker="x", lw=0, mew=2, label="the paper's difference")]
+    axes[0][0].legend(handles=handles, loc="best", fontsize=6)
+    synthetic = "data_source" in claims.columns and claims["data_source"].astype(str).ne("real").any()
+    fig.suptitle(f"The paper's Table I pairs: our difference against the paper's\n"
+                 f"{common.provenance_line(synthetic, label, width=90)}", fontsize=9)
+    return common.finish(fig, out_stem)
