@@ -23,6 +23,7 @@ STAGES = [
     "train_imdb",
     "prepare_wikitext2",
     "train_wikitext2",
+    "reference",
     "kernel_bench",
 ]
 # Not on the GPU machine; nothing the check runs may need them.
@@ -99,6 +100,9 @@ def test_gpu_check_runs_tiny_on_cpu(tmp_path):
     runs = _rows(bench / "paper_runs.csv")
     assert {(r["task"], r["epoch"]) for r in runs} == {(t, e) for t in ("imdb", "wikitext2") for e in ("0", "1")}
     assert all(r["run_status"] == "finished" for r in runs)
+    reference = _rows(bench / "reference_cpu.csv")
+    assert {(r["task"], r["model"]) for r in reference} == {(t, m) for t in ("imdb", "wikitext2") for m in ("vanilla", "astro")}
+    assert all(float(r["max_abs_diff"]) <= 1e-4 and float(r["time_ratio"]) > 0 for r in reference)
     assert {r["kind"] for r in _rows(bench / "attention_causal_cpu.csv")} >= {"softmax", "astromorphic_triton"}
     tests = _rows(bench / "cuda_tests.csv")
     assert any("paper_lm" in r["test"] for r in tests) and all(r["outcome"] in ("passed", "skipped") for r in tests)

@@ -130,7 +130,7 @@ def _plain_loss(task: str, logits: Tensor, targets: Tensor) -> Tensor:
 
 
 def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: int = 3,
-            vocab_size: int | None = None) -> dict:  # fmt: skip
+            vocab_size: int | None = None, batch_size: int | None = None) -> dict:  # fmt: skip
     """Samples (LM: tokens) per second of the project's training step and of the plain loop, interleaved."""
     from astromorphic.config import train_seq_len, validate_run
     from astromorphic.runs import RunDir
@@ -138,6 +138,8 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
 
     cfg = validate_run(config, task, preset)
     cfg["train"]["max_train_batches"] = steps
+    if batch_size:
+        cfg["train"]["batch_size"] = cfg["train"]["eval_batch_size"] = int(batch_size)
     train = cfg["train"]
     device = _resolve_device(train["device"])
     vocab = int(vocab_size or cfg["data"].get("vocab_size") or (50_257 if task == "wikitext2" else 20_000))

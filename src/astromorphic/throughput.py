@@ -161,7 +161,8 @@ def _append_csv(path: Path, rows: list[dict]) -> None:
 
 
 def run_reference(config: dict, tasks: list[str], models: str | None, args: argparse.Namespace) -> list[dict]:
-    """``--reference``: the project's training step against the plain loop (astromorphic.plain_loop)."""
+    """``--reference``: the project's training step against the plain loop (astromorphic.plain_loop); each row is
+    appended to ``--csv`` as soon as it is measured (a time limit keeps what finished)."""
     import os
 
     from astromorphic.plain_loop import compare
@@ -170,10 +171,13 @@ def run_reference(config: dict, tasks: list[str], models: str | None, args: argp
     for task in tasks:
         for model in models.split(",") if models else models_for_task(config, task):
             load_before = os.getloadavg()[0]
-            res = compare(task, model, config, steps=args.n_batches, repeats=args.repeats, vocab_size=args.vocab_size)
+            res = compare(task, model, config, steps=args.n_batches, repeats=args.repeats, vocab_size=args.vocab_size,
+                          batch_size=args.batch_size)  # fmt: skip
             res.update(sizes=args.sizes or (Path(args.config).stem if args.config else "paper"),
                        load_1min_before=load_before, load_1min_after=os.getloadavg()[0])  # fmt: skip
             rows.append(res)
+            if args.csv:
+                _append_csv(Path(args.csv), [res])
             print(
                 f"{task:>9} {model:>22}  project {res['project_throughput']:9.1f} {res['unit']}/s  plain "
                 f"{res['plain_throughput']:9.1f} {res['unit']}/s  project/plain time {res['time_ratio']:.3f}"
@@ -193,9 +197,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = args.sizes or (Path(args.config).stem if args.config else "paper")
     if args.reference:
         tasks = args.task.split(",") if args.task else list(config["tasks"])
-        rows = run_reference(config, tasks, args.model, args)
-        if args.csv and rows:
-            _append_csv(Path(args.csv), rows)
+        run_reference(config, tasks, args.model, args)
         return 0
     rows = []
     for task in args.task.split(",") if args.task else list(config["tasks"]):
@@ -206,14 +208,14 @@ def run(args: argparse.Namespace) -> int:
             res.update(sizes=sizes, run_train_units=plan["train"], run_eval_units=plan["eval"])
             res["projected_run_h"] = projected_hours(res, plan)
             rows.append(res)
+            if args.csv:  # as soon as it is measured: a time limit keeps what finished
+                _append_csv(Path(args.csv), [res])
             print(
                 f"{sizes:>8} {task:>9} {model:>18}  bs={res['batch_size']:<3} "
                 f"train {res['train_throughput']:10.1f} {res['unit']}/s  eval {res['eval_throughput']:10.1f} "
                 f"{res['unit']}/s  run ({plan['epochs']} epochs) ~ {_duration(res['projected_run_h'])}",
                 flush=True,
             )
-    if args.csv and rows:
-        _append_csv(Path(args.csv), rows)
     return 0
 
 

@@ -16,6 +16,7 @@
 #   throughput_<device>.csv    `astromorphic bench throughput` of every paper model, float32 and bfloat16
 #   attention_causal_<device>.csv  the causal kernel benchmark (bench_causal_gpu.sh, reduced sizes)
 #   paper_runs.csv             two short paper-scale runs (IMDB, WikiText-2 astro): metrics.csv rows per epoch
+#   reference_<device>.csv     the project's training step against a plain PyTorch loop (bench throughput --reference)
 #   gpu_check.log              the last lines of every stage's output
 #
 # Stages run in order of what the cost model needs most; each has its own time cap (`timeout`), all of them
@@ -181,6 +182,11 @@ for task in imdb wikitext2; do
     RUNS+=("$run")
 done
 "$PYTHON" workflow/scripts/gpu_check_collect.py runs "$BENCH/paper_runs.csv" "${RUNS[@]}"
+
+# The project's training step against a plain loop of the identical model (IMDB and the LM, vanilla and astro).
+if [ "$TINY" = 1 ]; then REF_ARGS=(--n-batches 2 --repeats 1 --batch-size 2 --vocab-size 100); else REF_ARGS=(--n-batches 20 --repeats 3); fi
+stage reference 70 "$PYTHON" -m astromorphic bench throughput --reference --config "$CONFIG" --device "$DEVICE" \
+    --task imdb,wikitext2 --model vanilla,astro --csv "$BENCH/reference_$DEVICE.csv" "${REF_ARGS[@]}" "${SIZES[@]}"
 
 # The causal kernel benchmark at reduced sizes.
 stage kernel_bench 75 env "${BENCH_ENV[@]}" DEVICE="$DEVICE" DTYPES=float32,bfloat16 PYTHON="$PYTHON" \
