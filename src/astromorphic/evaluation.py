@@ -136,7 +136,8 @@ def causality_audit(
         base = logits(windows)
         per_position, prefix = [], []
         for t in positions:
-            noise = torch.randint(0, vocab_size, windows[:, t + 1 :].shape, generator=gen)
+            # drawn on the host (the same numbers on every device), compared where the windows are
+            noise = torch.randint(0, vocab_size, windows[:, t + 1 :].shape, generator=gen).to(windows.device)
             same = noise == windows[:, t + 1 :]
             noise = torch.where(same, (noise + 1) % vocab_size, noise)  # every later token really changes
             changed = windows.clone()

@@ -9,8 +9,9 @@ loop a PyTorch user would write in a few lines, on the identical model, interlea
   blocks, head) holding the project's attention modules (the attention is the object of study, not an
   overhead) and the same dropout sites and rate; it takes the project model's weights, and its outputs in
   evaluation mode are checked equal to the project model's before any timing (``max_abs_diff`` in the CSV);
-* the loop: index a shuffled batch, ``zero_grad``, forward, cross-entropy, ``backward``, ``AdamW.step``
-  (PyTorch's default implementation, the run's learning rate, betas, eps and weight decay), nothing else.
+* the loop: index a shuffled batch, ``zero_grad``, forward (under the run's autocast precision),
+  cross-entropy, ``backward``, ``AdamW.step`` (PyTorch's default implementation, the run's learning rate,
+  betas, eps and weight decay), nothing else.
 
 Both train on the same random data of the configuration's shapes (prepared data are not needed).
 """
@@ -133,6 +134,7 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
             vocab_size: int | None = None, batch_size: int | None = None) -> dict:  # fmt: skip
     """Samples (LM: tokens) per second of the project's training step and of the plain loop, interleaved."""
     from astromorphic.config import train_seq_len, validate_run
+    from astromorphic.evaluation import autocast
     from astromorphic.runs import RunDir
     from astromorphic.training import _Run, _resolve_device, _torch_settings, _train_epoch
 
@@ -161,7 +163,9 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
             for inputs, targets in _plain_batches(task, splits, bs, seq_len, gen):
                 inputs, targets = tuple(t.to(device) for t in inputs), targets.to(device)
                 opt.zero_grad(set_to_none=True)
-                _plain_loss(task, plain(*inputs), targets).backward()
+                with autocast(device, train["dtype"]):
+                    logits = plain(*inputs)
+                _plain_loss(task, logits.float(), targets).backward()
                 opt.step()
                 units += targets.numel()
             _sync(device)
