@@ -27,7 +27,7 @@ def _record(root: Path, seed: int = 0, status: str = "finished", fingerprint: st
     """A fabricated record of imdb/astro/seed<k> in ``root/runs`` (the project's writer), stamped as a run of CONFIG."""
     run = write_run(root / "runs", "imdb", "astro", seed, epochs=2)
     record = RunDir(run).read_record()
-    record.update(status=status, code_hash=code or code_hash("imdb"),
+    record.update(status=status, code_hash=code or code_hash("imdb"), config=resolve_task_config(CONFIG, "imdb"),
                   config_fingerprint=fingerprint or records.expected_config_fingerprint(CONFIG, "imdb", "astro", seed))
     (run / "run.json").write_text(json.dumps(record))
     return run
