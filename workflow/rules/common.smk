@@ -24,7 +24,7 @@ from astromorphic.config import (
 )
 from astromorphic.io import write_text
 from astromorphic.records import plan_runs, plan_summary
-from astromorphic.runs import code_hash, format_model_name
+from astromorphic.runs import code_hash, data_code_hash, format_model_name
 from astromorphic.tables import available_tables
 
 # The configuration with every default filled in; an invalid one stops here, naming the key.
@@ -102,6 +102,8 @@ def run_dirs(task=None):
 # aggregated from the record and never trained here, and a task none of whose runs trains prepares no data.
 # The hash of the code that determines each task's runs, computed once (the same package the jobs import).
 CODE_HASHES = {t: code_hash(t) for t in TASKS}
+# The hash of the code that prepares each task's data (astromorphic.runs.data_code_hash): its prepare job follows it.
+DATA_CODE_HASHES = {t: data_code_hash(t) for t in TASKS}
 RUN_PLAN = plan_runs(config, run_keys(), CODE_HASHES)
 if config["records"]:
     print(plan_summary(RUN_PLAN, config["records"]), file=sys.stderr)
@@ -168,9 +170,11 @@ def _config_snapshot(name):
     """What results/configs/<name>.yaml holds; a job reruns when this changes (params rerun trigger).
 
     train/<task>: what a training run reads (astromorphic.config.run_section): no reporting or
-    scheduling keys, so that changing those retrains nothing.
+    scheduling keys, so that changing those retrains nothing. The cosmetic keys (``label``, ``report``) are only
+    in ``all``, which the tables, figures and findings page read: renaming a configuration redraws what shows
+    the name and prepares, simulates and trains nothing.
     """
-    head = {"label": config["label"], "synthetic": config["synthetic"]}
+    head = {"synthetic": config["synthetic"]}
     kind, _, task = name.partition("/")
     if kind == "train":
         return {**head, "tasks": {task: run_section(task_config(task))}}
@@ -213,6 +217,17 @@ SNAPSHOT_HEADER = (
 def write_code_snapshot(path, digest, log):
     write_text(path, CODE_HEADER + f"code_hash: {digest}\n")
     write_text(log, f"wrote {path}\n")
+
+
+def write_data_code_snapshot(path, digest, log):
+    write_text(path, DATA_CODE_HEADER + f"data_code_hash: {digest}\n")
+    write_text(log, f"wrote {path}\n")
+
+
+DATA_CODE_HEADER = (
+    "# Written by the workflow: the hash of the source files that prepare this task's data\n"
+    "# (astromorphic.runs.data_code_hash); the data are prepared again when it changes. Do not edit.\n"
+)
 
 
 CODE_HEADER = (
