@@ -553,4 +553,19 @@ def read_run(run_dir: str | Path):
         raise FileNotFoundError(f"{run.record_file}: missing or not JSON")
     if not run.metrics_file.exists() and record.get("status") == "running":  # started, no epoch yet
         return record, pd.DataFrame({"epoch": pd.Series(dtype="int64")})
-    return record, pd.read_csv(run.metrics_file)
+    try:
+        metrics = pd.read_csv(run.metrics_file)
+    except pd.errors.EmptyDataError:
+        raise RunError(f"{run.metrics_file}: empty; train the run again or remove it") from None
+    except pd.errors.ParserError as exc:
+        raise RunError(f"{run.metrics_file}: not a CSV table ({' '.join(str(exc).split())})") from None
+    words = [c for c in metrics.columns if not pd.api.types.is_numeric_dtype(metrics[c])]
+    if "epoch" not in metrics.columns or words:
+        if words:
+            column = metrics[words[0]]
+            bad = column[pd.to_numeric(column, errors="coerce").isna() & column.notna()]
+            what = f"column {words[0]!r} holds text ({bad.iloc[0]!r} at row {int(bad.index[0]) + 1})"
+        else:
+            what = "no epoch column"
+        raise RunError(f"{run.metrics_file}: {what}; every cell of metrics.csv is a number")
+    return record, metrics

@@ -16,6 +16,7 @@ from astromorphic.config import (
     ablation_models,
     ConfigError,
     models_for_task,
+    read_config_file,
     resolve_task_config,
     run_section,
     seeds_for,
@@ -27,8 +28,11 @@ from astromorphic.records import plan_runs, plan_summary
 from astromorphic.runs import code_hash, data_code_hash, format_model_name
 from astromorphic.tables import available_tables
 
-# The configuration with every default filled in; an invalid one stops here, naming the key.
+# The configuration with every default filled in; an invalid one stops here, naming the key. Snakemake reads the
+# configuration files itself (a key written twice keeps the last): each is read again, strictly, first.
 try:
+    for _path in workflow.configfiles:
+        read_config_file(_path)
     _resolved = validate_config(dict(config))
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
@@ -115,6 +119,12 @@ def aggregated_run_dirs():
         str(RUN_PLAN[key].record) if RUN_PLAN[key].record else run_dir(*key)
         for key in run_keys()
     ]
+
+
+def verification_file():
+    """<records>/verification.json when `astromorphic records verify` wrote one (records.csv reads it)."""
+    path = Path(config["records"] or "") / "verification.json"
+    return [str(path)] if config["records"] and path.is_file() else []
 
 
 def trained_run_dirs(task=None):
