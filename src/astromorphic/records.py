@@ -386,11 +386,14 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from astromorphic.data import DataError
+    from astromorphic.runs import RunError
     from astromorphic.verify import verify_records
 
     try:
-        result = verify_records(args.records, args.sample, seed=args.seed, work=args.work, out=args.out)
-    except (RecordError, OSError, ValueError) as exc:
+        result = verify_records(args.records, args.sample, seed=args.seed, work=args.work, out=args.out,
+                                data_dir=args.data_dir)
+    except (RecordError, DataError, RunError, OSError, ValueError) as exc:  # ConfigError is a ValueError
         where = getattr(exc, "filename", None)
         return _error(f"{where}: {exc.strerror}" if where and getattr(exc, "strerror", None) else str(exc))
     for run in result["runs"]:
@@ -421,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     ver.add_argument("--seed", type=int, default=0, help="chooses the sample (default: %(default)s)")
     ver.add_argument("--work", help="folder for the prepared data and the runs (default: a temporary folder)")
     ver.add_argument("--out", help=f"the result (default: <records>/{VERIFICATION_FILE})")
+    ver.add_argument("--data-dir", help="local copies of the data, one folder per task (the configuration's data_dir)")
     args = parser.parse_args(argv)
     return {"export": _export, "table": _table, "verify": _verify}[args.command](args)
 

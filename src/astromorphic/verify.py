@@ -2,8 +2,9 @@
 
 K records of a records folder, chosen by a seed among those that hold together
 (:func:`astromorphic.records.record_problem`), are trained again with the current code, on the same data
-(prepared again from the source and options the record holds, or read from its ``data_dir`` when the manifest
-there is the one it trained on) and under the same configuration (its ``config`` section), into a work folder.
+(prepared again from the source and options the record holds, or from ``--data-dir`` as the workflow's
+``data_dir`` reads local copies, or read from its ``data_dir`` when the manifest there is the one it trained on;
+a record whose data cannot be made again identically is an error naming it) and under the same configuration (its ``config`` section), into a work folder.
 Every non-timing column of ``metrics.csv`` and the summary of ``run.json`` are compared with the record's.
 
 The result goes to ``<records>/verification.json``: the code hash of each task it was verified with, and one
@@ -53,16 +54,20 @@ def compare_runs(record_folder: Path, rerun_folder: Path) -> list[str]:
     return differences
 
 
-def _data_for(record: dict, work: Path, prepared: dict) -> Path:
+def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | None = None) -> Path:
     """The prepared data the record trained on: its ``data_dir`` when the manifest there has the checksum the
-    record holds, else prepared again into ``work`` from the record's data section (once per distinct section)."""
-    from astromorphic.data import prepare
+    record holds, else prepared again into ``work`` from the record's data section (once per distinct section),
+    reading ``<data_dir>/<task>`` as the workflow's ``data_dir`` does when one is given."""
+    from astromorphic.data import prepare, source_from_dir
 
     task, want = record["task"], record.get("data_manifest_sha256")
     given = Path(str(record.get("data_dir") or ""))
     if want and (given / "manifest.json").is_file() and aio.sha256_file(given / "manifest.json") == want:
         return given
     section = dict(record["config"]["data"])
+    if data_dir:  # as workflow/rules/common.smk data_options: the source found there, its split_map unless set
+        found = source_from_dir(task, Path(data_dir) / task)
+        section.update({k: v for k, v in found.items() if k == "source" or section.get(k) is None})
     key = json.dumps([task, section], sort_keys=True, default=str)
     if key not in prepared:
         folder = work / "data" / f"{task}-{len(prepared)}"
@@ -77,7 +82,7 @@ def _data_for(record: dict, work: Path, prepared: dict) -> Path:
 
 
 def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str | Path | None = None,
-                   out: str | Path | None = None) -> dict:
+                   out: str | Path | None = None, data_dir: str | Path | None = None) -> dict:
     """Retrain ``sample`` records of ``records`` chosen by ``seed``, compare, write and return the result."""
     from astromorphic.training import train_run
 
@@ -99,7 +104,7 @@ def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str
             config = {"label": record.get("label", ""), "synthetic": bool(record.get("synthetic_config")),
                       "tasks": {task: record["config"]}}  # fmt: skip
             rerun = work / "runs" / task / model / f"seed{rseed}"
-            train_run(task, model, rseed, config, rerun, _data_for(record, work, prepared), force=True, progress=False)
+            train_run(task, model, rseed, config, rerun, _data_for(record, work, prepared, data_dir), force=True, progress=False)
             differences = compare_runs(folder, rerun)
             runs.append({"task": task, "model": model, "seed": rseed, "identical": not differences,
                          "differences": differences})  # fmt: skip

@@ -197,7 +197,7 @@ def check_prepared(directory: str | Path, task: str, data_cfg: dict[str, Any] | 
     options = manifest.get("options") or {}
     for key in CHECKED_OPTIONS:
         want = (data_cfg or {}).get(key)
-        if want is not None and key in options and options[key] != want:
+        if want is not None and options.get(key) is not None and options[key] != want:  # None: not used there
             raise DataError(f"{path}: prepared with {key}={options[key]!r} but tasks.{task}.data.{key} is {want!r}; "
                             "prepare the data again under this configuration")
     return manifest
