@@ -166,6 +166,16 @@ def test_invalid_configuration_fails_before_any_job(dag, override, key):
     assert "Select jobs to execute" not in text
 
 
+def test_a_key_written_twice_in_the_configuration_file_fails_naming_the_line(dag):
+    workdir, _ = dag
+    (workdir / "twice.yaml").write_text(TINY.read_text() + "seeds: [5]\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile=twice.yaml"], cwd=workdir,
+                          capture_output=True, text=True, env=package_env(workdir))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "twice.yaml" in text and "duplicate key 'seeds'" in text, text[-2000:]
+    assert "Select jobs to execute" not in text
+
+
 def test_alpha_outside_range_fails_naming_the_key(dag):
     workdir, _ = dag
     cfg = yaml.safe_load(TINY.read_text())

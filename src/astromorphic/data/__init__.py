@@ -328,10 +328,24 @@ def _cli_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return source, {k: v for k, v in options.items() if k != "source"}
 
 
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and a probe file in it (removed again); ``OSError`` naming the folder otherwise."""
+    import os
+    import tempfile
+
+    from astromorphic import io as aio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=f"{aio.TEMP_PREFIX}write-probe.", suffix=aio.TEMP_SUFFIX, dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         source, options = _cli_options(args)
+        _check_writable(Path(args.out))  # a read-only folder is known before the work, a full disk only during it
         manifest = prepare(args.task, source, args.out, **options)
     except DataError as exc:
         print(f"astromorphic prepare: error: {exc}", file=sys.stderr)
