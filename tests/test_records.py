@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -301,3 +302,18 @@ def test_tampered_committed_records_are_refused_and_retrained(trained, tmp_path)
     refused = [line for line in dry.stderr.splitlines() if line.startswith("record refused")]
     assert len(refused) == 3 and all("results/reference/tiny-test/runs/" in line for line in refused), refused
     assert "records: 9 of 12 runs from results/reference/tiny-test" in dry.stderr
+
+
+def test_the_findings_page_reports_a_verification_instead_of_the_other_code_warning():
+    from astromorphic.findings import Findings, records_note
+
+    rows = [{"task": "imdb", "model": "astro", "seed": s, "source": "record", "status": "finished",
+             "code_current": False, "code_version": "", "verified": v} for s, v in enumerate(["identical", "", ""])]
+    note = records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(rows)}))
+    assert "3 of them were made by earlier code" in note and "**" not in note
+    assert note.endswith("1 of 3 records re-derived with this code: identical.")
+    rows[1]["verified"] = "different"
+    note = records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(rows)}))
+    assert "**3 of them were made by other code" in note and "1 identical, 1 different (imdb/astro/seed1)" in note
+    unverified = [{**r, "verified": ""} for r in rows]
+    assert "**3 of them" in records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(unverified)}))
