@@ -59,10 +59,11 @@ def test_prepare_on_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
 def test_prepare_into_a_folder_it_cannot_write_stops_before_the_work(tmp_path, monkeypatch, capsys):
     import tempfile
 
-    monkeypatch.setattr(tempfile, "mkstemp", _disk_full(tmp_path / "out"))  # as on a read-only disk
+    monkeypatch.setattr(tempfile, "mkstemp", _disk_full(tmp_path))  # as on a read-only disk
     monkeypatch.setattr("astromorphic.data.prepare", lambda *a, **k: pytest.fail("prepared into a read-only folder"))
     assert D.main(["imdb", "--config", str(TINY), "--out", str(tmp_path / "out")]) == 1
-    _one_line_error(capsys.readouterr().err, "astromorphic prepare: error:", str(tmp_path / "out"))
+    _one_line_error(capsys.readouterr().err, "astromorphic prepare: error:", str(tmp_path))
+    assert not (tmp_path / "out").exists()
 
 
 def test_aggregate_on_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):

@@ -329,14 +329,17 @@ def _cli_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 
 def _check_writable(folder: Path) -> None:
-    """Create ``folder`` and a probe file in it (removed again); ``OSError`` naming the folder otherwise."""
+    """A probe file (removed again) in ``folder`` or, while it does not exist, in its nearest existing parent, so
+    that nothing is left behind; ``OSError`` naming that folder when it cannot be written."""
     import os
     import tempfile
 
     from astromorphic import io as aio
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=f"{aio.TEMP_PREFIX}write-probe.", suffix=aio.TEMP_SUFFIX, dir=folder)
+    where = folder.absolute()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    fd, probe = tempfile.mkstemp(prefix=f"{aio.TEMP_PREFIX}write-probe.", suffix=aio.TEMP_SUFFIX, dir=where)
     os.close(fd)
     os.unlink(probe)
 
