@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import filecmp
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from _fake_runs import write_run
+from astromorphic import io as aio
 from astromorphic import records
 from astromorphic.config import resolve_task_config, validate_config
 from astromorphic.runs import RunDir, code_hash
@@ -27,7 +30,7 @@ def _record(root: Path, seed: int = 0, status: str = "finished", fingerprint: st
     """A fabricated record of imdb/astro/seed<k> in ``root/runs`` (the project's writer), stamped as a run of CONFIG."""
     run = write_run(root / "runs", "imdb", "astro", seed, epochs=2)
     record = RunDir(run).read_record()
-    record.update(status=status, code_hash=code or code_hash("imdb"),
+    record.update(status=status, code_hash=code or code_hash("imdb"), config=resolve_task_config(CONFIG, "imdb"),
                   config_fingerprint=fingerprint or records.expected_config_fingerprint(CONFIG, "imdb", "astro", seed))
     (run / "run.json").write_text(json.dumps(record))
     return run
@@ -79,6 +82,107 @@ def test_a_record_without_a_stored_fingerprint_is_matched_by_its_configuration(t
     assert records.record_config_fingerprint(record) == records.expected_config_fingerprint(CONFIG, "imdb", "astro", 0)
 
 
+TINY_RECORDS = Path(__file__).resolve().parent / "records" / "tiny-imdb"  # 4 records, remade as tiny-imdb.yaml says
+
+
+@pytest.fixture
+def tiny_records(tmp_path):
+    dest = tmp_path / "tiny-imdb"
+    shutil.copytree(TINY_RECORDS, dest)
+    return dest
+
+
+def test_the_committed_tiny_records_hold_together(tiny_records):
+    folders = sorted(tiny_records.glob("runs/*/*/seed*"))
+    assert len(folders) == 4 and all(records.record_problem(f) is None for f in folders)
+
+
+def _edit_json(path: Path, **changes) -> None:
+    record = json.loads(path.read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            record[key] = {**record[key], **value}
+        else:
+            record[key] = value
+    path.write_text(json.dumps(record))
+
+
+def _tamper(folder: Path, how: str) -> None:
+    """The attacks of a skeptical reader on one record: an edited accuracy, metrics cut to epochs 0-1, a run.json
+    made to say another learning rate and seed, and the same with the checksum made to agree."""
+    metrics = folder / "metrics.csv"
+    lines = metrics.read_text().splitlines(keepends=True)
+    if how == "edited metrics":
+        head, last = lines[0].split(","), lines[-1].split(",")
+        last[head.index("test_acc")] = "0.99"
+        metrics.write_text("".join(lines[:-1]) + ",".join(last))
+    elif how == "truncated metrics":
+        metrics.write_text("".join(lines[:2]))
+    elif how == "edited run.json":
+        record = json.loads((folder / "run.json").read_text())
+        _edit_json(folder / "run.json", seed=record["seed"] + 5, config={"train": {**record["config"]["train"], "lr": 0.1}})
+    elif how == "edited metrics, checksum updated":
+        _tamper(folder, "edited metrics")
+        _edit_json(folder / "run.json", metrics_sha256=aio.sha256_file(metrics))
+    elif how == "no checksum":
+        record = json.loads((folder / "run.json").read_text())
+        record.pop("metrics_sha256")
+        (folder / "run.json").write_text(json.dumps(record))
+    elif how == "unfinished":
+        _edit_json(folder / "run.json", epochs=4)
+
+
+@pytest.mark.parametrize("how, says", [
+    ("edited metrics", "metrics.csv: its sha256 is not the metrics_sha256 of run.json"),
+    ("truncated metrics", "metrics.csv: its sha256 is not the metrics_sha256 of run.json"),
+    ("edited run.json", "run.json: config_fingerprint is not the one of its config section"),
+    ("edited metrics, checksum updated", "run.json: its summary (final, best) disagrees with metrics.csv"),
+    ("no checksum", "run.json: no metrics_sha256"),
+    ("unfinished", "run.json: finished after 2 of its 4 epochs"),
+])
+def test_a_tampered_record_is_refused_naming_the_file(tiny_records, how, says):
+    folder = tiny_records / "runs" / "imdb" / "astro" / "seed0"
+    _tamper(folder, how)
+    problem = records.record_problem(folder)
+    assert problem and problem.startswith(str(folder)) and says in problem and "\n" not in problem, problem
+    config = {**validate_config(yaml.safe_load((TINY_RECORDS.parent / "tiny-imdb.yaml").read_text())),
+              "records": str(tiny_records)}
+    plan = records.plan_runs(config, [("imdb", "astro", 0), ("imdb", "astro", 1)])
+    assert plan[("imdb", "astro", 0)].record is None and plan[("imdb", "astro", 1)].record is not None
+    assert says in records.plan_summary(plan, str(tiny_records)).splitlines()[0]
+
+
+def test_records_verify_re_derives_a_sample_identically(tiny_records, capsys):
+    assert records.main(["verify", "--records", str(tiny_records), "--sample", "2", "--seed", "0"]) == 0
+    assert "2 of 4 records re-derived with this code: identical" in capsys.readouterr().out
+    result = json.loads((tiny_records / records.VERIFICATION_FILE).read_text())
+    assert len(result["runs"]) == 2 and all(r["identical"] and not r["differences"] for r in result["runs"])
+    runs = sorted(tiny_records.glob("runs/*/*/seed*"))
+    table = records.records_table(runs, tiny_records)
+    assert (table["verified"] == "identical").sum() == 2 and (table["verified"] == "").sum() == 2
+    assert records.verification_sentence(table) == "2 of 4 records re-derived with this code: identical"
+    result["code_hash"]["imdb"] = "0" * 64  # verified with other code: says nothing about this code
+    (tiny_records / records.VERIFICATION_FILE).write_text(json.dumps(result))
+    assert records.verification_sentence(records.records_table(runs, tiny_records)) is None
+
+
+def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):
+    folder = tiny_records / "runs" / "imdb" / "astro" / "seed1"
+    _tamper(folder, "edited metrics, checksum updated")
+    _edit_json(folder / "run.json", final={"test_acc": 0.99}, best={"test_acc": 0.99})  # consistent, but false
+    record = json.loads((folder / "run.json").read_text())
+    record.update({k: v for k, v in records.summarise("imdb", records.read_metrics(folder / "metrics.csv"),
+                                                       record["probe_init"]).items()})
+    (folder / "run.json").write_text(json.dumps(records.json_safe(record)))
+    assert records.record_problem(folder) is None  # a forgery that holds together: only re-deriving finds it
+    assert records.main(["verify", "--records", str(tiny_records), "--sample", "4"]) == 1
+    out = capsys.readouterr().out
+    assert "imdb/astro/seed1: DIFFERENT: metrics.csv test_acc at epochs [2]" in out
+    table = records.records_table(sorted(tiny_records.glob("runs/*/*/seed*")), tiny_records)
+    assert records.verification_sentence(table) == ("4 of 4 records re-derived with this code: 3 identical, "
+                                                    "1 different (imdb/astro/seed1)")
+
+
 def test_export_copies_only_the_record_and_the_metrics(tmp_path, capsys):
     done = write_run(tmp_path / "results" / "runs", "imdb", "astro", 0)
     (done / "checkpoint.pt").write_bytes(b"x" * 1000)
@@ -94,6 +198,8 @@ def test_export_copies_only_the_record_and_the_metrics(tmp_path, capsys):
     copied = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert copied == ["runs/imdb/astro/seed0/metrics.csv", "runs/imdb/astro/seed0/run.json"]
     assert (out / "runs/imdb/astro/seed0/metrics.csv").read_bytes() == (done / "metrics.csv").read_bytes()
+    sealed = json.loads((out / "runs/imdb/astro/seed0/run.json").read_text())
+    assert sealed["metrics_sha256"] == aio.sha256_file(done / "metrics.csv")
     assert records.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out),
                          "--max-mb", "0.000001"]) == 1
 
@@ -162,7 +268,10 @@ def test_changed_code_or_configuration_decides_what_trains(trained, tmp_path):
     trained_dir, records_dir = trained
     workdir = _fresh_copy(trained_dir, records_dir, tmp_path / "c")
     models = workdir / "src" / "astromorphic" / "models.py"
-    models.write_text(models.read_text() + "\n# an edit\n")
+    models.write_text(models.read_text() + "\n# a comment: the same code\n")
+    same = snakemake(workdir, "-n")
+    assert "(0 made by other code); 0 to train" in same.stderr
+    models.write_text(models.read_text() + "\nASTROMORPHIC_EDIT = 1\n")
     used = snakemake(workdir, "-n")
     assert "train" not in planned_jobs(used.stdout + used.stderr)
     assert "(12 made by other code); 0 to train" in used.stderr
@@ -175,3 +284,36 @@ def test_changed_code_or_configuration_decides_what_trains(trained, tmp_path):
     changed = snakemake(workdir, "-n")
     jobs = planned_jobs(changed.stdout + changed.stderr)
     assert jobs.get("train") == 4 and jobs.get("prepare") == 1, jobs  # imdb only: 2 models x 2 seeds
+
+
+@pytest.mark.slow
+def test_tampered_committed_records_are_refused_and_retrained(trained, tmp_path):
+    trained_dir, records_dir = trained
+    workdir = _fresh_copy(trained_dir, records_dir, tmp_path / "t")
+    runs = workdir / "results" / "reference" / "tiny-test" / "runs"
+    attacked = {"edited metrics": ("imdb", "astro", "0"), "truncated metrics": ("cifar10", "linearized", "1"),
+                "edited run.json": ("wikitext2", "astro", "1")}
+    for how, (task, model, seed) in attacked.items():
+        _tamper(runs / task / model / f"seed{seed}", how)
+    dry = snakemake(workdir, "-n")
+    text = dry.stdout + dry.stderr
+    trains = set(re.findall(r"wildcards: task=(\w+), model=([^,\s]+), seed=(\d+)", text))
+    assert trains == set(attacked.values()), trains
+    refused = [line for line in dry.stderr.splitlines() if line.startswith("record refused")]
+    assert len(refused) == 3 and all("results/reference/tiny-test/runs/" in line for line in refused), refused
+    assert "records: 9 of 12 runs from results/reference/tiny-test" in dry.stderr
+
+
+def test_the_findings_page_reports_a_verification_instead_of_the_other_code_warning():
+    from astromorphic.findings import Findings, records_note
+
+    rows = [{"task": "imdb", "model": "astro", "seed": s, "source": "record", "status": "finished",
+             "code_current": False, "code_version": "", "verified": v} for s, v in enumerate(["identical", "", ""])]
+    note = records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(rows)}))
+    assert "3 of them were made by earlier code" in note and "**" not in note
+    assert note.endswith("1 of 3 records re-derived with this code: identical.")
+    rows[1]["verified"] = "different"
+    note = records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(rows)}))
+    assert "**3 of them were made by other code" in note and "1 identical, 1 different (imdb/astro/seed1)" in note
+    unverified = [{**r, "verified": ""} for r in rows]
+    assert "**3 of them" in records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(unverified)}))

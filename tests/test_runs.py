@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from astromorphic.runs import (
     RunError,
     code_files,
     code_hash,
+    data_code_hash,
     fingerprint,
     format_model_name,
     format_value,
@@ -50,7 +52,9 @@ def package_copy(tmp_path):
 
 
 def _edit(path: Path) -> None:
-    path.write_text(path.read_text() + "\n# an edit\n")
+    """A change of behaviour: a new statement (C++: a new declaration)."""
+    text = "\nint astromorphic_edit = 1;\n" if path.suffix == ".cpp" else "\nASTROMORPHIC_EDIT = 1\n"
+    path.write_text(path.read_text() + text)
 
 
 def test_code_hash_follows_the_code_that_computes_a_run_and_nothing_else(package_copy):
@@ -74,6 +78,33 @@ def test_code_hash_follows_the_code_that_computes_a_run_and_nothing_else(package
         previous = {t: code_hash(t, package_copy) for t in TASKS}
         _edit(package_copy / name)
         assert all(code_hash(t, package_copy) != previous[t] for t in TASKS), name
+
+
+def test_formatting_keeps_the_code_hash_and_a_changed_constant_does_not(package_copy):
+    before = {t: code_hash(t, package_copy) for t in TASKS}
+    models = package_copy / "models.py"
+    # black at another line length, a reworded comment and docstring: the same program
+    subprocess.run([sys.executable, "-m", "black", "-q", "--line-length", "60", str(models)], check=True)
+    text = models.read_text()
+    assert text != (PACKAGE_DIR / "models.py").read_text()
+    models.write_text(text.replace('"""', '"""Reworded. ', 1) + "\n# a new comment\n")
+    kernel = package_copy / "kernels" / "causal_sigmoid.cpp"
+    kernel.write_text("// a new comment\n" + kernel.read_text().replace(";\n", " ;  /* note */\n", 3))
+    assert {t: code_hash(t, package_copy) for t in TASKS} == before
+    constants = [line for line in text.splitlines() if re.match(r"^[A-Z_]+ = \d", line)] or ["_EPS = 1"]
+    models.write_text(text + f"\n{constants[0]}0\n")  # a changed constant (or a new one)
+    assert all(code_hash(t, package_copy) != before[t] for t in TASKS)
+
+
+def test_data_code_hash_follows_the_code_that_prepares_each_task(package_copy):
+    before = {t: data_code_hash(t, package_copy) for t in TASKS}
+    _edit(package_copy / "models.py")  # training code: the data stay
+    assert {t: data_code_hash(t, package_copy) for t in TASKS} == before
+    _edit(package_copy / "data" / "imdb.py")
+    after = {t: data_code_hash(t, package_copy) for t in TASKS}
+    assert after["imdb"] != before["imdb"] and after["cifar10"] == before["cifar10"]
+    _edit(package_copy / "data" / "synthetic.py")  # the generators of every task
+    assert all(data_code_hash(t, package_copy) != after[t] for t in TASKS)
 
 
 def test_the_fingerprint_holds_the_code_hash():

@@ -68,27 +68,56 @@ def _planned_train_runs(text: str) -> set[tuple[str, str, str]]:
     return set(re.findall(r"wildcards: task=(\w+), model=([^,\s]+), seed=(\d+)", text))
 
 
+def _plan_with_edit(workdir: Path, name: str, text: str) -> str:
+    """The dry run of the workflow with ``text`` appended to the package file ``name`` (put back afterwards)."""
+    code = workdir / "src" / "astromorphic" / name
+    original = code.read_text()
+    code.write_text(original + text)
+    try:
+        return (proc := snakemake(workdir, "-n")).stdout + proc.stderr
+    finally:
+        code.write_text(original)
+
+
 def test_editing_code_that_computes_runs_retrains_exactly_those_runs(dag):
     workdir, _ = dag
-    package = workdir / "src" / "astromorphic"
     all_runs = {run.parent.relative_to(workdir / "results" / "runs").parts
                 for run in (workdir / "results" / "runs").glob("*/*/seed*/run.json")}
     all_runs = {(task, model, seed.removeprefix("seed")) for task, model, seed in all_runs}
-    cases = [("data/imdb.py", {"imdb"}), ("models.py", {"imdb", "cifar10", "wikitext2"}), ("tables.py", set())]
-    for name, tasks in cases:
-        code = package / name
-        original = code.read_text()
-        code.write_text(original + "\n# an edit\n")
-        try:
-            text = (proc := snakemake(workdir, "-n")).stdout + proc.stderr
-        finally:
-            code.write_text(original)
+    every = {"imdb", "cifar10", "wikitext2"}
+    # (file, tasks whose runs retrain, tasks whose data are prepared again, tasks whose training code changed);
+    # a statement, not a comment, is added
+    cases = [("data/imdb.py", {"imdb"}, {"imdb"}, {"imdb"}), ("models.py", every, set(), every),
+             ("tables.py", set(), set(), set()), ("data/synthetic.py", every, every, set())]
+    for name, tasks, prepared, code in cases:
+        text = _plan_with_edit(workdir, name, "\nASTROMORPHIC_EDIT = 1\n")
         jobs = planned_jobs(text)
-        assert "prepare" not in jobs, (name, jobs)
+        assert jobs.get("prepare", 0) == len(prepared), (name, jobs)
+        assert set(re.findall(r"rule prepare:.*?wildcards: task=(\w+)", text, re.S)) == prepared, (name, jobs)
         assert _planned_train_runs(text) == {r for r in all_runs if r[0] in tasks}, (name, jobs)
-        assert jobs.get("code_snapshot", 0) == len(tasks), (name, jobs)
+        assert jobs.get("code_snapshot", 0) == len(code), (name, jobs)
+        assert jobs.get("data_code_snapshot", 0) == len(prepared), (name, jobs)
         assert (workdir / "results" / "configs" / "code" / "imdb.txt").is_file()
     assert "Nothing to be done" in (proc := snakemake(workdir, "-n")).stdout + proc.stderr  # the edits are undone
+
+
+def test_formatting_or_comments_retrain_nothing(dag):
+    workdir, _ = dag
+    for name in ("models.py", "data/synthetic.py"):
+        text = _plan_with_edit(workdir, name, "\n\n# a comment, and the layout changed\n\n\n")
+        assert "Nothing to be done" in text, (name, planned_jobs(text))
+
+
+def test_renaming_the_configuration_prepares_and_trains_nothing(dag):
+    workdir, _ = dag
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["label"] = "a new name"
+    (workdir / "renamed.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile=renamed.yaml"], cwd=workdir,
+                          capture_output=True, text=True, env=package_env(workdir))
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert jobs and not {"prepare", "train", "simulate", "aggregate"} & set(jobs), jobs
+    assert jobs.get("tables") == 1 and jobs.get("findings") == 1, jobs
 
 
 def test_a_deleted_run_directory_is_trained_again(dag, tmp_path):
@@ -135,6 +164,16 @@ def test_invalid_configuration_fails_before_any_job(dag, override, key):
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "Invalid configuration" in text and key in text
+    assert "Select jobs to execute" not in text
+
+
+def test_a_key_written_twice_in_the_configuration_file_fails_naming_the_line(dag):
+    workdir, _ = dag
+    (workdir / "twice.yaml").write_text(TINY.read_text() + "seeds: [5]\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile=twice.yaml"], cwd=workdir,
+                          capture_output=True, text=True, env=package_env(workdir))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "twice.yaml" in text and "duplicate key 'seeds'" in text, text[-2000:]
     assert "Select jobs to execute" not in text
 
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from astromorphic.io import atomic_path
-from astromorphic.runs import FINAL_STATUSES, format_model_name, format_value, parse_model_name, read_run
+from astromorphic.runs import FINAL_STATUSES, RunError, format_model_name, format_value, parse_model_name, read_run
 
 TASK_ORDER = ("imdb", "cifar10", "wikitext2")
 ID_COLUMNS = ["task", "model", "preset", "overrides", "seed"]
@@ -239,15 +240,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curves", help="step-resolution learning curves of the runs that record one (CSV)")
     args = parser.parse_args(argv)
 
-    tidy, summary, timing = tidy_runs(args.runs)
-    if tidy.empty:
-        parser.error(f"no runs found under {' '.join(args.runs)}")
-    out = Path(args.out)
-    write_csv(tidy, out)
-    write_csv(summary, args.summary or out.with_name(f"{out.stem}_summary.csv"))
-    if args.timing:
-        write_csv(timing, args.timing)
-    if args.curves:
-        write_csv(learning_curves(args.runs), args.curves)
+    try:
+        tidy, summary, timing = tidy_runs(args.runs)
+        if tidy.empty:
+            parser.error(f"no runs found under {' '.join(args.runs)}")
+        out = Path(args.out)
+        write_csv(tidy, out)
+        write_csv(summary, args.summary or out.with_name(f"{out.stem}_summary.csv"))
+        if args.timing:
+            write_csv(timing, args.timing)
+        if args.curves:
+            write_csv(learning_curves(args.runs), args.curves)
+    except (RunError, OSError) as exc:  # a damaged run, a full or read-only disk: one line naming the file
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        message = f"{where}{exc.strerror}" if where and exc.strerror else str(exc)
+        print(f"astromorphic aggregate: error: {' '.join(message.split())}", file=sys.stderr)
+        return 1
     print(f"aggregate: {summary.shape[0]} runs, {tidy.shape[0]} epoch rows -> {out}")
     return 0

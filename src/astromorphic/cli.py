@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "aggregate": ("astromorphic.aggregate", "main", "collect run records into one metrics table"),
     "tables": ("astromorphic.tables", "main", "write Table I, learning speed, Table II, S1-S3, controls"),
     "plot": ("astromorphic.plotting", "main", "draw one figure"),
-    "records": ("astromorphic.records", "main", "`records export`: run records of a finished results/runs tree"),
+    "records": ("astromorphic.records", "main", "`records export / table / verify`: committed run records"),
     "findings": ("astromorphic.findings", "main", "execute the findings notebook into Markdown and HTML"),
 }
 

@@ -31,24 +31,31 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
+)
+
+from astromorphic.config_types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg: part of this module's interface)
+    MAX_SEED,
+    ModelName,
+    NonNegInt,
+    PosInt,
+    Real,
+    Seed,
+    UniqueKeyLoader,
+    _unique,
+    seed_arg,
 )
 
 TASKS = ("imdb", "cifar10", "wikitext2")
@@ -73,73 +80,7 @@ class ConfigError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- value types
-
-
-def _to_number(value: Any) -> Any:
-    """Numbers stay as written (500 stays an int); ``"1e-3"`` (YAML 1.1 reads it as a string) becomes 0.001."""
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number, got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError(f"must be a number, got {value!r}") from None
-    if isinstance(value, (int, float)) and not math.isfinite(value):
-        raise ValueError(f"must be a finite number, got {value!r}")
-    return value
-
-
-def _check_bounds(value: Any, *, gt=None, ge=None, lt=None, le=None) -> Any:
-    for bound, ok, word in ((gt, lambda b: value > b, ">"), (ge, lambda b: value >= b, ">="),
-                            (lt, lambda b: value < b, "<"), (le, lambda b: value <= b, "<=")):  # fmt: skip
-        if bound is not None and not ok(bound):
-            raise ValueError(f"must be {word} {bound:g}, got {value!r}")
-    return value
-
-
-def Real(*, gt=None, ge=None, lt=None, le=None):  # noqa: N802 - a type factory, used like a type
-    """A finite number (int or float, kept as written) within the given bounds."""
-    schema: dict[str, Any] = {"type": "number"}
-    for key, bound in (("exclusiveMinimum", gt), ("minimum", ge), ("exclusiveMaximum", lt), ("maximum", le)):
-        if bound is not None:
-            schema[key] = bound
-    return Annotated[
-        Union[StrictInt, float],
-        BeforeValidator(_to_number),
-        AfterValidator(partial(_check_bounds, gt=gt, ge=ge, lt=lt, le=le)),
-        WithJsonSchema(schema),
-    ]
-
-
-PosInt = Annotated[StrictInt, Field(ge=1)]
-NonNegInt = Annotated[StrictInt, Field(ge=0)]
-
-
-def _unique(values: list) -> list:
-    seen: list = []
-    for v in values:
-        if any(v == s for s in seen):  # 1 and 1.0 are the same value
-            raise ValueError(f"values must be unique, {v!r} appears twice")
-        seen.append(v)
-    return values
-
-
-def _known_preset(name: str) -> str:
-    from astromorphic.presets import preset_names
-
-    names = preset_names()
-    if name not in names:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(names)}")
-    return name
-
-
-def _preset_enum(schema: dict) -> None:
-    from astromorphic.presets import preset_names
-
-    schema["enum"] = preset_names()
-
-
-ModelName = Annotated[str, AfterValidator(_known_preset), Field(json_schema_extra=_preset_enum)]
+# (astromorphic.config_types: numbers, integers, seeds, preset names; the strict YAML reader)
 
 
 class _Section(BaseModel):
@@ -159,7 +100,7 @@ class _DataOptions(_Section):
     SYNTHETIC: ClassVar[dict[str, Any]] = {}
 
     source: Optional[str] = Field(None, description="synthetic, a download (hf, torchvision) or KIND:FOLDER")
-    seed: Optional[NonNegInt] = Field(None, description="synthetic generators and random subsets")
+    seed: Optional[Seed] = Field(None, description="synthetic generators and random subsets")
     n_train: Optional[PosInt] = None
     n_test: Optional[PosInt] = None
     network_timeout: Optional[Real(gt=0)] = Field(None, description="seconds to wait for a download host")
@@ -202,6 +143,16 @@ class ImdbData(_DataOptions):
     hf_dataset: Optional[str] = None
     hf_revision: Optional[str] = None
     hf_cache_dir: Optional[str] = None
+
+    @field_validator("vocab_size")
+    @classmethod
+    def _generator_fills_it(cls, value):
+        from astromorphic.data.synthetic import IMDB_VOCAB_RANGE
+
+        low, high = IMDB_VOCAB_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"the synthetic generator fills {low}..{high} words, got {value}")
+        return value
 
 
 class Cifar10Data(_DataOptions):
@@ -332,7 +283,7 @@ class TrainConfig(_Section):
 
     lr: Real(gt=0) = 1.0e-3
     batch_size: PosInt = 32
-    epochs: NonNegInt = 10
+    epochs: PosInt = 10
     weight_decay: Real(ge=0) = 0.01
     betas: tuple[Real(ge=0, lt=1), Real(ge=0, lt=1)] = (0.9, 0.999)
     eps: Real(gt=0) = 1.0e-8
@@ -367,20 +318,20 @@ class TrainConfig(_Section):
 class ImdbTrain(TrainConfig):
     lr: Real(gt=0) = 1.0e-5
     batch_size: PosInt = 64
-    epochs: NonNegInt = 120
+    epochs: PosInt = 120
 
 
 class Cifar10Train(TrainConfig):
     lr: Real(gt=0) = 1.0e-3
     batch_size: PosInt = 32
-    epochs: NonNegInt = 250
+    epochs: PosInt = 250
     augment: Augment = Field(default_factory=lambda: Augment(random_crop_padding=4, hflip=True))
 
 
 class WikiText2Train(TrainConfig):
     lr: Real(gt=0) = 1.0e-5
     batch_size: PosInt = 24
-    epochs: NonNegInt = 50
+    epochs: PosInt = 50
     probe_samples: PosInt = 4
 
 
@@ -401,7 +352,7 @@ class Resources(_Section):
 
 
 class _TaskConfig(_Section):
-    seeds: Optional[Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)]] = Field(
+    seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]] = Field(
         None, description="seeds of this task's runs; null = the top-level seeds (scheduling: not part of a run)"
     )
     data: _DataOptions
@@ -507,7 +458,7 @@ class SimulationConfig(_Section):
     n_trains: PosInt = 5
     duration_s: Real(gt=0) = 90.0
     warmup_s: Real(ge=0) = Field(30.0, description="3 tau_AG; averages run over [warmup_s, duration_s]")
-    seed: NonNegInt = 0
+    seed: Seed = 0
     method: Literal["RK45", "RK23", "DOP853", "LSODA", "Radau", "BDF"] = Field("LSODA", description="stiff system")
     rtol: Real(gt=0) = 1.0e-3
     fit_column: Literal["ca_mean", "ca_steady"] = "ca_mean"
@@ -523,6 +474,7 @@ class SimulationConfig(_Section):
 
 
 SWEEP_KEYS = ("m_scale", "m_scale_factor", "alpha", "tau")
+MAX_NAME_BYTES = 255  # a file name on Linux and macOS file systems: a run folder <preset>@<key>=<value>
 
 
 class SweepEntry(_Section):
@@ -539,12 +491,34 @@ class SweepEntry(_Section):
                 raise ValueError(f"{self.key} {describe_error(exc).split(': ', 1)[1]}") from None
         return self
 
+    @model_validator(mode="after")
+    def _presets_use_the_key(self):
+        from astromorphic.presets import attention_keys_used
+
+        unaffected = [m for m in self.models if self.key not in attention_keys_used(m)]
+        if unaffected:
+            raise ValueError(f"models {unaffected} do not use {self.key}: their runs would equal the plain preset; "
+                             "remove them from this entry")
+        return self
+
+    @model_validator(mode="after")
+    def _names_fit_a_folder(self):
+        from astromorphic.runs import format_model_name
+
+        for model in self.models:
+            for value in self.values:
+                name = format_model_name(model, {self.key: value})
+                if len(name.encode()) > MAX_NAME_BYTES:
+                    raise ValueError(f"{self.key} value {value!r}: the run folder {name[:40]}... is longer than "
+                                     f"{MAX_NAME_BYTES} bytes; write the value shorter")
+        return self
+
 
 class SweepConfig(_Section):
     """Attention constants swept one key at a time: results/runs/<task>/<model>@<key>=<value>/seed<k>/."""
 
     tasks: Annotated[list[Literal["imdb", "cifar10", "wikitext2"]], AfterValidator(_unique)] = []
-    seeds: Optional[Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)]] = Field(
+    seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]] = Field(
         None, description="null = the top-level seeds"
     )
     grid: list[SweepEntry] = []
@@ -578,7 +552,7 @@ class PipelineConfig(_Section):
     records_strict: StrictBool = Field(
         False, description="retrain runs whose record was made by other code (another code_hash) instead of using it"
     )
-    seeds: Annotated[list[NonNegInt], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2]
+    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2]
     models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)] = list(DEFAULT_MODELS)
     lm_extra_models: Annotated[list[ModelName], AfterValidator(_unique)] = Field(
         list(DEFAULT_LM_EXTRA_MODELS), description="presets trained on the language-modelling task only"
@@ -638,9 +612,15 @@ def _plain(value: Any) -> Any:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
     """Read a YAML configuration, lay ``--set`` overrides over it and validate it (defaults filled in)."""
+    return validate_config(apply_overrides(read_config_file(path), overrides or []))
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The mapping a YAML configuration file holds, unvalidated; :class:`ConfigError` naming the file (and the line)
+    when it cannot be read, is not YAML, writes a key twice in one mapping, or is not a mapping."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
@@ -650,7 +630,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping, got {type(raw).__name__}")
-    return validate_config(apply_overrides(raw or {}, overrides or []))
+    return raw or {}
 
 
 def parse_assignment(item: str) -> tuple[list[str], Any]:
@@ -713,6 +693,12 @@ def validate_run(config: dict, task: str, model: str) -> dict:
         spec_for(model, cfg["attention"], cfg["model"]["d_model"])
     except ValueError as exc:
         raise ConfigError(f"tasks.{task}.attention: {exc}") from None
+    if cfg["train"]["device"] == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"tasks.{task}.train.device: 'cuda' but no CUDA device is available here; "
+                              "set it to cpu or auto, or run on a machine with a GPU")
     return cfg
 
 

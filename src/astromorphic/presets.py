@@ -178,6 +178,22 @@ def spec_for(
     return get_preset(preset_name).spec_for(attention_cfg, d_model)
 
 
+def attention_keys_used(name: str) -> set[str]:
+    """The attention keys (``tasks.<task>.attention``) that change preset ``name``'s model: ``m_scale`` and
+    ``m_scale_factor`` for a linear core, ``alpha`` with the nonlinearity, ``tau`` and ``position`` with the
+    relative position; none for softmax attention and no attention. A sweep of another key trains the plain
+    preset again."""
+    spec = get_preset(name).spec_for({"m_scale": 1.0})
+    if spec.kind not in ("linearized", "astromorphic"):
+        return set()
+    keys = {"m_scale", "m_scale_factor"}
+    if spec.nonlinearity:
+        keys.add("alpha")
+    if spec.relative_position:
+        keys |= {"tau", "position"}
+    return keys
+
+
 def preset_names(task: Optional[str] = None) -> list[str]:
     """All preset names, or those that apply to ``task``."""
     if task is not None and task not in ALL_TASKS:

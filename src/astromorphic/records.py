@@ -11,17 +11,28 @@ for the runs of one configuration, only what aggregation reads:
 The workflow asks :func:`plan_runs` which run of the configuration a record stands for. A record is used,
 instead of training the run, when it is complete (status ``finished`` or ``diverged``, metrics present) and its
 configuration fingerprint (:func:`astromorphic.runs.config_fingerprint`: task, model, seed and the run section of
-the configuration; the data and the code are not part of it) equals the one the configuration gives. A record
-made by other code (its ``code_hash`` differs from the current code's) is still used, and counted as such in
-``records.csv`` (:func:`records_table`), which the findings page reports; with ``records_strict: true`` the
-workflow retrains those runs instead.
+the configuration; the data and the code are not part of it) equals the one the configuration gives.
+
+A record is tamper-evident (:func:`record_problem`): its ``run.json`` holds the sha256 of its ``metrics.csv``
+(``metrics_sha256``, written by the run and by ``records export``), the summary it publishes (``final``, ``best``,
+the probe means, ``epochs_completed``) must be what :func:`astromorphic.runs.summarise` computes from those
+metrics, a finished run must have completed the epochs it was configured for, and the stored
+``config_fingerprint`` must be the one its own ``config`` section gives. A record failing any of these is
+refused with one line naming the file, and the workflow trains its run instead; it is never aggregated.
+
+A record made by other code (its ``code_hash`` differs from the current code's) is still used, and counted as
+such in ``records.csv`` (:func:`records_table`), which the findings page reports; with ``records_strict: true``
+the workflow retrains those runs instead. ``astromorphic records verify --sample K`` retrains K records chosen by
+a seed with the current code (:mod:`astromorphic.verify`) and writes ``<records>/verification.json``; the page then
+says how many re-derived identically instead of warning about other code.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +40,27 @@ from typing import Iterable
 
 import pandas as pd
 
+from astromorphic import io as aio
 from astromorphic.config import resolve_task_config, with_run_name_overrides
-from astromorphic.runs import FINAL_STATUSES, RunDir, code_hash, config_fingerprint, parse_model_name
+from astromorphic.runs import (
+    FINAL_STATUSES,
+    RunDir,
+    code_hash,
+    config_fingerprint,
+    json_safe,
+    parse_model_name,
+    read_metrics,
+    summarise,
+)
 
 RECORD_FILES = ("run.json", "metrics.csv")
 DEFAULT_MAX_MB = 25.0  # a records folder is committed: it must stay small
+VERIFICATION_FILE = "verification.json"  # written by `astromorphic records verify` into the records folder
+SUMMARY_KEYS = ("final", "best", "attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
+
+
+class RecordError(ValueError):
+    """A record that cannot be trusted or written; the message is one line naming the file."""
 
 
 def slug(label: str) -> str:
@@ -71,6 +98,82 @@ def record_config_fingerprint(record: dict) -> str | None:
         return None
 
 
+def metrics_problem(metrics: Path, rows: list[dict] | None = None) -> str | None:
+    """Why ``metrics.csv`` is not a table of epochs (empty, a cell that is not a number, epochs not 0, 1, 2, ...)."""
+    try:
+        rows = read_metrics(metrics) if rows is None else rows
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return f"{metrics}: not a table of numbers ({' '.join(str(exc).split())})"
+    if not rows:
+        return f"{metrics}: no epoch rows"
+    epochs = [row.get("epoch") for row in rows]
+    if epochs != list(range(len(rows))):
+        return f"{metrics}: the epoch column is not 0, 1, 2, ... ({epochs[:6]})"
+    return None
+
+
+def record_problem(folder: str | Path, record: dict | None = None) -> str | None:
+    """Why the record in ``folder`` cannot be trusted, as one line naming the file; None when it holds together.
+
+    Checked: status final, ``metrics.csv`` present with the sha256 that ``run.json`` holds (``metrics_sha256``),
+    epochs 0..n with n the ``epochs_completed`` of the record (and, finished, the configured ``epochs``), the
+    published summary equal to the one computed from the metrics, the stored ``config_fingerprint`` equal to the
+    one of its ``config`` section, and task, model and seed those of the folder it sits in."""
+    folder = Path(folder)
+    run_json, metrics = folder / "run.json", folder / "metrics.csv"
+    record = RunDir(folder).read_record() if record is None else record
+    if record is None:
+        return f"{run_json}: missing or not JSON"
+    if record.get("status") not in FINAL_STATUSES:
+        return f"{run_json}: status {record.get('status')!r}, not one of {', '.join(FINAL_STATUSES)}"
+    if not metrics.is_file():
+        return f"{metrics}: missing"
+    stored = record.get("metrics_sha256")
+    if not stored:
+        return f"{run_json}: no metrics_sha256 (the checksum of metrics.csv); write it with `astromorphic records export`"
+    if aio.sha256_file(metrics) != stored:
+        return f"{metrics}: its sha256 is not the metrics_sha256 of run.json (edited or damaged)"
+    try:
+        rows = read_metrics(metrics)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return f"{metrics}: not a table of numbers ({' '.join(str(exc).split())})"
+    problem = metrics_problem(metrics, rows)
+    if problem:
+        return problem
+    last = rows[-1]["epoch"]
+    if record.get("epochs_completed") != last:
+        return f"{run_json}: epochs_completed {record.get('epochs_completed')} but metrics.csv ends at epoch {last}"
+    if record["status"] == "finished" and "epochs" in record and record["epochs"] != last:
+        return f"{run_json}: finished after {last} of its {record['epochs']} epochs"
+    try:
+        summary = json_safe(summarise(record["task"], rows, record.get("probe_init") or []))
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"{run_json}: cannot summarise its metrics ({exc})"
+    wrong = [key for key in SUMMARY_KEYS if key in summary and not _same(summary[key], record.get(key))]
+    if wrong:
+        return f"{run_json}: its summary ({', '.join(wrong)}) disagrees with metrics.csv"
+    if "config_fingerprint" in record:  # without one, the workflow matches the fingerprint of the section itself
+        try:
+            own = config_fingerprint(record["task"], record["model"], int(record["seed"]), record["config"])
+        except (KeyError, TypeError, ValueError):
+            own = None
+        if own is None or own != record.get("config_fingerprint"):
+            return f"{run_json}: config_fingerprint is not the one of its config section (edited)"
+    where = (folder.parent.parent.name, folder.parent.name, folder.name)
+    if where != (record.get("task"), record.get("model"), f"seed{record.get('seed')}"):
+        return f"{run_json}: a record of {record.get('task')}/{record.get('model')}/seed{record.get('seed')} in {folder}"
+    return None
+
+
+def _same(a, b) -> bool:
+    """Equal as JSON values, NaN equal to NaN ("nan" in run.json)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether a run of the configuration comes from a record (``record`` set) or is trained (``record`` None)."""
@@ -93,6 +196,9 @@ def match_record(records: str | Path, config: dict, run: tuple[str, str, int], c
         return Decision(task, model, seed, None, "no record")
     if record.get("status") not in FINAL_STATUSES:
         return Decision(task, model, seed, None, f"record not complete (status {record.get('status')})")
+    problem = record_problem(folder, record)
+    if problem:
+        return Decision(task, model, seed, None, f"record refused: {problem}")
     if record_config_fingerprint(record) != expected_config_fingerprint(config, task, model, seed):
         return Decision(task, model, seed, None, "record of another configuration")
     current = record.get("code_hash") == code
@@ -122,18 +228,21 @@ def plan_summary(plan: dict[tuple[str, str, int], Decision], records: str | None
     """One line: how many runs come from records (how many of those by other code), how many train."""
     used = [d for d in plan.values() if d.record is not None]
     other = sum(1 for d in used if d.code_current is False)
-    return (f"records: {len(used)} of {len(plan)} runs from {records} ({other} made by other code); "
-            f"{len(plan) - len(used)} to train")
+    refused = [f"{d.reason}; its run trains" for d in plan.values() if d.reason.startswith("record refused")]
+    return "\n".join([*refused, f"records: {len(used)} of {len(plan)} runs from {records} ({other} made by other "
+                                 f"code); {len(plan) - len(used)} to train"])
 
 
 # ------------------------------------------------------------------------------------------ provenance table
 
 
 def records_table(run_dirs: Iterable[str | Path], records: str | Path | None) -> pd.DataFrame:
-    """One row per aggregated run: where it came from (``record`` or ``trained``), its status and whether the
-    code that made it is the current code (``code_current``)."""
+    """One row per aggregated run: where it came from (``record`` or ``trained``), its status, whether the
+    code that made it is the current code (``code_current``) and, for a record that ``records verify`` retrained
+    with the current code, the outcome (``verified``: ``identical`` or ``different``; empty otherwise)."""
     root = Path(records).resolve() if records else None
     codes: dict[str, str] = {}
+    verified = verification_outcomes(records) if records else {}
     rows = []
     for path in map(Path, run_dirs):
         record = RunDir(path).read_record() or {}
@@ -141,14 +250,47 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None) ->
         from_record = root is not None and path.resolve().is_relative_to(root)
         if task and task not in codes:
             codes[task] = code_hash(task)
+        key = (task, record.get("model", ""), record.get("seed"))
+        outcome = verified.get(key)
         rows.append({
             "task": task, "model": record.get("model", ""), "seed": record.get("seed"),
             "source": "record" if from_record else "trained", "status": record.get("status", "unknown"),
             "code_current": bool(task) and record.get("code_hash") == codes[task],
             "code_version": record.get("code_version", ""),
+            "verified": outcome[0] if from_record and outcome and outcome[1] == codes.get(task) else "",
         })  # fmt: skip
-    columns = ["task", "model", "seed", "source", "status", "code_current", "code_version"]
+    columns = ["task", "model", "seed", "source", "status", "code_current", "code_version", "verified"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def verification_outcomes(records: str | Path) -> dict[tuple[str, str, int], tuple[str, str]]:
+    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it), from
+    ``<records>/verification.json``; empty when no verification was run or the file is not readable."""
+    path = Path(records) / VERIFICATION_FILE
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        return {(r["task"], r["model"], int(r["seed"])): ("identical" if r["identical"] else "different",
+                                                          result["code_hash"][r["task"]])
+                for r in result["runs"]}  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def verification_sentence(table: pd.DataFrame) -> str | None:
+    """``"K of N records re-derived with this code: identical"`` (or how many differ) from a records table;
+    None when no record was re-derived with the current code."""
+    if "verified" not in table.columns:
+        return None
+    used = table[table["source"] == "record"]
+    done = used[used["verified"].fillna("").astype(str) != ""]
+    if done.empty:
+        return None
+    different = done[done["verified"] != "identical"]
+    head = f"{len(done)} of {len(used)} records re-derived with this code"
+    if different.empty:
+        return f"{head}: identical"
+    names = ", ".join(f"{r.task}/{r.model}/seed{r.seed}" for r in different.itertuples())
+    return f"{head}: {len(done) - len(different)} identical, {len(different)} different ({names})"
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -161,9 +303,25 @@ class ExportResult:
     total_bytes: int
 
 
+def sealed_record(run: Path) -> dict:
+    """The record of a finished run with the sha256 of its metrics.csv (``metrics_sha256``) added, after checking
+    that it holds together (:func:`record_problem`); :class:`RecordError` naming the file otherwise. A record that
+    already holds a checksum keeps it, so an edited metrics.csv is not sealed."""
+    record = RunDir(run).read_record()
+    if record is None:
+        raise RecordError(f"{run / 'run.json'}: missing or not JSON")
+    if record.get("status") in FINAL_STATUSES and (run / "metrics.csv").is_file() and not record.get("metrics_sha256"):
+        record["metrics_sha256"] = aio.sha256_file(run / "metrics.csv")
+    problem = record_problem(run, record)
+    if problem:
+        raise RecordError(problem)
+    return record
+
+
 def export_records(runs_root: str | Path, out: str | Path) -> ExportResult:
-    """Copy run.json and metrics.csv of every complete run under ``runs_root`` to ``<out>/runs/...``; runs
-    still going are skipped. Returns the counts and the size of the whole records folder afterwards."""
+    """Copy run.json and metrics.csv of every complete run under ``runs_root`` to ``<out>/runs/...`` (atomically),
+    run.json with the checksum of metrics.csv (:func:`sealed_record`); runs still going, and runs whose record does
+    not hold together, are skipped with the reason. Returns the counts and the size of the records folder."""
     from astromorphic.aggregate import find_run_dirs
 
     exported, skipped = 0, []
@@ -172,10 +330,14 @@ def export_records(runs_root: str | Path, out: str | Path) -> ExportResult:
         if record.get("status") not in FINAL_STATUSES or not (run / "metrics.csv").is_file():
             skipped.append(f"{run} (status {record.get('status')})")
             continue
+        try:
+            record = sealed_record(run)
+        except RecordError as exc:
+            skipped.append(f"{run} ({exc})")
+            continue
         dest = record_dir(out, record["task"], record["model"], int(record["seed"]))
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES:
-            shutil.copyfile(run / name, dest / name)
+        aio.write_bytes(dest / "metrics.csv", (run / "metrics.csv").read_bytes())
+        aio.write_json(dest / "run.json", record)
         exported += 1
     return ExportResult(exported, skipped, folder_size(out))
 
@@ -188,36 +350,66 @@ def folder_size(folder: str | Path) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    result = export_records(args.runs, args.out)
+    try:
+        result = export_records(args.runs, args.out)
+    except (OSError, FileNotFoundError) as exc:  # a full or read-only disk, a missing folder: name the file
+        return _error(f"{exc.filename}: {exc.strerror}" if getattr(exc, "filename", None) else str(exc))
     for line in result.skipped:
         print(f"skipped {line}")
     size_mb = result.total_bytes / 1e6
     print(f"exported {result.exported} runs to {args.out}/runs; records folder: {size_mb:.2f} MB "
           f"(limit {args.max_mb:g} MB)")
     if result.exported == 0:
-        print(f"error: no complete run under {args.runs}", file=sys.stderr)
-        return 1
+        return _error(f"no complete run under {args.runs}")
     if size_mb > args.max_mb:
-        print(f"error: {args.out} holds {size_mb:.2f} MB, more than --max-mb {args.max_mb:g}", file=sys.stderr)
-        return 1
+        return _error(f"{args.out} holds {size_mb:.2f} MB, more than --max-mb {args.max_mb:g}")
     return 0
+
+
+def _error(message: str) -> int:
+    print(f"astromorphic records: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 1
 
 
 def _table(args: argparse.Namespace) -> int:
     from astromorphic.aggregate import write_csv
 
     table = records_table(args.runs, args.records)
-    write_csv(table, args.out)
+    try:
+        write_csv(table, args.out)
+    except OSError as exc:
+        return _error(f"{exc.filename or args.out}: {exc.strerror or exc}")
     n_rec = int((table["source"] == "record").sum())
     n_other = int(((table["source"] == "record") & ~table["code_current"]).sum())
     print(f"records: {n_rec} of {len(table)} runs from records, {n_other} made by other code -> {args.out}")
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from astromorphic.data import DataError
+    from astromorphic.runs import RunError
+    from astromorphic.verify import verify_records
+
+    try:
+        result = verify_records(args.records, args.sample, seed=args.seed, work=args.work, out=args.out,
+                                data_dir=args.data_dir)
+    except (RecordError, DataError, RunError, OSError, ValueError) as exc:  # ConfigError is a ValueError
+        where = getattr(exc, "filename", None)
+        return _error(f"{where}: {exc.strerror}" if where and getattr(exc, "strerror", None) else str(exc))
+    for run in result["runs"]:
+        outcome = "identical" if run["identical"] else "DIFFERENT: " + "; ".join(run["differences"])
+        print(f"{run['task']}/{run['model']}/seed{run['seed']}: {outcome}")
+    n_same = sum(r["identical"] for r in result["runs"])
+    print(f"{len(result['runs'])} of {result['records']} records re-derived with this code: "
+          f"{'identical' if n_same == len(result['runs']) else f'{n_same} identical'} -> {result['file']}")
+    return 0 if n_same == len(result["runs"]) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="astromorphic records", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    exp = sub.add_parser("export", help="copy run.json and metrics.csv of finished runs into a records folder")
+    exp = sub.add_parser("export", help="copy run.json (with the checksum of metrics.csv) and metrics.csv of "
+                                        "finished runs into a records folder")
     exp.add_argument("--runs", default="results/runs", help="a results/runs tree (default: %(default)s)")
     exp.add_argument("--out", required=True, help="the records folder, e.g. results/reference/<label slug>")
     exp.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, help="fail above this size (%(default)s MB)")
@@ -225,8 +417,16 @@ def main(argv: list[str] | None = None) -> int:
     tab.add_argument("--runs", nargs="+", required=True, help="the run directories aggregation read")
     tab.add_argument("--records", help="the records folder of the configuration (none: every run was trained)")
     tab.add_argument("--out", required=True)
+    ver = sub.add_parser("verify", help="retrain K records chosen by a seed with the current code (same data and "
+                                        "configuration) and compare every non-timing number")
+    ver.add_argument("--records", required=True, help="the records folder, e.g. results/reference/real-small")
+    ver.add_argument("--sample", type=int, required=True, metavar="K", help="how many records to retrain")
+    ver.add_argument("--seed", type=int, default=0, help="chooses the sample (default: %(default)s)")
+    ver.add_argument("--work", help="folder for the prepared data and the runs (default: a temporary folder)")
+    ver.add_argument("--out", help=f"the result (default: <records>/{VERIFICATION_FILE})")
+    ver.add_argument("--data-dir", help="local copies of the data, one folder per task (the configuration's data_dir)")
     args = parser.parse_args(argv)
-    return _export(args) if args.command == "export" else _table(args)
+    return {"export": _export, "table": _table, "verify": _verify}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,17 @@ The run fingerprint (:func:`fingerprint`) hashes everything that determines a ru
 model and seed, the run section of the configuration, the prepared data (manifest checksum) and the code
 (:func:`code_hash`: the source files that compute a run, not those that only report it). A record or a
 checkpoint is reused only under the same fingerprint.
+
+The code identity is that of the program, not of its text (:func:`source_identity`): a Python file counts by its
+syntax tree without docstrings (comments are not in the tree), a C/C++ file by its text without comments and
+layout, so that reformatting (black, clang-format) or rewording a comment leaves every run current while a changed
+constant or statement does not. ``run.json`` also records the git commit of the checkout (``git_commit``, null
+outside one) and the sha256 of its ``metrics.csv`` (``metrics_sha256``), which makes a record tamper-evident.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import errno
@@ -61,6 +68,9 @@ CODE_FILES = (
     "config.py",
 )  # fmt: skip
 CODE_FOLDERS = ("kernels",)
+# The code that prepares a task's data (with the task's module, astromorphic.data.TASKS): the workflow's prepare
+# job follows its hash (:func:`data_code_hash`), so that a change prepares the data again.
+DATA_CODE_FILES = ("data/__init__.py", "data/common.py", "data/synthetic.py")
 SOURCE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".cuh")
 LOCK_NAME = "run.lock"
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
@@ -172,21 +182,30 @@ def _parse_number(text: str) -> Any:
 # ================================================================================================ provenance
 
 
-def code_version() -> str:
-    """``git:<sha>[-dirty]`` of the checkout the package runs from, else ``package:<version>``."""
+def git_commit() -> str | None:
+    """The commit checked out where the package runs from (or, for a copy outside git, the working folder's),
+    ``-dirty`` appended when tracked files differ from it; None without git."""
     root = Path(__file__).resolve().parents[2]
-    if (root / ".git").exists():
+    for folder in (root, Path.cwd()):
+        if not (folder / ".git").exists():
+            continue
         try:
-            git = ["git", "-C", str(root)]
+            git = ["git", "-C", str(folder)]
             sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
             dirty = subprocess.run(
                 [*git, "status", "--porcelain", "--untracked-files=no"],
                 capture_output=True, text=True, timeout=10, check=True,
             )  # fmt: skip
-            return f"git:{sha.stdout.strip()}{'-dirty' if dirty.stdout.strip() else ''}"
+            return f"{sha.stdout.strip()}{'-dirty' if dirty.stdout.strip() else ''}"
         except (OSError, subprocess.SubprocessError):
-            pass
-    return f"package:{__version__}"
+            continue
+    return None
+
+
+def code_version() -> str:
+    """``git:<sha>[-dirty]`` of the checkout the package runs from, else ``package:<version>``."""
+    commit = git_commit()
+    return f"git:{commit}" if commit else f"package:{__version__}"
 
 
 def package_versions() -> dict[str, str]:
@@ -234,15 +253,64 @@ def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
     return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
 
 
-def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
-    """sha256 over the names and bytes of :func:`code_files`: a run trained by other code is out of date."""
-    root = Path(root) if root is not None else PACKAGE_DIR
+_C_TOKENS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*.*?\*/', re.S)
+
+
+def source_identity(path: Path) -> bytes:
+    """What counts of one source file: a Python file's syntax tree without docstrings (comments and layout are
+    not in it), a C/C++/CUDA file's text without comments, with whitespace only where it separates two words;
+    other files by their bytes. A file Python cannot parse counts by its bytes."""
+    data = path.read_bytes()
+    if path.suffix == ".py":
+        try:
+            tree = ast.parse(data, filename=str(path))
+        except (SyntaxError, ValueError):
+            return data
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                        and isinstance(body[0].value.value, str):  # fmt: skip
+                    node.body = body[1:] or [ast.Pass()]
+        return ast.dump(tree, annotate_fields=True, include_attributes=False).encode()
+    if path.suffix in SOURCE_SUFFIXES:
+        text = data.decode("utf-8", "replace")
+        text = _C_TOKENS.sub(lambda m: " " if m[0].startswith("/") else m[0], text)  # comments out, strings kept
+        text = re.sub(r"\s+", " ", text)
+        text = re.sub(r" ?([^\w ]) ?", r"\1", text).strip()  # no space beside punctuation
+        return text.encode()
+    return data
+
+
+def _hash_files(files: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
-    for path in code_files(task, root):
-        data = path.read_bytes()
+    for path in files:
+        data = source_identity(path)
         digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
+
+
+def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
+    """sha256 over the names and :func:`source_identity` of :func:`code_files`: a run trained by other code
+    is out of date; a reformatted one is not."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    return _hash_files(code_files(task, root), root)
+
+
+def data_code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The source files that prepare ``task``'s data: :data:`DATA_CODE_FILES` and the task's data module."""
+    from astromorphic.data import TASKS as DATA_MODULES
+
+    root = Path(root) if root is not None else PACKAGE_DIR
+    data_module = DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py"
+    return sorted({root / name for name in (*DATA_CODE_FILES, data_module)}, key=lambda p: p.as_posix())
+
+
+def data_code_hash(task: str, root: str | os.PathLike | None = None) -> str:
+    """Like :func:`code_hash`, over :func:`data_code_files`: prepared data made by other code are out of date."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    return _hash_files(data_code_files(task, root), root)
 
 
 def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: str, code: str | None = None) -> str:
@@ -444,7 +512,9 @@ class RunDir:
         on_disk = self.read_record() or {}
         if int(on_disk.get("epochs_completed") or 0) > record["epochs_completed"]:
             return False
-        aio.write_text(self.metrics_file, metrics_csv_text(columns, rows))
+        text = metrics_csv_text(columns, rows)
+        record["metrics_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        aio.write_text(self.metrics_file, text)
         aio.write_json(self.record_file, json_safe(record))
         return True
 
@@ -483,4 +553,19 @@ def read_run(run_dir: str | Path):
         raise FileNotFoundError(f"{run.record_file}: missing or not JSON")
     if not run.metrics_file.exists() and record.get("status") == "running":  # started, no epoch yet
         return record, pd.DataFrame({"epoch": pd.Series(dtype="int64")})
-    return record, pd.read_csv(run.metrics_file)
+    try:
+        metrics = pd.read_csv(run.metrics_file)
+    except pd.errors.EmptyDataError:
+        raise RunError(f"{run.metrics_file}: empty; train the run again or remove it") from None
+    except pd.errors.ParserError as exc:
+        raise RunError(f"{run.metrics_file}: not a CSV table ({' '.join(str(exc).split())})") from None
+    words = [c for c in metrics.columns if not pd.api.types.is_numeric_dtype(metrics[c])]
+    if "epoch" not in metrics.columns or words:
+        if words:
+            column = metrics[words[0]]
+            bad = column[pd.to_numeric(column, errors="coerce").isna() & column.notna()]
+            what = f"column {words[0]!r} holds text ({bad.iloc[0]!r} at row {int(bad.index[0]) + 1})"
+        else:
+            what = "no epoch column"
+        raise RunError(f"{run.metrics_file}: {what}; every cell of metrics.csv is a number")
+    return record, metrics

@@ -45,7 +45,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from astromorphic.config import ConfigError, load_config, validate_run, with_run_name_overrides
+from astromorphic.config import ConfigError, load_config, seed_arg, validate_run, with_run_name_overrides
 from astromorphic.data.batches import TaskData, make_task_data
 from astromorphic.evaluation import (
     attention_probe,
@@ -56,7 +56,7 @@ from astromorphic.evaluation import (
     probe_columns,
     probe_flat,
 )
-from astromorphic.data import DataError
+from astromorphic.data import DataError, check_prepared
 from astromorphic.runs import (
     TIME_COLUMNS,
     RunDir,
@@ -66,6 +66,7 @@ from astromorphic.runs import (
     config_fingerprint,
     data_provenance,
     device_info,
+    git_commit,
     fingerprint,
     fmt_cell,
     package_versions,
@@ -240,6 +241,7 @@ def train_run(
     manifest_file = data_path / "manifest.json"
     if not manifest_file.exists():
         raise FileNotFoundError(f"no prepared data: {manifest_file} is missing (run `astromorphic prepare` first)")
+    check_prepared(data_path, task, cfg["data"])  # the task's data, prepared as the configuration says
     from astromorphic.io import sha256_file
 
     identity = {"data_manifest_sha256": sha256_file(manifest_file), "code_hash": code_hash(task)}
@@ -454,6 +456,7 @@ def _new_record(task, model, seed, config, cfg, spec, run: _Run, manifest: dict,
         "diverged_epoch": None,
         "divergence": None,
         "code_version": code_version(),
+        "git_commit": git_commit(),
         "packages": package_versions(),
         "device": device_info(run.device, threads),
         "precision": _precision(cfg["train"], run.device),
@@ -602,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", required=True, help="imdb, cifar10 or wikitext2")
     parser.add_argument("--model", required=True, help="model preset, e.g. vanilla, linearized, astro")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_arg, default=0, help="0..2**63-1 (default: %(default)s)")
     parser.add_argument("--config", required=True, help="configuration YAML")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--data", help="prepared data directory (default: <results_dir>/data/<task>)")

@@ -56,13 +56,15 @@ rule tables:
         " --reference {input.reference} --data-dir results/data --out-dir results/tables > {log} 2>&1"
 
 
-# Where each aggregated run came from (a committed record or this workflow) and whether the current code made
-# it; the findings page reports it. The code snapshots make it follow a change of the code.
+# Where each aggregated run came from (a committed record or this workflow), whether the current code made it and
+# whether `astromorphic records verify` re-derived it; the findings page reports it. The code snapshots make it
+# follow a change of the code, the verification file (when there is one) a new verification.
 rule records_table:
     input:
         records=expand("{run}/run.json", run=aggregated_run_dirs()),
         code=expand("results/configs/code/{task}.txt", task=TASKS),
         module="src/astromorphic/records.py",
+        verification=verification_file(),
     output:
         "results/tables/records.csv",
     log:

@@ -16,6 +16,7 @@ from astromorphic.config import (
     ablation_models,
     ConfigError,
     models_for_task,
+    read_config_file,
     resolve_task_config,
     run_section,
     seeds_for,
@@ -25,11 +26,14 @@ from astromorphic.config import (
 from astromorphic.cost import planned_runs
 from astromorphic.io import write_text
 from astromorphic.records import plan_runs, plan_summary
-from astromorphic.runs import code_hash, format_model_name
+from astromorphic.runs import code_hash, data_code_hash, format_model_name
 from astromorphic.tables import available_tables
 
-# The configuration with every default filled in; an invalid one stops here, naming the key.
+# The configuration with every default filled in; an invalid one stops here, naming the key. Snakemake reads the
+# configuration files itself (a key written twice keeps the last): each is read again, strictly, first.
 try:
+    for _path in workflow.configfiles:
+        read_config_file(_path)
     _resolved = validate_config(dict(config))
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
@@ -83,6 +87,8 @@ def run_dirs(task=None):
 # aggregated from the record and never trained here, and a task none of whose runs trains prepares no data.
 # The hash of the code that determines each task's runs, computed once (the same package the jobs import).
 CODE_HASHES = {t: code_hash(t) for t in TASKS}
+# The hash of the code that prepares each task's data (astromorphic.runs.data_code_hash): its prepare job follows it.
+DATA_CODE_HASHES = {t: data_code_hash(t) for t in TASKS}
 RUN_PLAN = plan_runs(config, run_keys(), CODE_HASHES)
 if config["records"]:
     print(plan_summary(RUN_PLAN, config["records"]), file=sys.stderr)
@@ -94,6 +100,12 @@ def aggregated_run_dirs():
         str(RUN_PLAN[key].record) if RUN_PLAN[key].record else run_dir(*key)
         for key in run_keys()
     ]
+
+
+def verification_file():
+    """<records>/verification.json when `astromorphic records verify` wrote one (records.csv reads it)."""
+    path = Path(config["records"] or "") / "verification.json"
+    return [str(path)] if config["records"] and path.is_file() else []
 
 
 def trained_run_dirs(task=None):
@@ -149,9 +161,11 @@ def _config_snapshot(name):
     """What results/configs/<name>.yaml holds; a job reruns when this changes (params rerun trigger).
 
     train/<task>: what a training run reads (astromorphic.config.run_section): no reporting or
-    scheduling keys, so that changing those retrains nothing.
+    scheduling keys, so that changing those retrains nothing. The cosmetic keys (``label``, ``report``) are only
+    in ``all``, which the tables, figures and findings page read: renaming a configuration redraws what shows
+    the name and prepares, simulates and trains nothing.
     """
-    head = {"label": config["label"], "synthetic": config["synthetic"]}
+    head = {"synthetic": config["synthetic"]}
     kind, _, task = name.partition("/")
     if kind == "train":
         return {**head, "tasks": {task: run_section(task_config(task))}}
@@ -194,6 +208,17 @@ SNAPSHOT_HEADER = (
 def write_code_snapshot(path, digest, log):
     write_text(path, CODE_HEADER + f"code_hash: {digest}\n")
     write_text(log, f"wrote {path}\n")
+
+
+def write_data_code_snapshot(path, digest, log):
+    write_text(path, DATA_CODE_HEADER + f"data_code_hash: {digest}\n")
+    write_text(log, f"wrote {path}\n")
+
+
+DATA_CODE_HEADER = (
+    "# Written by the workflow: the hash of the source files that prepare this task's data\n"
+    "# (astromorphic.runs.data_code_hash); the data are prepared again when it changes. Do not edit.\n"
+)
 
 
 CODE_HEADER = (

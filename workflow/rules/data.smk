@@ -17,9 +17,25 @@ rule config_snapshot:
         write_snapshot(output[0], params.config, log[0])
 
 
+# results/configs/code/data/<task>.txt holds the hash of the code that prepares the task's data
+# (astromorphic.runs.data_code_hash); a change rewrites it (params rerun trigger), so the data are prepared again
+# and the runs on them retrain.
+rule data_code_snapshot:
+    output:
+        "results/configs/code/data/{task}.txt",
+    log:
+        "results/logs/configs/code/data/{task}.log",
+    localrule: True
+    params:
+        code=lambda wildcards: DATA_CODE_HASHES[wildcards.task],
+    run:
+        write_data_code_snapshot(output[0], params.code, log[0])
+
+
 rule prepare:
     input:
         config="results/configs/data/{task}.yaml",
+        code="results/configs/code/data/{task}.txt",
     output:
         manifest="results/data/{task}/manifest.json",
     log:

@@ -88,8 +88,10 @@ __all__ = [
     "DataError",
     "SourceUnavailableError",
     "load_embedding",
+    "check_prepared",
     "load_prepared",
     "main",
+    "read_manifest",
     "prepare",
     "source_from_dir",
 ]
@@ -158,6 +160,49 @@ def source_from_dir(task: str, folder: str | Path) -> dict[str, Any]:
     return found
 
 
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of a prepared folder; :class:`DataError` naming the file when it is missing or not a JSON
+    object."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise DataError(
+            f"{manifest_path}: not found; prepare the data first (astromorphic prepare TASK --source ... --out {directory})"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{manifest_path}: not readable as JSON ({' '.join(str(exc).split())}); prepare the data "
+                        "again") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), list):
+        raise DataError(f"{manifest_path}: not a manifest of prepared data (no list of splits); prepare the data again")
+    return manifest
+
+
+# Options of tasks.<task>.data that decide the prepared tensors' sizes and contents: a configuration that sets one
+# to another value than the data were prepared with is refused before training on them.
+CHECKED_OPTIONS = ("n_train", "n_valid", "n_test", "seq_len", "vocab_size", "max_vocab", "min_freq", "seed",
+                   "bpe_vocab_size", "truncation", "padding")  # fmt: skip
+
+
+def check_prepared(directory: str | Path, task: str, data_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of ``directory`` when it holds ``task``'s data prepared as ``data_cfg`` (tasks.<task>.data)
+    says, for the options of :data:`CHECKED_OPTIONS` that it sets; :class:`DataError` naming the manifest, the
+    key and the fix otherwise."""
+    manifest = read_manifest(directory)
+    path = Path(directory) / MANIFEST_NAME
+    if manifest.get("task") != task:
+        raise DataError(f"{path}: data prepared for the {manifest.get('task')!r} task, not {task!r}; give the "
+                        f"{task} data folder (--data) or prepare it (astromorphic prepare {task} ...)")
+    options = manifest.get("options") or {}
+    for key in CHECKED_OPTIONS:
+        want = (data_cfg or {}).get(key)
+        if want is not None and options.get(key) is not None and options[key] != want:  # None: not used there
+            raise DataError(f"{path}: prepared with {key}={options[key]!r} but tasks.{task}.data.{key} is {want!r}; "
+                            "prepare the data again under this configuration")
+    return manifest
+
+
 def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Read a prepared folder: ``({split: {name: tensor}}, manifest)``. ``verify`` checks every file's sha256."""
     import torch
@@ -166,11 +211,7 @@ def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str
 
     directory = Path(directory)
     manifest_path = directory / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise DataError(
-            f"{manifest_path}: not found; prepare the data first (astromorphic prepare TASK --source ... --out {directory})"
-        )
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(directory)
     if verify:
         for rec in manifest.get("outputs", []):
             path = directory / rec["name"]
@@ -218,6 +259,12 @@ def _config_options(path: str, task: str) -> dict[str, Any]:
     return dict(section)
 
 
+def _seed_arg(text: str) -> int:
+    from astromorphic.config import seed_arg
+
+    return seed_arg(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="astromorphic prepare",
@@ -242,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=int, dest="n_train")
     p.add_argument("--n-valid", type=int, dest="n_valid")
     p.add_argument("--n-test", type=int, dest="n_test")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=_seed_arg)
     p.add_argument("--glove", help="GloVe vectors file (.txt, .zip or .gz)")
     p.add_argument("--tokenizer", choices=["auto", "gpt2", "bpe", "word"])
     p.add_argument("--bpe-vocab-size", type=int, dest="bpe_vocab_size")
@@ -281,13 +328,34 @@ def _cli_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return source, {k: v for k, v in options.items() if k != "source"}
 
 
+def _check_writable(folder: Path) -> None:
+    """A probe file (removed again) in ``folder`` or, while it does not exist, in its nearest existing parent, so
+    that nothing is left behind; ``OSError`` naming that folder when it cannot be written."""
+    import os
+    import tempfile
+
+    from astromorphic import io as aio
+
+    where = folder.absolute()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    fd, probe = tempfile.mkstemp(prefix=f"{aio.TEMP_PREFIX}write-probe.", suffix=aio.TEMP_SUFFIX, dir=where)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         source, options = _cli_options(args)
+        _check_writable(Path(args.out))  # a read-only folder is known before the work, a full disk only during it
         manifest = prepare(args.task, source, args.out, **options)
     except DataError as exc:
         print(f"astromorphic prepare: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full or read-only disk: the file and the reason, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"astromorphic prepare: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     timing = json.loads((Path(args.out) / TIMING_NAME).read_text())
     flag = " [SYNTHETIC STAND-IN]" if manifest.get("synthetic") else ""

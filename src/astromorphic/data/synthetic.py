@@ -54,6 +54,12 @@ _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 
 
+_N_FILLER_MAX = (len(_CONSONANTS) * len(_VOWELS)) ** 2  # distinct consonant-vowel-consonant-vowel words
+_N_FIXED_WORDS = 2 + len(POSITIVE_WORDS) + len(NEGATIVE_WORDS) + len(NEGATORS)  # pad, unk and the rule's words
+# The vocabulary sizes the IMDB-like generator can fill (tasks.imdb.data.vocab_size): 10 filler words at least.
+IMDB_VOCAB_RANGE = (_N_FIXED_WORDS + 10, _N_FIXED_WORDS + _N_FILLER_MAX)
+
+
 def _filler_words(n: int) -> list[str]:
     """``n`` distinct pronounceable pseudo-words (consonant-vowel syllables), in a fixed order."""
     words = []
@@ -71,8 +77,9 @@ def _filler_words(n: int) -> list[str]:
 def imdb_vocabulary(vocab_size: int) -> dict[str, list[str]]:
     n_special = 2  # pad, unk
     n_filler = vocab_size - n_special - len(POSITIVE_WORDS) - len(NEGATIVE_WORDS) - len(NEGATORS)
-    if n_filler < 10:
-        raise ValueError(f"vocab_size {vocab_size} leaves fewer than 10 filler words")
+    if not IMDB_VOCAB_RANGE[0] <= vocab_size <= IMDB_VOCAB_RANGE[1]:
+        low, high = IMDB_VOCAB_RANGE
+        raise ValueError(f"vocab_size: the synthetic generator fills {low}..{high} words, got {vocab_size}")
     return {
         "positive": list(POSITIVE_WORDS),
         "negative": list(NEGATIVE_WORDS),

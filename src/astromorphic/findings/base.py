@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,7 @@ def mean_sd_text(g: Group | None, digits: int = 2) -> str:
 def provenance(f: Findings) -> str:
     """Which configuration and data produced the page, and where its runs came from."""
     source = f.data_source
-    lines = [f"- Configuration: **{f.label}**.",
+    lines = [f"- Configuration: **{html.escape(f.label)}**.",  # the label is text, never markup
              f"- Data: **{source}** (the `data_source` column of the tables)."]
     if source != "real":
         lines.append("- Synthetic stand-in data exercise the pipeline; their numbers say nothing about the paper.")
@@ -228,8 +229,13 @@ def records_note(f: Findings) -> str:
     folder = f.config.get("records") or "the records folder"
     text = f"- Runs read from committed records ({folder}): {len(used)} of {len(rec)}"
     if len(other):
+        from astromorphic.records import verification_sentence  # set when `records verify` ran with this code
+
+        verified = verification_sentence(rec)
+        if verified and verified.endswith(": identical"):
+            return text + f". {len(other)} of them were made by earlier code (their `code_hash` differs); {verified}."
         return text + (f". **{len(other)} of them were made by other code than the current one** (their "
                        "`code_hash` differs): their numbers may differ from what this code gives "
-                       "(`records_strict: true` retrains them).")
+                       "(`records_strict: true` retrains them).") + (f" {verified}." if verified else "")
     return text + "; all made by the current code."
 

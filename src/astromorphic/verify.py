@@ -1,0 +1,115 @@
+"""Re-derivation on demand: ``astromorphic records verify --records DIR --sample K [--seed S]``.
+
+K records of a records folder, chosen by a seed among those that hold together
+(:func:`astromorphic.records.record_problem`), are trained again with the current code, on the same data
+(prepared again from the source and options the record holds, or from ``--data-dir`` as the workflow's
+``data_dir`` reads local copies, or read from its ``data_dir`` when the manifest there is the one it trained on;
+a record whose data cannot be made again identically is an error naming it) and under the same configuration (its ``config`` section), into a work folder.
+Every non-timing column of ``metrics.csv`` and the summary of ``run.json`` are compared with the record's.
+
+The result goes to ``<records>/verification.json``: the code hash of each task it was verified with, and one
+entry per retrained record (identical or not, and what differed). ``records table`` reads it, and the findings
+page says "K of N records re-derived with this code: identical" while the code hash is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from pathlib import Path
+
+from astromorphic import io as aio
+from astromorphic.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, _same, record_problem
+from astromorphic.runs import TIME_COLUMNS, RunDir, code_hash, git_commit, read_metrics
+
+COMPARED_RECORD_KEYS = ("status", "epochs_completed", "n_parameters", *SUMMARY_KEYS)
+
+
+def record_folders(records: str | Path) -> list[Path]:
+    """The run folders of a records folder (``<records>/runs/<task>/<model>/seed<k>``), in a fixed order."""
+    root = Path(records) / "runs"
+    if not root.is_dir():
+        raise RecordError(f"{root}: no such folder; a records folder holds runs/<task>/<model>/seed<k>/")
+    return sorted((p.parent for p in root.glob("*/*/seed*/run.json")), key=lambda p: p.as_posix())
+
+
+def compare_runs(record_folder: Path, rerun_folder: Path) -> list[str]:
+    """What differs between a record and its re-derivation: non-timing metric columns (by epoch) and summary keys
+    of run.json. Empty when identical."""
+    differences = []
+    old, new = read_metrics(record_folder / "metrics.csv"), read_metrics(rerun_folder / "metrics.csv")
+    columns = lambda rows: [c for c in (rows[0] if rows else {}) if c not in TIME_COLUMNS and not c.startswith("time_")]  # noqa: E731
+    if columns(old) != columns(new):
+        differences.append(f"metrics.csv columns {columns(old)} -> {columns(new)}")
+    elif len(old) != len(new):
+        differences.append(f"metrics.csv rows {len(old)} -> {len(new)}")
+    else:
+        for column in columns(old):
+            epochs = [r["epoch"] for r, s in zip(old, new) if not _same(r[column], s[column])]
+            if epochs:
+                differences.append(f"metrics.csv {column} at epochs {epochs[:5]}")
+    a, b = RunDir(record_folder).read_record() or {}, RunDir(rerun_folder).read_record() or {}
+    differences += [f"run.json {key}" for key in COMPARED_RECORD_KEYS if key in a and not _same(a[key], b.get(key))]
+    return differences
+
+
+def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | None = None) -> Path:
+    """The prepared data the record trained on: its ``data_dir`` when the manifest there has the checksum the
+    record holds, else prepared again into ``work`` from the record's data section (once per distinct section),
+    reading ``<data_dir>/<task>`` as the workflow's ``data_dir`` does when one is given."""
+    from astromorphic.data import prepare, source_from_dir
+
+    task, want = record["task"], record.get("data_manifest_sha256")
+    given = Path(str(record.get("data_dir") or ""))
+    if want and (given / "manifest.json").is_file() and aio.sha256_file(given / "manifest.json") == want:
+        return given
+    section = dict(record["config"]["data"])
+    if data_dir:  # as workflow/rules/common.smk data_options: the source found there, its split_map unless set
+        found = source_from_dir(task, Path(data_dir) / task)
+        section.update({k: v for k, v in found.items() if k == "source" or section.get(k) is None})
+    key = json.dumps([task, section], sort_keys=True, default=str)
+    if key not in prepared:
+        folder = work / "data" / f"{task}-{len(prepared)}"
+        prepare(task, section.pop("source"), folder, **section)
+        prepared[key] = folder
+    folder = prepared[key]
+    if want and aio.sha256_file(folder / "manifest.json") != want:
+        raise RecordError(f"{folder / 'manifest.json'}: data prepared again from the record of "
+                          f"{task}/{record['model']}/seed{record['seed']} differ from the data it trained on "
+                          "(another source or data code); cannot re-derive it")
+    return folder
+
+
+def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str | Path | None = None,
+                   out: str | Path | None = None, data_dir: str | Path | None = None) -> dict:
+    """Retrain ``sample`` records of ``records`` chosen by ``seed``, compare, write and return the result."""
+    from astromorphic.training import train_run
+
+    folders = record_folders(records)
+    if sample < 1:
+        raise ValueError(f"--sample {sample}: expected a positive number of records")
+    sound = [f for f in folders if record_problem(f) is None]
+    if sample > len(sound):
+        raise ValueError(f"--sample {sample}: {records} holds {len(sound)} records that hold together")
+    chosen = sorted(random.Random(seed).sample(sound, sample), key=lambda p: p.as_posix())
+    out = Path(out) if out else Path(records) / VERIFICATION_FILE
+    with tempfile.TemporaryDirectory(prefix="astromorphic-verify-") as tmp:
+        work = Path(work) if work else Path(tmp)
+        prepared: dict = {}
+        runs = []
+        for folder in chosen:
+            record = RunDir(folder).read_record()
+            task, model, rseed = record["task"], record["model"], int(record["seed"])
+            config = {"label": record.get("label", ""), "synthetic": bool(record.get("synthetic_config")),
+                      "tasks": {task: record["config"]}}  # fmt: skip
+            rerun = work / "runs" / task / model / f"seed{rseed}"
+            train_run(task, model, rseed, config, rerun, _data_for(record, work, prepared, data_dir), force=True, progress=False)
+            differences = compare_runs(folder, rerun)
+            runs.append({"task": task, "model": model, "seed": rseed, "identical": not differences,
+                         "differences": differences})  # fmt: skip
+    tasks = sorted({r["task"] for r in runs})
+    result = {"seed": seed, "sample": sample, "records": len(folders), "git_commit": git_commit(),
+              "code_hash": {t: code_hash(t) for t in tasks}, "runs": runs}  # fmt: skip
+    aio.write_json(out, result)
+    return {**result, "file": str(out)}
