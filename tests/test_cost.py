@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"
 
 
-def _throughput_csv(path: Path, config: dict, *, dtype="float32", device="cuda", train=1000.0, evaluation=4000.0):
+def _throughput_csv(path: Path, config: dict, *, dtype=None, device="cuda", train=1000.0, evaluation=4000.0):
+    """Every planned model at the same speed, in ``dtype`` (default: both float32 and bfloat16)."""
     rows = []
     for task in config["tasks"]:
         for model in dict.fromkeys(cost.parse_model_name(m)[0] for _, m, _ in cost.planned_runs(config, task)):
-            rows.append({"task": task, "model": model, "dtype": dtype, "device": device,
-                         "train_throughput": train, "eval_throughput": evaluation, "unit": "samples"})  # fmt: skip
+            for kind in [dtype] if dtype else ["float32", "bfloat16"]:
+                rows.append({"task": task, "model": model, "dtype": kind, "device": device,
+                             "train_throughput": train, "eval_throughput": evaluation, "unit": "samples"})  # fmt: skip
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -52,7 +54,7 @@ def test_sweep_runs_are_planned():
 
 
 def test_hours_follow_the_sizes_and_throughput(tmp_path):
-    config = load_config(PAPER)
+    config = load_config(PAPER, ["tasks.imdb.resources.runs_per_gpu=1"])
     table = cost.cost_table(config, _throughput_csv(tmp_path / "t.csv", config))
     imdb = table.set_index("task").loc["imdb"]
     sizes = run_sizes("imdb", cost.run_config(config, "imdb", "astro"))
@@ -68,11 +70,29 @@ def test_hours_follow_the_sizes_and_throughput(tmp_path):
 def test_runs_sharing_a_gpu_divide_the_hours_and_keep_the_time_request(tmp_path):
     config = load_config(PAPER, ["tasks.imdb.resources.runs_per_gpu=4"])
     throughput = _throughput_csv(tmp_path / "t.csv", config)
-    alone = cost.cost_table(load_config(PAPER), throughput).set_index("task").loc["imdb"]
+    alone = cost.cost_table(load_config(PAPER, ["tasks.imdb.resources.runs_per_gpu=1"]), throughput)
+    alone = alone.set_index("task").loc["imdb"]
     shared = cost.cost_table(config, throughput).set_index("task").loc["imdb"]
-    assert shared["runs_per_gpu"] == 4
+    assert shared["runs_per_gpu"] == 4 and shared["sharing_basis"] == "assumed"
     assert shared["shared_h"] == pytest.approx(alone["serial_h"] / 4)  # 36 equal runs, 9 groups of 4
     assert shared["slurm_runtime_min"] == alone["slurm_runtime_min"]
+
+
+def test_measured_sharing_speedup_stretches_the_shared_hours_and_the_time_request(tmp_path):
+    """4 processes at once summing to 2x one alone: each group of 4 runs takes 4/2 = 2x its longest run."""
+    config = load_config(PAPER, ["tasks.imdb.resources.runs_per_gpu=4"])
+    throughput = _throughput_csv(tmp_path / "t.csv", config)
+    sharing = tmp_path / "share.csv"
+    sharing.write_text("task,model,concurrency,process,train_throughput\nimdb,astro,1,1,100\n"
+                       + "".join(f"imdb,astro,4,{i},50\n" for i in range(1, 5)))  # fmt: skip
+    assert cost.read_sharing(sharing) == {("imdb", 1): 1.0, ("imdb", 4): 2.0}
+    assumed = cost.cost_table(config, throughput).set_index("task").loc["imdb"]
+    measured = cost.cost_table(config, throughput, sharing=sharing).set_index("task").loc["imdb"]
+    assert measured["sharing_basis"] == "measured" and measured["sharing_speedup"] == pytest.approx(2.0)
+    assert measured["shared_h"] == pytest.approx(2 * assumed["shared_h"])
+    assert measured["slurm_runtime_min"] == cost.slurm_runtime_min(2 * measured["run_h_max"])
+    cifar = cost.cost_table(config, throughput, sharing=sharing).set_index("task").loc["cifar10"]
+    assert cifar["sharing_basis"] == "assumed"  # no measurement for that task
 
 
 def test_slurm_runtime_has_a_margin_and_rounds_up():

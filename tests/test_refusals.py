@@ -118,13 +118,16 @@ def test_train_refuses_a_seed_out_of_range_before_any_work(tmp_path, capsys, see
     assert "--seed: expected a seed within 0..2**63-1" in capsys.readouterr().err
 
 
-def test_cuda_without_cuda_is_a_configuration_error(monkeypatch):
+def test_cuda_without_cuda_is_refused_when_a_run_starts_not_when_it_is_planned(monkeypatch):
     import torch
+
+    from astromorphic.config import require_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     config = validate_config({"tasks": {"imdb": {"train": {"device": "cuda"}}}})
+    cfg = validate_run(config, "imdb", "astro")  # a login node without a GPU plans and costs GPU runs
     with pytest.raises(ConfigError, match=r"^tasks.imdb.train.device: 'cuda' but no CUDA device .*; set it to cpu"):
-        validate_run(config, "imdb", "astro")
+        require_device(cfg, "imdb")
 
 
 def test_train_with_cuda_without_cuda_is_one_line(tmp_path, prepared, monkeypatch, capsys):

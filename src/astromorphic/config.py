@@ -435,6 +435,9 @@ class ReportConfig(_Section):
     cost_throughput: Optional[str] = Field(
         None, description="throughput CSV of `astromorphic bench throughput` for the report's cost table; null = none"
     )
+    cost_sharing: Optional[str] = Field(
+        None, description="CSV of workflow/scripts/gpu_share_check.sh: measured speed-up of runs sharing a GPU"
+    )
 
 
 class BenchConfig(_Section):
@@ -693,13 +696,18 @@ def validate_run(config: dict, task: str, model: str) -> dict:
         spec_for(model, cfg["attention"], cfg["model"]["d_model"])
     except ValueError as exc:
         raise ConfigError(f"tasks.{task}.attention: {exc}") from None
+    return cfg
+
+
+def require_device(cfg: dict, task: str) -> None:
+    """Before a run or a measurement starts (not when a configuration is read: a login node without a GPU plans
+    GPU runs): a configured CUDA device must exist here."""
     if cfg["train"]["device"] == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError(f"tasks.{task}.train.device: 'cuda' but no CUDA device is available here; "
                               "set it to cpu or auto, or run on a machine with a GPU")
-    return cfg
 
 
 # ---------------------------------------------------------------------------------------------- derived rules

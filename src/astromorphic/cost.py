@@ -14,9 +14,11 @@ paper's datasets, and the caps of ``train``) and the throughput of its preset (a
 
 (the model is evaluated once at initialisation and after every epoch). Per task, the table gives the runs, the
 projected hours of one run (mean and longest), the device-hours of running them one at a time, and the
-device-hours when ``resources.runs_per_gpu`` runs share a GPU. Sharing assumes the runs of one GPU do not slow
-each other down (true while each leaves most of the GPU idle, as the small models do; measure before relying
-on it for large ones): the shared figure is a lower bound, the unshared one an upper bound.
+device-hours when ``resources.runs_per_gpu`` (k) runs share a GPU. With ``--sharing`` (the CSV of
+``workflow/scripts/gpu_share_check.sh``: k training processes of a task's model at once on one GPU), the measured
+speed-up f(k) = (summed throughput of k processes) / (throughput of one alone) gives each group of k runs the
+wall time of its longest run x k / f(k) (``sharing_basis`` "measured"); without a measurement for that task and
+k, sharing is assumed to slow nothing down (f(k) = k, "assumed": a lower bound).
 
 The SLURM time request of one training job (``slurm_runtime_min``) is the longest run of the task times
 ``--margin`` plus a fixed allowance for start-up, data loading and checkpoints (:data:`STARTUP_MIN`), rounded
@@ -59,6 +61,8 @@ COLUMNS = [
     "run_h_max",
     "serial_h",
     "runs_per_gpu",
+    "sharing_speedup",
+    "sharing_basis",
     "shared_h",
     "slurm_runtime_min",
 ]
@@ -151,12 +155,32 @@ def slurm_runtime_min(longest_run_h: float, margin: float = DEFAULT_MARGIN) -> i
 # ------------------------------------------------------------------------------------------------ the table
 
 
+def read_sharing(path: str | Path | None) -> dict[tuple[str, int], float]:
+    """Measured speed-up f(k) of k runs sharing one GPU, per (task, k), from gpu_share_check.sh's CSV."""
+    if not path:
+        return {}
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ConfigError(f"--sharing {path}: cannot be read ({exc})") from None
+    needed = {"task", "concurrency", "train_throughput"}
+    if not needed <= set(table.columns):
+        raise ConfigError(f"--sharing {path}: expected the columns {sorted(needed)} (gpu_share_check.sh)")
+    total = table.groupby(["task", "concurrency"])["train_throughput"].sum()
+    out = {}
+    for (task, k), value in total.items():
+        if (task, 1) in total.index and total[(task, 1)] > 0:
+            out[(str(task), int(k))] = float(value / total[(task, 1)])
+    return out
+
+
 def cost_table(config: dict, throughput: str | Path, *, dtype: str | None = None, device: str | None = None,
-               margin: float = DEFAULT_MARGIN) -> pd.DataFrame:  # fmt: skip
+               margin: float = DEFAULT_MARGIN, sharing: str | Path | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per task and a total: runs, projected hours per run, device-hours alone and shared, SLURM minutes."""
     from astromorphic.throughput import run_sizes
 
     table = read_throughput(throughput, device)
+    speedups = read_sharing(sharing)
     measured_device = str(table["device"].iloc[0])
     rows = []
     for task in dict.fromkeys(t for t, _, _ in planned_runs(config)):
@@ -168,18 +192,25 @@ def cost_table(config: dict, throughput: str | Path, *, dtype: str | None = None
             hours.append(run_hours(run_sizes(task, cfg), _speed(table, throughput, task, parse_model_name(model)[0], run_dtype)))
         share = int(resolve_task_config(config, task)["resources"]["runs_per_gpu"])
         groups = [sorted(hours, reverse=True)[i : i + share] for i in range(0, len(hours), share)]
+        measured = speedups.get((task, share)) if share > 1 else None
+        speedup = measured if measured else float(share)
+        stretch = share / speedup  # how much longer each run of a full group takes than alone
         rows.append({
             "task": task, "runs": len(hours), "device": measured_device, "dtype": ",".join(sorted(dtypes)),
             "run_h_mean": sum(hours) / len(hours), "run_h_max": max(hours), "serial_h": sum(hours),
-            "runs_per_gpu": share, "shared_h": sum(max(g) for g in groups),
-            "slurm_runtime_min": slurm_runtime_min(max(hours), margin),
+            "runs_per_gpu": share, "sharing_speedup": speedup if share > 1 else None,
+            "sharing_basis": ("measured" if measured else "assumed") if share > 1 else None,
+            "shared_h": sum(max(g) * (stretch if len(g) == share else len(g) / speedups.get((task, len(g)), len(g)))
+                            for g in groups),
+            "slurm_runtime_min": slurm_runtime_min(max(hours) * stretch, margin),
         })  # fmt: skip
     out = pd.DataFrame(rows, columns=COLUMNS)
     total = {
         "task": "total", "runs": int(out["runs"].sum()), "device": measured_device,
         "dtype": ",".join(sorted(set(",".join(out["dtype"]).split(",")))),
         "run_h_mean": out["serial_h"].sum() / out["runs"].sum(), "run_h_max": out["run_h_max"].max(),
-        "serial_h": out["serial_h"].sum(), "runs_per_gpu": None, "shared_h": out["shared_h"].sum(),
+        "serial_h": out["serial_h"].sum(), "runs_per_gpu": None, "sharing_speedup": None, "sharing_basis": None,
+        "shared_h": out["shared_h"].sum(),
         "slurm_runtime_min": None,
     }  # fmt: skip
     return pd.concat([out, pd.DataFrame([total])], ignore_index=True)
@@ -192,14 +223,17 @@ def markdown(table: pd.DataFrame, config: dict, throughput: str | Path) -> str:
         f"Projected {unit}-hours of the configuration '{config.get('label') or ''}' "
         f"({int(table['runs'].iloc[-1])} training runs), from the throughput measured in `{throughput}`.\n"
         f"run_h: hours of one run; serial_h: the runs one at a time; shared_h: runs_per_gpu runs in parallel on "
-        f"one device (no slow-down assumed: a lower bound); slurm_runtime_min: the time request of one training "
-        f"job (longest run x margin + {STARTUP_MIN} min).\n\n"
+        f"one device, at the speed-up sharing_speedup (measured: the summed throughput of that many runs at once "
+        f"against one alone; assumed: no slow-down, a lower bound); slurm_runtime_min: the time request of one "
+        f"training job (longest run, slowed by sharing, x margin + {STARTUP_MIN} min).\n\n"
     )
     shown = table.copy()
     for col in ("run_h_mean", "run_h_max", "serial_h", "shared_h"):
         shown[col] = shown[col].map(lambda h: f"{h:.3g}")
     for col in ("runs_per_gpu", "slurm_runtime_min"):
         shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    shown["sharing_speedup"] = shown["sharing_speedup"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    shown["sharing_basis"] = shown["sharing_basis"].fillna("")
     return head + shown.to_markdown(index=False) + "\n"
 
 
@@ -232,7 +266,8 @@ def group_components(config: dict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, list(args.set))
-        table = cost_table(config, args.throughput, dtype=args.dtype, device=args.device, margin=args.margin)
+        table = cost_table(config, args.throughput, dtype=args.dtype, device=args.device, margin=args.margin,
+                           sharing=args.sharing)  # fmt: skip
     except ConfigError as exc:
         print(f"error: {exc}")
         return 2
@@ -261,3 +296,4 @@ def add_parser(sub) -> None:
     p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="SLURM time request: longest run x margin")
     p.add_argument("--slurm", action="store_true", help="print the SLURM time requests as configuration overrides")
     p.add_argument("--out", help="write OUT.csv and OUT.md")
+    p.add_argument("--sharing", help="CSV of workflow/scripts/gpu_share_check.sh: measured speed-up of runs sharing a GPU")

@@ -133,12 +133,13 @@ def _plain_loss(task: str, logits: Tensor, targets: Tensor) -> Tensor:
 def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: int = 3,
             vocab_size: int | None = None, batch_size: int | None = None) -> dict:  # fmt: skip
     """Samples (LM: tokens) per second of the project's training step and of the plain loop, interleaved."""
-    from astromorphic.config import train_seq_len, validate_run
+    from astromorphic.config import require_device, train_seq_len, validate_run
     from astromorphic.evaluation import autocast
     from astromorphic.runs import RunDir
     from astromorphic.training import _Run, _resolve_device, _torch_settings, _train_epoch
 
     cfg = validate_run(config, task, preset)
+    require_device(cfg, task)
     cfg["train"]["max_train_batches"] = steps
     if batch_size:
         cfg["train"]["batch_size"] = cfg["train"]["eval_batch_size"] = int(batch_size)

@@ -17,7 +17,15 @@ from pathlib import Path
 import torch
 
 from astromorphic import io as aio
-from astromorphic.config import TASKS, load_config, models_for_task, train_seq_len, validate_config, validate_run
+from astromorphic.config import (
+    TASKS,
+    load_config,
+    models_for_task,
+    require_device,
+    train_seq_len,
+    validate_config,
+    validate_run,
+)
 from astromorphic.data.batches import TASK_DATA, Batch
 from astromorphic.evaluation import autocast
 from astromorphic.runs import fmt_cell
@@ -72,6 +80,7 @@ def measure_throughput(
     from astromorphic.training import _resolve_device, _seed_everything, _torch_settings, build_run_model
 
     cfg = validate_run(config, task, preset)
+    require_device(cfg, task)
     train = cfg["train"]
     bs = int(batch_size or train["batch_size"])
     device, dtype, threads = _resolve_device(train["device"]), train["dtype"], int(train["threads"])

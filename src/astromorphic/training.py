@@ -45,7 +45,14 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from astromorphic.config import ConfigError, load_config, seed_arg, validate_run, with_run_name_overrides
+from astromorphic.config import (
+    ConfigError,
+    load_config,
+    require_device,
+    seed_arg,
+    validate_run,
+    with_run_name_overrides,
+)
 from astromorphic.data.batches import TaskData, make_task_data
 from astromorphic.evaluation import (
     attention_probe,
@@ -237,6 +244,7 @@ def train_run(
     if overrides:  # a sweep or ablation variant (astro@m_scale=32): the keys of its name over the config
         config = with_run_name_overrides(config, task, overrides)
     cfg = validate_run(config, task, preset)
+    require_device(cfg, task)
     data_path = Path(data_dir) if data_dir is not None else default_data_dir(config, task)
     manifest_file = data_path / "manifest.json"
     if not manifest_file.exists():

@@ -80,11 +80,13 @@ rule records_table:
 
 
 # Projected device-hours of every run of the configuration (astromorphic.cost), from the throughput file that
-# report.cost_throughput names (measured by `astromorphic bench throughput`); the caption names it.
+# report.cost_throughput names (measured by `astromorphic bench throughput`), with the measured speed-up of runs
+# sharing a GPU when report.cost_sharing names it (gpu_share_check.sh); the caption names both.
 rule cost_table:
     input:
         config="results/configs/all.yaml",
         throughput=lambda wildcards: config["report"]["cost_throughput"],
+        sharing=lambda wildcards: config["report"]["cost_sharing"] or [],
         code="src/astromorphic/cost.py",
     output:
         csv="results/tables/cost.csv",
@@ -96,8 +98,10 @@ rule cost_table:
         ),
     log:
         "results/logs/cost.log",
+    params:
+        sharing=lambda wildcards, input: f" --sharing {input.sharing}" if input.sharing else "",
     conda:
         "../envs/astromorphic.yaml"
     shell:
         "astromorphic bench cost --config {input.config} --throughput {input.throughput}"
-        " --out results/tables/cost > {log} 2>&1"
+        "{params.sharing} --out results/tables/cost > {log} 2>&1"
