@@ -131,7 +131,7 @@ def _plain_loss(task: str, logits: Tensor, targets: Tensor) -> Tensor:
 
 
 def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: int = 3,
-            vocab_size: int | None = None, batch_size: int | None = None) -> dict:  # fmt: skip
+            vocab_size: int | None = None, batch_size: int | None = None, compile_project: bool = False) -> dict:  # fmt: skip
     """Samples (LM: tokens) per second of the project's training step and of the plain loop, interleaved."""
     from astromorphic.config import require_device, train_seq_len, validate_run
     from astromorphic.evaluation import autocast
@@ -151,6 +151,8 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
     with _torch_settings(int(train["threads"]), device, train["tf32"]), tempfile.TemporaryDirectory() as tmp:
         run = _Run(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
         plain = PlainModel(task, run.net, float(cfg["model"]["dropout"])).to(device)
+        if compile_project:  # a measurement only: torch.compile of the project's model (inductor, the machine's compiler)
+            run.net = torch.compile(run.net)
         diff = _max_abs_diff(task, run.net, plain, splits, device, bs, seq_len)
         if not diff <= 1e-4:
             raise AssertionError(f"{task}/{preset}: the plain model differs from the project's ({diff:.3g})")
@@ -192,6 +194,7 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
         "unit": "tokens" if task == "wikitext2" else "samples", "max_abs_diff": diff,
         "project_throughput": project_rate, "plain_throughput": plain_rate,
         "time_ratio": plain_rate / project_rate,  # project step time / plain step time
+        "project_compiled": bool(compile_project),
     }  # fmt: skip
 
 

@@ -181,7 +181,7 @@ def run_reference(config: dict, tasks: list[str], models: str | None, args: argp
         for model in models.split(",") if models else models_for_task(config, task):
             load_before = os.getloadavg()[0]
             res = compare(task, model, config, steps=args.n_batches, repeats=args.repeats, vocab_size=args.vocab_size,
-                          batch_size=args.batch_size)  # fmt: skip
+                          batch_size=args.batch_size, compile_project=args.compile)  # fmt: skip
             res.update(sizes=args.sizes or (Path(args.config).stem if args.config else "paper"),
                        load_1min_before=load_before, load_1min_after=os.getloadavg()[0])  # fmt: skip
             rows.append(res)
@@ -249,3 +249,4 @@ def add_parser(sub) -> None:
         "(--n-batches steps per epoch, --repeats epochs each; astromorphic.plain_loop)",
     )
     p.add_argument("--repeats", type=int, default=3, help="--reference: timed epochs of each, interleaved")
+    p.add_argument("--compile", action="store_true", help="--reference: torch.compile the project's model (a measurement)")
