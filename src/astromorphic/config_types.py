@@ -14,7 +14,7 @@ from functools import partial
 from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 MAX_SEED = 2**63 - 1
 
@@ -125,3 +125,13 @@ def check_unique_keys(path) -> None:
     """:class:`yaml.YAMLError` when the YAML file at ``path`` writes a key twice in one mapping."""
     with open(path, encoding="utf-8") as fh:
         yaml.load(fh, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+
+
+TASKS = ("imdb", "cifar10", "wikitext2")
+LM_TASKS = ("wikitext2",)
+
+
+class _Section(BaseModel):
+    """Unknown keys are errors; defaults are validated too."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)

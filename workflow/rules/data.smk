@@ -32,6 +32,7 @@ rule data_code_snapshot:
         write_data_code_snapshot(output[0], params.code, log[0])
 
 
+# On a cluster, preparation runs on the submitting host: it downloads, and compute nodes are often offline.
 rule prepare:
     input:
         config="results/configs/data/{task}.yaml",
@@ -40,6 +41,7 @@ rule prepare:
         manifest="results/data/{task}/manifest.json",
     log:
         "results/logs/prepare/{task}.log",
+    localrule: True
     priority: 20
     conda:
         "../envs/astromorphic.yaml"
