@@ -660,9 +660,10 @@ def softmax_attention(
         allowed = allowed & torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
     else:
         allowed = allowed.expand(b, 1, n, n)
+    # a query with no allowed key (a fully padded row) attends to itself; applied unconditionally, since asking
+    # whether any row is empty would make the host wait for the device on every forward
     empty = ~allowed.any(dim=-1, keepdim=True)
-    if bool(empty.any()):
-        allowed = allowed | (empty & torch.eye(n, dtype=torch.bool, device=q.device))
+    allowed = allowed | (empty & torch.eye(n, dtype=torch.bool, device=q.device))
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 
