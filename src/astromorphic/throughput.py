@@ -185,15 +185,17 @@ def run_reference(config: dict, tasks: list[str], models: str | None, args: argp
             res.update(sizes=args.sizes or (Path(args.config).stem if args.config else "paper"),
                        load_1min_before=load_before, load_1min_after=os.getloadavg()[0])  # fmt: skip
             rows.append(res)
-            if args.csv:
-                _append_csv(Path(args.csv), [res])
-            print(
-                f"{task:>9} {model:>22}  project {res['project_throughput']:9.1f} {res['unit']}/s  plain "
-                f"{res['plain_throughput']:9.1f} {res['unit']}/s  project/plain time {res['time_ratio']:.3f}"
-                f"  (load {load_before:.2f})",
-                flush=True,
-            )
+            _emit(args.csv, res, f"{task:>9} {model:>22}  project {res['project_throughput']:9.1f} {res['unit']}/s  plain "
+                  f"{res['plain_throughput']:9.1f} {res['unit']}/s  project/plain time {res['time_ratio']:.3f}"
+                  f"  (load {load_before:.2f})")  # fmt: skip
     return rows
+
+
+def _emit(csv_path: str | None, row: dict, line: str) -> None:
+    """A measured row: appended to the CSV at once (a time limit keeps what finished), and printed."""
+    if csv_path:
+        _append_csv(Path(csv_path), [row])
+    print(line, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -208,7 +210,6 @@ def run(args: argparse.Namespace) -> int:
         tasks = args.task.split(",") if args.task else list(config["tasks"])
         run_reference(config, tasks, args.model, args)
         return 0
-    rows = []
     for task in args.task.split(",") if args.task else list(config["tasks"]):
         for model in args.model.split(",") if args.model else models_for_task(config, task):
             res = measure_throughput(task, model, config, args.n_batches, batch_size=args.batch_size,
@@ -216,15 +217,9 @@ def run(args: argparse.Namespace) -> int:
             plan = run_sizes(task, validate_run(config, task, model))
             res.update(sizes=sizes, run_train_units=plan["train"], run_eval_units=plan["eval"])
             res["projected_run_h"] = projected_hours(res, plan)
-            rows.append(res)
-            if args.csv:  # as soon as it is measured: a time limit keeps what finished
-                _append_csv(Path(args.csv), [res])
-            print(
-                f"{sizes:>8} {task:>9} {model:>18}  bs={res['batch_size']:<3} "
-                f"train {res['train_throughput']:10.1f} {res['unit']}/s  eval {res['eval_throughput']:10.1f} "
-                f"{res['unit']}/s  run ({plan['epochs']} epochs) ~ {_duration(res['projected_run_h'])}",
-                flush=True,
-            )
+            _emit(args.csv, res, f"{sizes:>8} {task:>9} {model:>18}  bs={res['batch_size']:<3} "
+                  f"train {res['train_throughput']:10.1f} {res['unit']}/s  eval {res['eval_throughput']:10.1f} "
+                  f"{res['unit']}/s  run ({plan['epochs']} epochs) ~ {_duration(res['projected_run_h'])}")  # fmt: skip
     return 0
 
 
