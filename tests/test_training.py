@@ -535,3 +535,45 @@ def test_a_run_name_sets_the_keys_it_names(data_dirs, tmp_path):
     assert record["model"] == "astro@position_embedding=none@m_scale=32" and record["preset"] == "astro"
     assert record["config"]["model"]["position_embedding"] == "none"
     assert record["attention_spec"]["m_scale"] == 32
+
+
+# ------------------------------------------------------------------------------------------ host synchronisation
+
+_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+
+
+@pytest.mark.parametrize("task", ["imdb", "cifar10", "wikitext2"])
+def test_the_training_step_reads_from_the_device_once_per_interval(task, data_dirs, tmp_path, monkeypatch):
+    """Every way a floating-point tensor's value reaches the host (item, float(), int(), bool(), tolist, cpu,
+    numpy), counted over an epoch of 12 steps: with train.sync_every 4, at most one read per interval and one at
+    the end of the epoch; with 1 (the CPU's default), a read every step, which shows the count sees them. Integer
+    tensors are not counted: the batch indices, crops and token counts are drawn on the host on purpose."""
+    from astromorphic.data import load_prepared
+    from astromorphic.runs import RunDir
+
+    def reads(sync_every: int) -> int:
+        config = tiny_config(task, max_train_batches=12, sync_every=sync_every)
+        cfg = validate_run(config, task, "astro")
+        splits, manifest = load_prepared(data_dirs[task])
+        run = training._Run(task, "astro", 0, config, cfg, RunDir(tmp_path / str(sync_every)), splits, manifest,
+                            torch.device("cpu"))  # fmt: skip
+        counts = {"reads": 0}
+        originals = {name: getattr(torch.Tensor, name) for name in _READS}
+
+        def counting(name):
+            def read(self, *args, **kwargs):
+                if self.is_floating_point():
+                    counts["reads"] += 1
+                return originals[name](self, *args, **kwargs)
+
+            return read
+
+        with monkeypatch.context() as patch:
+            for name in _READS:
+                patch.setattr(torch.Tensor, name, counting(name))
+            out = training._train_epoch(run, 1, None, 0.0, False)
+        assert out["diverged"] is None and out["units"] > 0
+        return counts["reads"]
+
+    assert reads(4) <= 12 // 4 + 1
+    assert reads(1) >= 12

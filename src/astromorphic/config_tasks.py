@@ -228,8 +228,8 @@ class TrainConfig(_Section):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="autocast precision of the model")
     tf32: StrictBool = Field(True, description="CUDA: TensorFloat-32 matrix products in float32 (ignored on CPU)")
-    sync_every: PosInt = Field(
-        50, description="CUDA: read losses and gradient norms back every n steps (the CPU reads every step)"
+    sync_every: Optional[PosInt] = Field(
+        None, description="read losses and gradient norms back every n steps; null: 1 on the CPU, 50 on CUDA"
     )
     eval_batch_size: Optional[PosInt] = Field(None, description="null = batch_size")
     curve_every_steps: Optional[PosInt] = Field(

@@ -83,6 +83,7 @@ from astromorphic.runs import (
 LOG = logging.getLogger("astromorphic.training")
 INJECT_ENV = "ASTROMORPHIC_INJECT_NONFINITE"
 DELAY_ENV = "ASTROMORPHIC_TEST_STEP_DELAY"
+DEFAULT_SYNC_EVERY_CUDA = 50  # train.sync_every when null on CUDA: steps between reads of the losses
 
 
 # ================================================================================================ schedule
@@ -506,9 +507,9 @@ def _train_epoch(run: _Run, epoch: int, inject, step_delay: float, show_progress
     """One pass over the training batches; stops at the first non-finite loss or gradient norm.
 
     The step never waits for the device: each step's loss and gradient norm stay on it (float64) and are
-    read every ``train.sync_every`` steps and at the end of the epoch. A non-finite value found there stops
-    the run and is reported at the step where it first occurred (on the CPU, where reading costs nothing,
-    ``sync_every`` is 1 and the run stops before that step's update).
+    read every ``train.sync_every`` steps and at the end of the epoch (default: every step on the CPU, where
+    reading costs nothing, and every 50 on CUDA). A non-finite value found there stops the run and is reported
+    at the step where it first occurred; with ``sync_every`` 1 the run stops before that step's update.
     """
     from tqdm import tqdm
 
@@ -517,7 +518,7 @@ def _train_epoch(run: _Run, epoch: int, inject, step_delay: float, show_progress
     clip = run.train.get("grad_clip")
     params = [p for p in net.parameters() if p.requires_grad]
     n_steps = data.n_train_batches()
-    sync_every = 1 if device.type == "cpu" else max(1, int(run.train["sync_every"]))
+    sync_every = int(run.train.get("sync_every") or (1 if device.type == "cpu" else DEFAULT_SYNC_EVERY_CUDA))
     losses = torch.zeros(n_steps, dtype=torch.float64, device=device)  # loss x units of each step
     norms = torch.zeros(n_steps, dtype=torch.float64, device=device)
     counts: list[int] = []  # units of each step (known on the host)
@@ -570,7 +571,7 @@ def _train_epoch(run: _Run, epoch: int, inject, step_delay: float, show_progress
         diverged = _first_nonfinite(losses, norms, counts, checked, steps)
     if diverged is not None:
         steps = diverged["step"]  # the completed steps before it
-    loss_values, norm_values = losses[:steps].tolist(), norms[:steps].tolist()
+    loss_values, norm_values = torch.stack([losses[:steps], norms[:steps]]).tolist()  # one read of the device
     units = sum(counts[:steps])
     loss_sum = norm_sum = 0.0
     for value, norm_value in zip(loss_values, norm_values):  # in step order, as the epoch ran
