@@ -136,7 +136,7 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
     from astromorphic.config import require_device, train_seq_len, validate_run
     from astromorphic.evaluation import autocast
     from astromorphic.runs import RunDir
-    from astromorphic.training import _Run, _resolve_device, _torch_settings, _train_epoch
+    from astromorphic.training import _Run, _resolve_device, _torch_settings, _train_epoch  # noqa: F401
 
     cfg = validate_run(config, task, preset)
     require_device(cfg, task)

@@ -65,7 +65,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # (astromorphic.data.TASKS) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
 CODE_FILES = (
     "attention.py", "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
-    "config.py", "config_tasks.py", "config_types.py",
+    "config.py", "config_tasks.py", "config_types.py", "epoch.py", "run_state.py",
 )  # fmt: skip
 CODE_FOLDERS = ("kernels",)
 # The code that prepares a task's data (with the task's module, astromorphic.data.TASKS): the workflow's prepare

@@ -1,7 +1,8 @@
 """Training: one task/model/seed run, resumable, traceable, deterministic on CPU.
 
 ``astromorphic train --task T --model M --seed S --config CFG.yaml --out RUN_DIR [--data DATA_DIR]``
-(library: ``train_run``). What a run directory holds and how its summary is computed: astromorphic.runs;
+(library: ``train_run``). The step loop of an epoch: astromorphic.epoch; the schedule, random states and torch
+settings: astromorphic.run_state. What a run directory holds and how its summary is computed: astromorphic.runs;
 the metrics, probe and causality audit: astromorphic.evaluation; batches and per-task behaviour:
 astromorphic.data.batches. Running the same command again resumes from the checkpoint; a killed epoch is
 rerun from its start and gives the same numbers as an uninterrupted run. A run whose ``run.json`` says
@@ -33,16 +34,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 import os
-import random
 import sys
 import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 
 from astromorphic.config import (
@@ -57,7 +55,6 @@ from astromorphic.data.batches import TaskData, make_task_data
 from astromorphic.evaluation import (
     attention_probe,
     audit_run,
-    autocast,
     curve_point,
     evaluate,
     probe_columns,
@@ -80,94 +77,20 @@ from astromorphic.runs import (
     parse_model_name,
 )
 
+from astromorphic.epoch import DEFAULT_SYNC_EVERY_CUDA, _train_epoch  # noqa: F401 (the step loop; tests and bench use it)
+from astromorphic.run_state import (  # noqa: F401 (part of this module's interface)
+    _resolve_device,
+    _rng_state,
+    _seed_everything,
+    _set_rng_state,
+    _torch_settings,
+    _warmup_steps,
+    lr_factor,
+)
+
 LOG = logging.getLogger("astromorphic.training")
 INJECT_ENV = "ASTROMORPHIC_INJECT_NONFINITE"
 DELAY_ENV = "ASTROMORPHIC_TEST_STEP_DELAY"
-DEFAULT_SYNC_EVERY_CUDA = 50  # train.sync_every when null on CUDA: steps between reads of the losses
-
-
-# ================================================================================================ schedule
-
-
-def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
-    """Multiplier of the base learning rate at optimiser step ``step`` (0-based): linear warm-up, then flat or cosine."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "cosine":
-        span = max(total_steps - warmup_steps, 1)
-        progress = min(max(step - warmup_steps, 0) / span, 1.0)
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
-
-
-def _warmup_steps(train: dict, steps_per_epoch: int) -> int:
-    if train.get("warmup_steps") is not None:
-        return int(train["warmup_steps"])
-    return int(round(float(train.get("warmup_epochs") or 0.0) * steps_per_epoch))
-
-
-# ================================================================================================ run state
-
-
-def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
-    """Every random state of the run as tensors and plain values (a checkpoint is read with weights_only)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},  # fmt: skip
-        "python": random.getstate(),
-        "data": data_gen.get_state(),
-    }
-
-
-def _set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and state.get("cuda") is not None:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    numpy_state = state["numpy"]
-    keys = numpy_state["keys"].numpy().astype(np.uint32)
-    np.random.set_state((numpy_state["name"], keys, numpy_state["pos"], numpy_state["has_gauss"],
-                         numpy_state["cached_gaussian"]))  # fmt: skip
-    random.setstate(state["python"])
-    data_gen.set_state(state["data"])
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
-    return torch.device(name)
-
-
-@contextlib.contextmanager
-def _torch_settings(threads: int, device: torch.device, tf32: bool = False) -> Iterator[None]:
-    """Threads and deterministic algorithms for the run; the previous process-wide settings come back afterwards."""
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    old_precision = torch.get_float32_matmul_precision()
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        if tf32:  # TensorFloat-32 matrix products (CUDA only; the CPU ignores the setting)
-            torch.set_float32_matmul_precision("high")
-    torch.set_num_threads(threads)
-    # CPU: strict, so a nondeterministic kernel fails loudly; CUDA: some kernels have no deterministic variant.
-    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.set_float32_matmul_precision(old_precision)
-        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
 
 
 @contextlib.contextmanager
@@ -501,106 +424,6 @@ def _causal_kernel(task: str, spec: Any, device: torch.device) -> str | None:
     if spec.kind == "linearized" or not spec.nonlinearity:
         return "torch"
     return select_causal_kernel(device, torch.float32)
-
-
-def _train_epoch(run: _Run, epoch: int, inject, step_delay: float, show_progress: bool) -> dict:
-    """One pass over the training batches; stops at the first non-finite loss or gradient norm.
-
-    The step never waits for the device: each step's loss and gradient norm stay on it (float64) and are
-    read every ``train.sync_every`` steps and at the end of the epoch (default: every step on the CPU, where
-    reading costs nothing, and every 50 on CUDA). A non-finite value found there stops the run and is reported
-    at the step where it first occurred; with ``sync_every`` 1 the run stops before that step's update.
-    """
-    from tqdm import tqdm
-
-    net, data, optimizer, device = run.net, run.data, run.optimizer, run.device
-    net.train()
-    clip = run.train.get("grad_clip")
-    params = [p for p in net.parameters() if p.requires_grad]
-    n_steps = data.n_train_batches()
-    sync_every = int(run.train.get("sync_every") or (1 if device.type == "cpu" else DEFAULT_SYNC_EVERY_CUDA))
-    losses = torch.zeros(n_steps, dtype=torch.float64, device=device)  # loss x units of each step
-    norms = torch.zeros(n_steps, dtype=torch.float64, device=device)
-    counts: list[int] = []  # units of each step (known on the host)
-    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", unit="batch", disable=not show_progress, leave=False,
-               dynamic_ncols=True)  # fmt: skip
-    checked = 0  # steps whose values were read back and found finite
-    curve_s = 0.0  # time spent on learning-curve points (not training time)
-    diverged, lr = None, optimizer.param_groups[0]["lr"]
-    t0 = time.perf_counter()
-    with bar:
-        for step, batch in enumerate(data.train_batches(run.data_gen)):
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, run.dtype):
-                logits = net(*batch.inputs)
-            loss = data.loss(logits, batch.targets)
-            if inject is not None and inject == (epoch, step):
-                loss = loss * float("nan")  # testing hook: a non-finite loss on demand
-            n = data.units(batch)
-            counts.append(n)
-            losses[step] = loss.detach().double() * n
-            if sync_every == 1 and not math.isfinite(float(losses[step])):
-                diverged = _divergence(step, "loss", float(losses[step]) / n)
-                break
-            loss.backward()
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            norms[step] = norm.double()
-            if sync_every == 1 and not math.isfinite(float(norms[step])):
-                diverged = _divergence(step, "grad_norm", float(norms[step]))
-                break
-            if clip:
-                torch.nn.utils.clip_grads_with_norm_(params, float(clip), norm)
-            optimizer.step()
-            run.scheduler.step()
-            if run.curve_every and ((epoch - 1) * run.steps_per_epoch + step + 1) % run.curve_every == 0:
-                curve_s += run.add_curve_point((epoch - 1) * run.steps_per_epoch + step + 1)
-            if sync_every > 1 and (step + 1) % sync_every == 0:
-                diverged = _first_nonfinite(losses, norms, counts, checked, step + 1)
-                checked = step + 1
-                if diverged is not None:
-                    break
-            if show_progress:
-                if sync_every == 1 or checked == step + 1:  # the loss is on the host only then
-                    bar.set_postfix(loss=f"{float(losses[step]) / n:.4f}", refresh=False)
-                bar.update(1)
-            if step_delay:
-                time.sleep(step_delay)
-    steps = len(counts)
-    if diverged is None and sync_every > 1 and checked < steps:
-        diverged = _first_nonfinite(losses, norms, counts, checked, steps)
-    if diverged is not None:
-        steps = diverged["step"]  # the completed steps before it
-    loss_values, norm_values = torch.stack([losses[:steps], norms[:steps]]).tolist()  # one read of the device
-    units = sum(counts[:steps])
-    loss_sum = norm_sum = 0.0
-    for value, norm_value in zip(loss_values, norm_values):  # in step order, as the epoch ran
-        loss_sum, norm_sum = loss_sum + value, norm_sum + norm_value
-    return {
-        "diverged": diverged,
-        "loss": loss_sum / units if units else None,
-        "grad_norm": norm_sum / steps if steps else None,
-        "lr": lr,
-        "units": units,
-        "train_s": time.perf_counter() - t0 - curve_s,
-    }
-
-
-def _divergence(step: int, quantity: str, value: float) -> dict:
-    return {"step": step, "quantity": quantity, "value": fmt_cell(value)}
-
-
-def _first_nonfinite(losses: torch.Tensor, norms: torch.Tensor, counts: list[int], start: int, stop: int):
-    """The first of steps [start, stop) whose loss or gradient norm is not finite (one read of the device)."""
-    window = torch.stack([losses[start:stop], norms[start:stop]]).cpu()
-    bad = (~torch.isfinite(window)).any(dim=0).nonzero()
-    if bad.numel() == 0:
-        return None
-    i = int(bad[0])
-    loss_value = float(window[0, i]) / counts[start + i]
-    if not math.isfinite(loss_value):
-        return _divergence(start + i, "loss", loss_value)
-    return _divergence(start + i, "grad_norm", float(window[1, i]))
 
 
 # ================================================================================================ command line
