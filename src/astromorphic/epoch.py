@@ -69,8 +69,9 @@ def _train_epoch(run: Any, epoch: int, inject, step_delay: float, show_progress:
                 torch.nn.utils.clip_grads_with_norm_(params, float(clip), norm)
             optimizer.step()
             run.scheduler.step()
-            if run.curve_every and ((epoch - 1) * run.steps_per_epoch + step + 1) % run.curve_every == 0:
-                curve_s += run.add_curve_point((epoch - 1) * run.steps_per_epoch + step + 1)
+            done = (epoch - 1) * run.steps_per_epoch + step + 1  # optimiser steps of the run so far
+            if run.curve_every and done % run.curve_every == 0:
+                curve_s += run.add_curve_point(done)
             if sync_every > 1 and (step + 1) % sync_every == 0:
                 diverged = _first_nonfinite(losses, norms, counts, checked, step + 1)
                 checked = step + 1
@@ -87,19 +88,20 @@ def _train_epoch(run: Any, epoch: int, inject, step_delay: float, show_progress:
         diverged = _first_nonfinite(losses, norms, counts, checked, steps)
     if diverged is not None:
         steps = diverged["step"]  # the completed steps before it
-    loss_values, norm_values = torch.stack([losses[:steps], norms[:steps]]).tolist()  # one read of the device
+    return {"diverged": diverged, **_epoch_means(losses, norms, counts, steps), "lr": lr,
+            "train_s": time.perf_counter() - t0 - curve_s}  # fmt: skip
+
+
+def _epoch_means(losses: torch.Tensor, norms: torch.Tensor, counts: list[int], steps: int) -> dict:
+    """The epoch's loss per unit and mean gradient norm over its first ``steps`` steps, summed on the host in
+    step order (as the epoch ran), from one read of the device."""
+    loss_values, norm_values = torch.stack([losses[:steps], norms[:steps]]).tolist()
     units = sum(counts[:steps])
     loss_sum = norm_sum = 0.0
-    for value, norm_value in zip(loss_values, norm_values):  # in step order, as the epoch ran
+    for value, norm_value in zip(loss_values, norm_values):
         loss_sum, norm_sum = loss_sum + value, norm_sum + norm_value
-    return {
-        "diverged": diverged,
-        "loss": loss_sum / units if units else None,
-        "grad_norm": norm_sum / steps if steps else None,
-        "lr": lr,
-        "units": units,
-        "train_s": time.perf_counter() - t0 - curve_s,
-    }
+    return {"loss": loss_sum / units if units else None, "grad_norm": norm_sum / steps if steps else None,
+            "units": units}  # fmt: skip
 
 
 def _divergence(step: int, quantity: str, value: float) -> dict:

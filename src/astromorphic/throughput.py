@@ -176,7 +176,7 @@ def run_reference(config: dict, tasks: list[str], models: str | None, args: argp
 
     from astromorphic.plain_loop import compare
 
-    rows = []
+    rows = []  # also returned, for callers that want them
     for task in tasks:
         for model in models.split(",") if models else models_for_task(config, task):
             load_before = os.getloadavg()[0]
