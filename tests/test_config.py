@@ -154,6 +154,19 @@ def test_derived_rules_live_in_one_place():
     assert "device" not in fingerprinted["train"] and "device" in C.run_section(task)["train"]
 
 
+def test_options_added_later_stay_out_of_the_run_section_while_unset():
+    """A run recorded before an option existed keeps its fingerprint while the option is null; set, it counts."""
+    cfg = C.validate_config({})
+    lm = C.run_section(cfg["tasks"]["wikitext2"], runtime=False)
+    assert not {"held_out", "compact_vocab"} & set(lm["data"]) and "split_map" in lm["data"]
+    assert "curve_every_steps" not in lm["train"] and "curve_samples" not in lm["train"]
+    cfg = C.validate_config({"tasks": {"wikitext2": {"data": {"held_out": 0.1, "compact_vocab": True},
+                                                     "train": {"curve_every_steps": 5}}}})  # fmt: skip
+    lm = C.run_section(cfg["tasks"]["wikitext2"], runtime=False)
+    assert (lm["data"]["held_out"], lm["data"]["compact_vocab"]) == (0.1, True)
+    assert lm["train"]["curve_every_steps"] == 5 and "curve_samples" in lm["train"]
+
+
 def test_config_module_checks_a_file_from_the_command_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(edited("tasks.imdb.train.epocs", 1)))

@@ -91,7 +91,7 @@ GPT2_SHA256 = {
 
 
 def test_gpt2_tokenizer_from_the_released_files():
-    from astromorphic.data.wikitext2 import gpt2_from_dir
+    from astromorphic.data.tokenizers import gpt2_from_dir
 
     data = need("gpt2/encoder.json", "gpt2/vocab.bpe")
     tok = gpt2_from_dir(data / "gpt2")

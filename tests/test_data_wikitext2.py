@@ -93,6 +93,67 @@ def test_missing_train_needs_explicit_mapping(tmp_path):
         prepare("wikitext2", f"tokens:{d}", tmp_path / "x", split_map={"train": "train"})
 
 
+def _articles(titles) -> list[str]:
+    """One short article per title, each with words of its own."""
+    lines = []
+    for title in titles:
+        lines += [" \n", f" = {title} = \n", " \n", f" The {title.lower()} story , told in {len(title)} words . \n"]
+        lines += [" \n", " = = Notes = = \n", " \n", f" More about {title.lower()} here . \n"]
+    return lines
+
+
+def test_held_out_keeps_whole_articles_of_the_copied_split_out_of_its_copy(tmp_path):
+    d = tmp_path / "wt"
+    d.mkdir()
+    valid = _articles([f"Article{k}" for k in range(10)])
+    (d / "wiki.valid.tokens").write_text("".join(valid), encoding="utf-8")
+    (d / "wiki.test.tokens").write_text("".join(_articles(["Other"])), encoding="utf-8")
+    m = prepare("wikitext2", f"tokens:{d}", tmp_path / "o", tokenizer="word", split_map={"train": "valid"},
+                held_out=0.25)  # fmt: skip
+    total = expected_words(d / "wiki.valid.tokens")
+    words = {split: m["counts"][split]["words"] for split in ("train", "valid")}
+    assert words["train"] + words["valid"] == total  # the two parts cover the split, and nothing twice
+    # The held-out end starts at an article heading at or after 75 % of the words: the last 2 or 3 of the 10
+    # articles, without the blank line before the first heading (one word by the release's rule).
+    per_article = total // 10
+    assert words["valid"] in (2 * per_article - 1, 3 * per_article - 1) and words["valid"] <= 0.25 * total
+    assert m["held_out"]["valid"]["words"] == words["valid"] and m["held_out"]["valid"]["of_words"] == total
+    assert m["held_out"]["valid"]["rest_to"] == "train" and m["counts"]["train"] != m["counts"]["valid"]
+    assert any("held-out end" in w for w in m["warnings"]) and not any("copy of" in w for w in m["warnings"])
+    again = prepare("wikitext2", f"tokens:{d}", tmp_path / "o2", tokenizer="word", split_map={"train": "valid"},
+                    held_out=0.25)  # fmt: skip
+    assert again["counts"] == m["counts"]
+    with pytest.raises(DataError, match="held_out: only with split_map"):
+        prepare("wikitext2", f"tokens:{make_tokens_dir(tmp_path / 'full')}", tmp_path / "x", tokenizer="word",
+                held_out=0.1)  # fmt: skip
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_compacted_vocabulary_renumbers_the_training_ids_and_pools_the_rest(tmp_path):
+    d = tmp_path / "wt"
+    d.mkdir()
+    (d / "wiki.train.tokens").write_text("".join(_articles(["Lobster", "Crab"]) * 3), encoding="utf-8")
+    (d / "wiki.valid.tokens").write_text("".join(_articles(["Lobster"])), encoding="utf-8")
+    (d / "wiki.test.tokens").write_text("".join(_articles(["Zyxwvq"])) + " ~ @ # $ ^ \n", encoding="utf-8")
+    opts = dict(tokenizer="bpe", bpe_vocab_size=300, bpe_min_frequency=1)
+    full = prepare("wikitext2", f"tokens:{d}", tmp_path / "full", **opts)
+    compact = prepare("wikitext2", f"tokens:{d}", tmp_path / "compact", compact_vocab=True, **opts)
+    a, _ = load_prepared(tmp_path / "full", verify=True)
+    b, _ = load_prepared(tmp_path / "compact", verify=True)
+    kept = sorted(set(a["train"]["tokens"].tolist()))  # the naive reference: the ids the training text uses
+    rank = {token: k for k, token in enumerate(kept)}
+    assert compact["vocab_size"] == len(kept) + 1 < full["vocab_size"]
+    assert compact["output_vocab"]["unk_id"] == len(kept) and compact["output_vocab"]["of"] == full["vocab_size"]
+    for split in ("train", "valid", "test"):
+        want = [rank.get(token, len(kept)) for token in a[split]["tokens"].tolist()]
+        assert b[split]["tokens"].tolist() == want
+        assert compact["output_vocab"]["unknown_tokens"][split] == want.count(len(kept))
+    assert compact["output_vocab"]["unknown_tokens"]["train"] == 0
+    assert compact["output_vocab"]["unknown_tokens"]["test"] > 0  # characters the training text never has
+    saved = torch.load(tmp_path / "compact" / "output_vocab.pt")["token_ids"]
+    assert saved.tolist() == kept and full["output_vocab"] is None
+
+
 def test_zip_archive_source(tmp_path):
     d = make_tokens_dir(tmp_path / "wt")
     z = tmp_path / "wikitext-2-v1.zip"

@@ -74,6 +74,11 @@ def test_code_hash_follows_the_code_that_computes_a_run_and_nothing_else(package
     assert after["imdb"] != before["imdb"] and after["cifar10"] == before["cifar10"]
     assert after["wikitext2"] == before["wikitext2"]
 
+    _edit(package_copy / "data" / "tokenizers.py")  # a module the language model's data module imports
+    split_out = {t: code_hash(t, package_copy) for t in TASKS}
+    assert split_out["wikitext2"] != after["wikitext2"] and split_out["imdb"] == after["imdb"]
+    assert split_out["cifar10"] == after["cifar10"]
+
     for name in ("models.py", "kernels/causal_sigmoid.cpp"):  # shared code: every task
         previous = {t: code_hash(t, package_copy) for t in TASKS}
         _edit(package_copy / name)
@@ -103,6 +108,10 @@ def test_data_code_hash_follows_the_code_that_prepares_each_task(package_copy):
     _edit(package_copy / "data" / "imdb.py")
     after = {t: data_code_hash(t, package_copy) for t in TASKS}
     assert after["imdb"] != before["imdb"] and after["cifar10"] == before["cifar10"]
+    _edit(package_copy / "data" / "tokenizers.py")  # imported by the language model's data module only
+    split_out = {t: data_code_hash(t, package_copy) for t in TASKS}
+    assert split_out["wikitext2"] != after["wikitext2"] and split_out["imdb"] == after["imdb"]
+    after = split_out
     _edit(package_copy / "data" / "synthetic.py")  # the generators of every task
     assert all(data_code_hash(t, package_copy) != after[t] for t in TASKS)
 

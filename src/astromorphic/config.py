@@ -407,18 +407,23 @@ REPORTING_KEYS = {"train": ("threshold",)}
 RUNTIME_KEYS = {"train": ("threads", "device", "sync_every", "tf32")}
 
 
-# Optional measurements added after runs were recorded: while the switch (first key) is null, the switch and
-# the keys it governs are left out of the run section, so a run that does not use them keeps its fingerprint.
-# They measure, they do not change what a run computes (the learning curve evaluates in evaluation mode and
-# draws no random numbers).
-OPTIONAL_KEYS = {"train": ("curve_every_steps", "curve_samples")}
+# Options added after runs were recorded, as (section, switch, governed keys...): while the switch is null, the
+# switch and the keys it governs are left out of the run section, so a run that does not use them keeps its
+# fingerprint. The learning curve measures and does not change what a run computes (it evaluates in evaluation
+# mode and draws no random numbers); the language model's compacted output vocabulary and held-out text change
+# the data, and are in the fingerprint whenever they are set.
+OPTIONAL_KEYS = (
+    ("train", "curve_every_steps", "curve_samples"),
+    ("data", "compact_vocab"),
+    ("data", "held_out"),
+)
 
 
 def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
     """The part of a resolved task section that a training run reads: no ``resources`` or ``seeds``
     (scheduling), no reporting keys, and without the runtime keys when ``runtime`` is false (the fingerprint)."""
     out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k not in ("resources", "seeds")}
-    for section, (switch, *governed) in OPTIONAL_KEYS.items():
+    for section, switch, *governed in OPTIONAL_KEYS:
         if section in out and out[section].get(switch) is None:
             for name in (switch, *governed):
                 out[section].pop(name, None)

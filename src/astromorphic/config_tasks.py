@@ -117,6 +117,13 @@ class WikiText2Data(_DataOptions):
     split_map: Optional[dict[Literal["train", "valid", "test"], Literal["train", "valid", "test"]]] = Field(
         None, description="e.g. {train: valid} when wiki.train.tokens is missing (then not held out)"
     )
+    held_out: Optional[Real(gt=0, lt=1)] = Field(
+        None, description="with split_map: the fraction of the copied split's words (whole articles at its end) "
+        "kept out of the copy, e.g. {train: valid} with 0.1 trains on the first 90 % of the validation text"
+    )
+    compact_vocab: Optional[StrictBool] = Field(
+        None, description="output layer over the tokens of the training text plus one unknown-token id"
+    )
     n_valid: Optional[PosInt] = None
     seq_len: Optional[PosInt] = Field(None, description="recorded only: training cuts the streams into windows")
     hf_dataset: Optional[str] = None

@@ -240,13 +240,39 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``."""
+def _data_imports(path: Path, root: Path) -> set[Path]:
+    """The modules of the data package that the Python file ``path`` imports (``from astromorphic.data import
+    x``, ``from astromorphic.data.x import ...``, at any depth of the file), as files under ``root``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == "astromorphic.data":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("astromorphic.data."):
+            names.add(node.module.split(".")[2])
+    return {root / "data" / f"{name}.py" for name in names if (root / "data" / f"{name}.py").is_file()}
+
+
+def data_module_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The module that prepares ``task``'s data (:data:`astromorphic.data.TASKS`) and the modules of the data
+    package it imports, directly or through each other: a module split out of a task's data module still counts
+    as that task's code."""
     from astromorphic.data import TASKS as DATA_MODULES  # task -> the module that prepares its data
 
     root = Path(root) if root is not None else PACKAGE_DIR
-    data_module = DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py"
-    files = [root / name for name in (*CODE_FILES, data_module)]
+    todo = [root / (DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py")]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo += sorted(_data_imports(path, root) - seen)
+    return sorted(seen, key=lambda p: p.as_posix())
+
+
+def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    files = [root / name for name in CODE_FILES] + data_module_files(task, root)
     for folder in CODE_FOLDERS:
         if (root / folder).is_dir():
             files += [p for p in (root / folder).rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()]
@@ -300,11 +326,9 @@ def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
 
 def data_code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
     """The source files that prepare ``task``'s data: :data:`DATA_CODE_FILES` and the task's data module."""
-    from astromorphic.data import TASKS as DATA_MODULES
-
     root = Path(root) if root is not None else PACKAGE_DIR
-    data_module = DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py"
-    return sorted({root / name for name in (*DATA_CODE_FILES, data_module)}, key=lambda p: p.as_posix())
+    files = {root / name for name in DATA_CODE_FILES} | set(data_module_files(task, root))
+    return sorted(files, key=lambda p: p.as_posix())
 
 
 def data_code_hash(task: str, root: str | os.PathLike | None = None) -> str:

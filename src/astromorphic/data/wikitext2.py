@@ -9,7 +9,10 @@ Sources:
   ``wiki.test.tokens`` in a folder (or in its ``wikitext-2/`` sub-folder, or in the ``wikitext-2-v1.zip``
   archive). When the train file is missing, the option ``split_map`` (``--split-map train=valid``) may
   name another split to train on; the manifest records the mapping and warns that the split is then not
-  held out. Without a mapping a missing file is an error.
+  held out. Without a mapping a missing file is an error. With ``held_out`` (a fraction), the copy leaves out
+  the end of the split it copies (whole articles, from the first top-level heading at or after ``1 - held_out``
+  of its words), and that split keeps only its end: ``{train: valid}`` with ``held_out: 0.1`` trains on the
+  first ~90 % of the validation text and selects models on the rest (:func:`hold_out`).
 - ``synthetic``: text from the small probabilistic grammar of :mod:`astromorphic.data.synthetic`.
 
 Tokenizers (option ``tokenizer``):
@@ -30,6 +33,13 @@ Tokenizers (option ``tokenizer``):
 - ``auto`` (default): ``gpt2`` when its files are available locally (the same places, nothing downloaded),
   else ``bpe``.
 
+Option ``compact_vocab``: the output layer covers only the tokens that occur in the training text, renumbered
+in id order, plus one unknown-token id for every other token (:func:`compact_vocab`); the manifest's
+``output_vocab`` records its size and how many tokens of each split are unknown, and ``output_vocab.pt`` maps
+the new ids back to the tokenizer's. It cuts the cost of GPT-2's 50,257-way output layer on a small training
+text; perplexities over it are not those over the full vocabulary (an unseen token is scored as the unknown
+token), and the tables say so.
+
 Each line (with its newline) is encoded on its own and the ids are concatenated. Word counts, needed for
 word-level perplexity (total NLL / words), follow the tokenized release: whitespace-separated words plus
 one end-of-line token per line, blank lines included. This gives exactly 217,646 (valid) and 245,569
@@ -38,12 +48,8 @@ one end-of-line token per line, blank lines included. This gives exactly 217,646
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
-import tempfile
+import re
 import zipfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -51,27 +57,12 @@ import numpy as np
 
 from astromorphic.data import common, synthetic
 from astromorphic.data.common import DataError
+from astromorphic.data.tokenizers import find_gpt2_dir, make_tokenizer
 
 SPLITS = ("train", "valid", "test")
 HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
-EOS, UNK = "<eos>", "<unk>"
 WORDS_RULE = (
     "whitespace-separated words plus one end-of-line token per line, blank lines included (as in the tokenized release)"
-)
-# known GPT-2 encodings: every GPT-2 tokenizer loaded here must reproduce them
-GPT2_CHECKS = (("Hello world", [15496, 995]), (" Hello", [18435]), (" the", [262]))
-GPT2_VOCAB_SIZE = 50257
-GPT2_EOT = "<|endoftext|>"
-GPT2_FILE_NAMES = (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt"))
-# sha256 of the files as released with GPT-2 (encoder.json, vocab.bpe)
-GPT2_RELEASE_SHA256 = {
-    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
-    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-}
-GPT2_HF_REPOS = ("openai-community/gpt2", "gpt2")
-_TIKTOKEN_GPT2_FILES = (
-    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
-    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
 )
 SOURCE_FORMS = "hf, tokens:PATH or synthetic"
 ALTERNATIVES = (
@@ -206,314 +197,6 @@ def _prefix_words(lines: list[str], n_words: int) -> list[str]:
     return out
 
 
-# ------------------------------------------------------------------------------------------------ tokenizers
-
-
-class _Tokenizer:
-    name: str
-    vocab_size: int
-    info: dict[str, Any]
-    files: dict[str, bytes]
-
-    def encode_lines(self, lines: list[str]) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class WordTokenizer(_Tokenizer):
-    def __init__(self, train_lines: list[str]) -> None:
-        counts: Counter = Counter()
-        for line in train_lines:
-            counts.update(line.split())
-        words = sorted((w for w in counts if w not in (EOS, UNK)), key=lambda w: (-counts[w], w))
-        self.itos = [EOS, UNK] + words
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-        self.name = "word"
-        self.vocab_size = len(self.itos)
-        self.info = {
-            "kind": "word",
-            "is_gpt2_vocabulary": False,
-            "stand_in": False,
-            "vocabulary_from": "train split",
-            "eos_id": 0,
-            "unk_id": 1,
-            "file": "vocab.json",
-        }
-        self.files = {"vocab.json": common.json_list_bytes(self.itos)}
-
-    def encode_lines(self, lines: list[str]) -> np.ndarray:
-        stoi, unk = self.stoi, self.stoi[UNK]
-        ids: list[int] = []
-        for line in common.progress(lines, desc="encode", unit=" lines"):
-            ids.extend(stoi.get(w, unk) for w in line.split())
-            ids.append(0)
-        return np.asarray(ids, dtype=np.int64)
-
-
-class HFTokenizer(_Tokenizer):
-    """A ``tokenizers.Tokenizer``: a trained byte-level BPE or GPT-2's ``tokenizer.json``."""
-
-    def __init__(self, tok, name: str, info: dict[str, Any]) -> None:
-        self.tok = tok
-        self.name = name
-        self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
-        self.info = {**info, "vocab_size": self.vocab_size, "file": "tokenizer.json"}
-        self.files = {"tokenizer.json": (tok.to_str(pretty=True) + "\n").encode("utf-8")}
-
-    def encode_lines(self, lines: list[str]) -> np.ndarray:
-        ids: list[int] = []
-        step = 2000
-        for i in common.progress(range(0, len(lines), step), desc="encode", unit=" k-lines"):
-            for enc in self.tok.encode_batch(lines[i : i + step], add_special_tokens=False):
-                ids.extend(enc.ids)
-        return np.asarray(ids, dtype=np.int64)
-
-
-class TiktokenGPT2(_Tokenizer):
-    def __init__(self, enc, info: dict[str, Any]) -> None:
-        self.enc = enc
-        self.name = "gpt2"
-        self.vocab_size = enc.n_vocab
-        self.info = {**info, "vocab_size": enc.n_vocab}
-        self.files = {}
-
-    def encode_lines(self, lines: list[str]) -> np.ndarray:
-        ids: list[int] = []
-        for chunk in (lines[i : i + 2000] for i in range(0, len(lines), 2000)):
-            for seq in self.enc.encode_ordinary_batch(chunk):
-                ids.extend(seq)
-        return np.asarray(ids, dtype=np.int64)
-
-
-def train_bpe(train_lines: list[str], vocab_size: int, min_frequency: int) -> HFTokenizer:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=[],
-        show_progress=common.progress_enabled(),
-    )
-    tok.train_from_iterator(train_lines, trainer=trainer)
-    import tokenizers
-
-    return HFTokenizer(
-        tok,
-        f"bytelevel-bpe-{tok.get_vocab_size()}",
-        {
-            "kind": "bpe",
-            "is_gpt2_vocabulary": False,
-            "stand_in": True,
-            "note": (
-                "STAND-IN for the GPT-2 tokenizer (its files were not available locally): a byte-level BPE "
-                "trained on this training split. Token-level perplexities are not comparable with GPT-2 "
-                "numbers; word-level perplexities are."
-            ),
-            "trained_on": "train split",
-            "bpe_vocab_size": vocab_size,
-            "bpe_min_frequency": min_frequency,
-            "library": f"tokenizers {tokenizers.__version__}",
-        },
-    )
-
-
-def _tiktoken_cache_dir() -> Path:
-    for env in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
-        if os.environ.get(env):
-            return Path(os.environ[env])
-    return Path(tempfile.gettempdir()) / "data-gym-cache"
-
-
-def gpt2_files(folder: Path) -> tuple[Path, Path] | None:
-    """The vocabulary and merges files of the released GPT-2 tokenizer in ``folder`` (``encoder.json`` and
-    ``vocab.bpe``, or the same files under the Hugging Face names ``vocab.json`` and ``merges.txt``), or None."""
-    for vocab, merges in GPT2_FILE_NAMES:
-        if (folder / vocab).is_file() and (folder / merges).is_file():
-            return folder / vocab, folder / merges
-    return None
-
-
-def find_gpt2_dir(folder: Path) -> Path | None:
-    """Where the GPT-2 files sit for a local WikiText-2 folder: in it, in its ``gpt2/`` sub-folder, or in a
-    ``gpt2/`` folder beside it (``<data_dir>/gpt2`` next to ``<data_dir>/wikitext2``); None when nowhere."""
-    for candidate in (folder, folder / "gpt2", folder.parent / "gpt2"):
-        if candidate.is_dir() and gpt2_files(candidate) is not None:
-            return candidate
-    return None
-
-
-def _check_gpt2(tok, where: str) -> None:
-    """A DataError unless ``tok`` has GPT-2's vocabulary size and encodes the known strings as GPT-2 does."""
-    for text, expected in GPT2_CHECKS:
-        ids = tok.encode(text, add_special_tokens=False).ids
-        if ids != expected:
-            raise DataError(f"{where}: not the GPT-2 vocabulary ({text!r} -> {ids}, expected {expected})")
-    if tok.get_vocab_size() != GPT2_VOCAB_SIZE:
-        size = tok.get_vocab_size()
-        raise DataError(f"{where}: not the GPT-2 vocabulary ({size} tokens, expected {GPT2_VOCAB_SIZE})")
-
-
-def gpt2_from_dir(folder: str | Path) -> HFTokenizer:
-    """GPT-2's byte-level BPE built from its released files (``encoder.json``: token -> id, ``vocab.bpe``: the
-    merges) with the ``tokenizers`` library: byte-level pre-tokenizer without a prefix space, as GPT-2."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    folder = Path(folder)
-    files = gpt2_files(folder) if folder.is_dir() else None
-    if files is None:
-        raise DataError(
-            f"{folder}: no GPT-2 tokenizer files (option gpt2_dir); expected encoder.json and vocab.bpe "
-            "(or vocab.json and merges.txt) as released with GPT-2"
-        )
-    vocab, merges = files
-    try:
-        tok = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
-    except Exception as exc:
-        raise DataError(f"{folder}: cannot read {vocab.name} and {merges.name} as a BPE vocabulary ({exc})") from exc
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([GPT2_EOT])  # id 50256, already in the vocabulary, as in GPT-2's tokenizer.json
-    _check_gpt2(tok, str(folder))
-    records = [common.file_record(vocab), common.file_record(merges)]
-    release = [GPT2_RELEASE_SHA256.get(name) for name in (r["name"] for r in records)]
-    info = {
-        "kind": "gpt2",
-        "is_gpt2_vocabulary": True,
-        "stand_in": False,
-        "origin": f"gpt2_dir ({vocab.name}, {merges.name})",
-        "source_files": records,
-        "release_sha256_match": [r["sha256"] for r in records] == release,
-    }
-    return HFTokenizer(tok, "gpt2", info)
-
-
-def _gpt2_from_json(path: Path, origin: str) -> HFTokenizer:
-    """GPT-2 from a ``tokenizers`` tokenizer.json (a local file or the Hugging Face cache), checked."""
-    from tokenizers import Tokenizer
-
-    try:
-        tok = Tokenizer.from_file(str(path))
-    except Exception as exc:
-        raise DataError(f"{path}: not a tokenizers tokenizer.json ({exc})") from exc
-    _check_gpt2(tok, str(path))
-    info = {
-        "kind": "gpt2",
-        "is_gpt2_vocabulary": True,
-        "stand_in": False,
-        "origin": origin,
-        "source_file": common.file_record(path),
-    }
-    return HFTokenizer(tok, "gpt2", info)
-
-
-def _gpt2_from_hf_cache(looked: list[str]) -> HFTokenizer | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency of datasets
-        return None
-    for repo in GPT2_HF_REPOS:
-        hit = try_to_load_from_cache(repo, "tokenizer.json")
-        looked.append(f"Hugging Face cache {repo}/tokenizer.json")
-        if isinstance(hit, str):
-            return _gpt2_from_json(Path(hit), f"Hugging Face cache ({repo})")
-    return None
-
-
-def _gpt2_from_tiktoken(looked: list[str]) -> _Tokenizer | None:
-    cache = _tiktoken_cache_dir()
-    looked.append(f"tiktoken cache {cache}")
-    keys = [hashlib.sha1(url.encode()).hexdigest() for url in _TIKTOKEN_GPT2_FILES]
-    if not all((cache / k).is_file() for k in keys):
-        return None
-    try:
-        import tiktoken
-    except ImportError:
-        looked[-1] += " (files present, tiktoken not installed: pip install tiktoken)"
-        return None
-    enc = tiktoken.get_encoding("gpt2")
-    if enc.encode_ordinary(GPT2_CHECKS[0][0]) != GPT2_CHECKS[0][1]:
-        raise DataError(f"{cache}: the cached tiktoken GPT-2 files do not give the GPT-2 encoding")
-    info = {"kind": "gpt2", "is_gpt2_vocabulary": True, "stand_in": False, "origin": f"tiktoken {tiktoken.__version__}"}
-    return TiktokenGPT2(enc, info)
-
-
-def find_gpt2(opts: dict[str, Any]) -> tuple[_Tokenizer | None, list[str]]:
-    """The GPT-2 tokenizer from local files only, or None and the places that were looked at. In this order:
-    option ``gpt2_tokenizer_file`` (a tokenizer.json), option ``gpt2_dir`` (the released encoder.json and
-    vocab.bpe), the Hugging Face cache, tiktoken's cache. A named file or folder that is missing or holds
-    another vocabulary is an error, not a fall-back."""
-    looked: list[str] = []
-    if opts.get("gpt2_tokenizer_file"):
-        path = Path(opts["gpt2_tokenizer_file"])
-        if not path.is_file():
-            raise DataError(
-                f"{path}: GPT-2 tokenizer file not found (option gpt2_tokenizer_file; expected a tokenizer.json)"
-            )
-        return _gpt2_from_json(path, "gpt2_tokenizer_file"), looked
-    if opts.get("gpt2_dir"):
-        return gpt2_from_dir(opts["gpt2_dir"]), looked
-    tok = _gpt2_from_hf_cache(looked)
-    if tok is None:
-        tok = _gpt2_from_tiktoken(looked)
-    return tok, looked
-
-
-def download_gpt2(opts: dict[str, Any], looked: list[str]) -> HFTokenizer | None:
-    """GPT-2's tokenizer.json from the Hugging Face Hub (into its cache), or None when the Hub cannot be reached
-    within ``network_timeout`` seconds or offline mode is set (the reason goes to ``looked``)."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    try:
-        import huggingface_hub.constants as hconst
-        from huggingface_hub import hf_hub_download
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency of datasets
-        looked.append("Hugging Face Hub (huggingface_hub not installed)")
-        return None
-    reason = "offline mode is set (HF_HUB_OFFLINE)" if hconst.HF_HUB_OFFLINE else None
-    reason = reason or common.check_reachable(endpoint, float(opts["network_timeout"]))
-    if reason is not None:
-        looked.append(f"Hugging Face Hub {GPT2_HF_REPOS[0]}: {reason}")
-        return None
-    try:
-        path = hf_hub_download(GPT2_HF_REPOS[0], "tokenizer.json")
-    except Exception as exc:
-        raise DataError(
-            f"tokenizer gpt2: downloading {GPT2_HF_REPOS[0]}/tokenizer.json failed ({type(exc).__name__}: {exc})"
-        ) from exc
-    return _gpt2_from_json(Path(path), f"Hugging Face Hub ({GPT2_HF_REPOS[0]}, downloaded)")
-
-
-def make_tokenizer(choice: str, train_lines: list[str], opts: dict[str, Any]) -> _Tokenizer:
-    """The tokenizer of option ``tokenizer``. ``gpt2`` and ``auto`` use local GPT-2 files first
-    (:func:`find_gpt2`); then ``gpt2`` downloads from the Hugging Face Hub when it can be reached and fails
-    with a one-line error when not, while ``auto`` trains the byte-level BPE stand-in."""
-    if choice == "word":
-        return WordTokenizer(train_lines)
-    if choice in ("gpt2", "auto"):
-        tok, looked = find_gpt2(opts)
-        if tok is None and choice == "gpt2":
-            tok = download_gpt2(opts, looked)
-        if tok is not None:
-            return tok
-        if choice == "gpt2":
-            raise DataError(
-                "tokenizer gpt2: the GPT-2 tokenizer files are not available locally (looked in: "
-                + "; ".join(looked)
-                + "). Give the folder of GPT-2's encoder.json and vocab.bpe with gpt2_dir, a GPT-2 tokenizer.json "
-                "with gpt2_tokenizer_file, or use tokenizer: bpe (a stand-in trained on the training split) or "
-                "tokenizer: word."
-            )
-        print(
-            "astromorphic prepare: GPT-2 tokenizer not available locally; training a byte-level BPE stand-in "
-            "on the training split (recorded in the manifest)",
-            file=sys.stderr,
-        )
-    vocab = common.require_int(opts, "bpe_vocab_size", minimum=257)
-    return train_bpe(train_lines, vocab, common.require_int(opts, "bpe_min_frequency"))
-
-
 # ------------------------------------------------------------------------------------------------ sources
 # Each reader returns ({split: lines}, manifest entries including "inputs" and "text_form"); a split that
 # split_map fills from another one may be missing.
@@ -564,16 +247,53 @@ def _split_map(opts: dict[str, Any]) -> dict[str, str]:
     return split_map
 
 
-def _apply_split_map(lines: dict[str, list[str]], split_map: dict[str, str]) -> list[str]:
-    """Fill the mapped splits from their origin; the warnings that say so."""
-    warnings = []
+def _apply_split_map(lines: dict[str, list[str]], split_map: dict[str, str], held_out: float | None) -> tuple[list[str], dict]:
+    """Fill the mapped splits from their origin, or, with ``held_out``, from the origin's text before its held-out
+    end (:func:`hold_out`); the warnings that say so and the manifest's ``held_out`` entry."""
+    warnings, record = [], {}
+    if held_out is not None and not split_map:
+        raise DataError("held_out: only with split_map (it holds out part of a split that another split copies)")
+    origins = sorted(split_map.values())
+    if held_out is not None and len(set(origins)) < len(origins):
+        raise DataError(f"held_out: split_map {split_map} copies one split twice; hold out from one copy only")
     for target, origin in sorted(split_map.items()):
-        lines[target] = lines[origin]
+        if held_out is None:
+            lines[target] = lines[origin]
+            warnings.append(
+                f"split {target!r} is a copy of {origin!r} (split_map): it is not held out, and numbers measured on "
+                f"{origin!r} after training on it are not generalisation"
+            )
+            continue
+        lines[target], lines[origin], record[origin] = hold_out(lines[origin], held_out)
+        record[origin]["rest_to"] = target
         warnings.append(
-            f"split {target!r} is a copy of {origin!r} (split_map): it is not held out, and numbers measured on "
-            f"{origin!r} after training on it are not generalisation"
+            f"split {target!r} is the first part of {origin!r} (split_map, held_out {held_out}); {origin!r} is "
+            f"its held-out end ({record[origin]['words']} of {record[origin]['of_words']} words), not the release's "
+            f"{origin!r} split"
         )
-    return warnings
+    return warnings, record
+
+
+HEADING = re.compile(r"^ = [^=].* = $")
+HELD_OUT_RULE = "whole articles at the end of the split: from the first top-level heading at or after (1 - held_out) of its words"
+
+
+def hold_out(lines: list[str], fraction: float) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Split ``lines`` into (kept, held-out end, record): the end starts at the first top-level article heading
+    (`` = Title = ``) at or after ``1 - fraction`` of the words (:data:`WORDS_RULE`), or at that line when no
+    heading follows, so that no article is cut in two."""
+    total, count, cut = count_words(lines), 0, len(lines)
+    for i, line in enumerate(lines):
+        if count >= (1 - fraction) * total:
+            cut = i
+            break
+        count += len(line.split()) + 1
+    heading = next((i for i in range(cut, len(lines)) if HEADING.match(lines[i].rstrip("\n"))), cut)
+    kept, end = lines[:heading], lines[heading:]
+    if not kept or not end:
+        raise DataError(f"held_out {fraction}: leaves an empty part of a split of {total} words; choose a fraction "
+                        "that keeps text on both sides")
+    return kept, end, {"fraction": fraction, "words": count_words(end), "of_words": total, "rule": HELD_OUT_RULE}
 
 
 def _prefix_subsets(lines: dict[str, list[str]], opts: dict[str, Any]) -> dict[str, Any]:
@@ -594,6 +314,26 @@ def _prefix_subsets(lines: dict[str, list[str]], opts: dict[str, Any]) -> dict[s
     return subsets
 
 
+COMPACT_RULE = (
+    "the tokenizer's ids that occur in the training text, in id order, then one unknown-token id for every other id"
+)
+
+
+def compact_vocab(streams: dict[str, np.ndarray], vocab_size: int) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+    """Streams over a compacted vocabulary (:data:`COMPACT_RULE`): the ids of the training text, renumbered from
+    0 in their order, and the unknown id ``len(kept)`` for the others. Returns the new streams, the kept ids (new
+    id -> tokenizer id) and the manifest's ``output_vocab`` entry, which counts the unknown tokens of each split:
+    a perplexity over this vocabulary scores an unseen token as the one unknown token."""
+    kept = np.unique(streams["train"]).astype(np.int64)
+    table = np.full(vocab_size, len(kept), dtype=np.int64)
+    table[kept] = np.arange(len(kept), dtype=np.int64)
+    out = {split: table[stream] for split, stream in streams.items()}
+    unknown = {split: int((out[split] == len(kept)).sum()) for split in out}
+    record = {"rule": COMPACT_RULE, "size": len(kept) + 1, "of": vocab_size, "unk_id": len(kept),
+              "unknown_tokens": unknown, "file": "output_vocab.pt"}  # fmt: skip
+    return out, kept, record
+
+
 def prepare(
     kind: str, arg: str | None, opts: dict[str, Any], timer: common.Timings
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -602,13 +342,18 @@ def prepare(
 
     split_map = _split_map(opts)
     lines, read_info = common.read_source("wikitext2", kind, arg, opts, timer, SOURCES, SOURCE_FORMS)
-    warnings = _apply_split_map(lines, split_map)
+    warnings, held_out = _apply_split_map(lines, split_map, opts.get("held_out"))
     subsets = _prefix_subsets(lines, opts) if kind != "synthetic" else {}
     with timer.stage("tokenizer"):
         tok = make_tokenizer(opts["tokenizer"], lines["train"], opts)
     with timer.stage("encode"):
         streams = {split: tok.encode_lines(lines[split]) for split in SPLITS}
     files = dict(tok.files)
+    output_vocab = None
+    if opts.get("compact_vocab"):
+        streams, kept, output_vocab = compact_vocab(streams, tok.vocab_size)
+        files["output_vocab.pt"] = common.tensor_file_bytes({"token_ids": torch.from_numpy(kept)})
+    vocab_size = tok.vocab_size if output_vocab is None else output_vocab["size"]
     with timer.stage("serialize"):
         for split in SPLITS:
             files[f"{split}.pt"] = common.tensor_file_bytes({"tokens": torch.from_numpy(streams[split])})
@@ -626,11 +371,13 @@ def prepare(
             "counts": counts,
             "words_rule": WORDS_RULE,
             "tokens_per_word": {s: round(counts[s]["tokens"] / max(counts[s]["words"], 1), 6) for s in SPLITS},
-            "vocab_size": tok.vocab_size,
+            "vocab_size": vocab_size,
+            "output_vocab": output_vocab,
             "tokenizer": tok.name,
             "tokenizer_info": info,
             "seq_len": opts["seq_len"],
             "split_map": split_map,
+            "held_out": held_out,
             "subsets": subsets,
             "warnings": warnings,
             "n_classes": None,
