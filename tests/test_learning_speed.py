@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from _fake_runs import learning_curve, make_runs
-from astromorphic import aggregate, learning_speed, tables
+from astromorphic import aggregate, learning_speed, table_context, tables
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference" / "paper_values.csv"
@@ -67,7 +67,7 @@ def test_one_run_without_a_curve_keeps_its_task_at_epoch_resolution(tmp_path):
     record = json.loads(record_file.read_text())
     del record["learning_curve"]
     record_file.write_text(json.dumps(record))
-    ctx = tables.Context({"label": "x", "tasks": {"imdb": {}}, "models": ["astro"]},
+    ctx = table_context.Context({"label": "x", "tasks": {"imdb": {}}, "models": ["astro"]},
                          *aggregate.tidy_runs([runs])[1::-1], pd.DataFrame(), {},
                          aggregate.learning_curves([runs]))
     assert not learning_speed.has_curves(ctx, "imdb", ["astro", "vanilla"])

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from _fake_runs import MODELS, make_runs, write_run
-from astromorphic import aggregate, tables
+from astromorphic import aggregate, table_context, table_writers, tables
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_values.csv"
 
@@ -153,15 +153,15 @@ def test_tables_are_byte_identical_when_rebuilt(built, tmp_path):
         assert path.read_bytes() == (out / path.name).read_bytes(), path.name
 
 
-def _special_table() -> tables.Table:
+def _special_table() -> table_context.Table:
     display = pd.DataFrame([["a_b & c", "50 % ± 2", "x|y", "< 0.001"], ["6", "0.850", "88.70", "—"]],
                            columns=["Key_1", "Ours (mean ± sd)", "P|Q", "Welch p"])
-    return tables.Table("special", "Special", "Cells with 5 % & more_chars.", display,
+    return table_context.Table("special", "Special", "Cells with 5 % & more_chars.", display,
                         pd.DataFrame({"v": [1.0, 2.0]}), ["A note with 10 % & x_y."])
 
 
 def test_markdown_is_a_pipe_table_with_pipes_escaped():
-    md = tables.render_markdown(_special_table(), "real data (configuration: c_1)")
+    md = table_writers.render_markdown(_special_table(), "real data (configuration: c_1)")
     lines = md.splitlines()
     assert lines[0] == "**Special.** Cells with 5 % & more_chars. Data: real data (configuration: c_1)."
     header, rule, first, second = lines[2:6]
@@ -173,7 +173,7 @@ def test_markdown_is_a_pipe_table_with_pipes_escaped():
 
 
 def test_latex_escapes_cells_header_caption_and_notes():
-    tex = tables.render_latex(_special_table(), "real data (configuration: c_1)")
+    tex = table_writers.render_latex(_special_table(), "real data (configuration: c_1)")
     assert r"a\_b \& c & 50 \% $\pm$ 2 & x|y & $<$ 0.001 \\" in tex
     assert r"6 & 0.850 & 88.70 & --- \\" in tex
     assert r"Key\_1 & Ours (mean $\pm$ sd) & P|Q & Welch p \\" in tex
@@ -185,7 +185,7 @@ def test_latex_escapes_cells_header_caption_and_notes():
 
 
 def test_html_escapes_cells_and_notes():
-    page = tables.render_html(_special_table(), "real data (configuration: c_1)")
+    page = table_writers.render_html(_special_table(), "real data (configuration: c_1)")
     assert "<td>a_b &amp; c</td>" in page and "<td>&lt; 0.001</td>" in page and "<td>x|y</td>" in page
     assert "<th>P|Q</th>" in page and "<td>88.70</td>" in page
     assert "<li>A note with 10 % &amp; x_y.</li>" in page
@@ -204,13 +204,13 @@ def test_every_format_shows_every_cell(built):
     assert any(c[:1].isdigit() and " ± " in c for c in cells)  # a mean ± sd cell
     for value in cells:
         assert f"<td>{html.escape(value, quote=False)}</td>" in page or f"<th>{value}</th>" in page, value
-        latex = value.replace("%", r"\%").replace("_", r"\_").translate(tables.LATEX_SYMBOLS)
+        latex = value.replace("%", r"\%").replace("_", r"\_").translate(table_writers.LATEX_SYMBOLS)
         assert latex in tex, value
 
 
 def test_renderers_give_identical_bytes_twice():
     table = _special_table()
-    for render in (tables.render_markdown, tables.render_latex, tables.render_html):
+    for render in (table_writers.render_markdown, table_writers.render_latex, table_writers.render_html):
         assert render(table, "p").encode() == render(_special_table(), "p").encode()
 
 

@@ -199,6 +199,11 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
     row["data_embedding"] = data.get("embedding")
     row["data_train_from"] = data.get("train_from")
     row["data_held_out"] = ";".join(data.get("held_out") or [])
+    row["data_train_fraction"] = _number(data.get("train_fraction"))
+    vocab = data.get("output_vocab") or {}
+    row["data_output_vocab"] = _number(vocab.get("size"))
+    row["data_vocab_of"] = _number(vocab.get("of"))
+    row["data_unknown_test"] = _number(vocab.get("unknown_test"))
     per_word = data.get("tokens_per_word") or {}
     row["data_tokens_per_word"] = _number(per_word.get("test"))
     return row

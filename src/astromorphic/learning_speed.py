@@ -16,7 +16,7 @@ import math
 import pandas as pd
 
 from astromorphic.aggregate import epochs_to_threshold
-from astromorphic.tables import (
+from astromorphic.table_context import (
     ABLATION,
     DASH,
     TASK_NAMES,

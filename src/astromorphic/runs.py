@@ -32,7 +32,6 @@ outside one) and the sha256 of its ``metrics.csv`` (``metrics_sha256``), which m
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import csv
 import errno
@@ -52,6 +51,17 @@ from typing import Any, Iterator
 
 from astromorphic import __version__
 from astromorphic import io as aio
+from astromorphic.code_identity import (  # noqa: F401 (the names runs has always offered)
+    CODE_FILES,
+    DATA_CODE_FILES,
+    PACKAGE_DIR,
+    code_files,
+    code_hash,
+    data_code_files,
+    data_code_hash,
+    data_module_files,
+    source_identity,
+)
 from astromorphic.config import run_section
 
 CHECKPOINT_FORMAT = 2  # 2: tensors and plain containers only, read with torch.load(weights_only=True)
@@ -60,18 +70,6 @@ TIME_COLUMNS = ("time_epoch_s", "time_throughput")
 SELECTION = {"imdb": ("test_acc", True), "cifar10": ("test_acc", True), "wikitext2": ("valid_ppl", False)}
 FINAL_STATUSES = ("finished", "diverged")
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^@/=]+)$")
-PACKAGE_DIR = Path(__file__).resolve().parent
-# Source files (relative to the package) that determine a run's numbers, plus the data module of its task
-# (astromorphic.data.TASKS) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
-CODE_FILES = (
-    "attention.py", "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
-    "config.py", "config_tasks.py", "config_types.py", "epoch.py", "run_state.py",
-)  # fmt: skip
-CODE_FOLDERS = ("kernels",)
-# The code that prepares a task's data (with the task's module, astromorphic.data.TASKS): the workflow's prepare
-# job follows its hash (:func:`data_code_hash`), so that a change prepares the data again.
-DATA_CODE_FILES = ("data/__init__.py", "data/common.py", "data/synthetic.py")
-SOURCE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".cuh")
 LOCK_NAME = "run.lock"
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
 
@@ -240,103 +238,6 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _data_imports(path: Path, root: Path) -> set[Path]:
-    """The modules of the data package that the Python file ``path`` imports (``from astromorphic.data import
-    x``, ``from astromorphic.data.x import ...``, at any depth of the file), as files under ``root``."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module == "astromorphic.data":
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("astromorphic.data."):
-            names.add(node.module.split(".")[2])
-    return {root / "data" / f"{name}.py" for name in names if (root / "data" / f"{name}.py").is_file()}
-
-
-def data_module_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The module that prepares ``task``'s data (:data:`astromorphic.data.TASKS`) and the modules of the data
-    package it imports, directly or through each other: a module split out of a task's data module still counts
-    as that task's code."""
-    from astromorphic.data import TASKS as DATA_MODULES  # task -> the module that prepares its data
-
-    root = Path(root) if root is not None else PACKAGE_DIR
-    todo = [root / (DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py")]
-    seen: set[Path] = set()
-    while todo:
-        path = todo.pop()
-        if path not in seen:
-            seen.add(path)
-            todo += sorted(_data_imports(path, root) - seen)
-    return sorted(seen, key=lambda p: p.as_posix())
-
-
-def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``."""
-    root = Path(root) if root is not None else PACKAGE_DIR
-    files = [root / name for name in CODE_FILES] + data_module_files(task, root)
-    for folder in CODE_FOLDERS:
-        if (root / folder).is_dir():
-            files += [p for p in (root / folder).rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()]
-    return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
-
-
-_C_TOKENS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*.*?\*/', re.S)
-
-
-def source_identity(path: Path) -> bytes:
-    """What counts of one source file: a Python file's syntax tree without docstrings (comments and layout are
-    not in it), a C/C++/CUDA file's text without comments, with whitespace only where it separates two words;
-    other files by their bytes. A file Python cannot parse counts by its bytes."""
-    data = path.read_bytes()
-    if path.suffix == ".py":
-        try:
-            tree = ast.parse(data, filename=str(path))
-        except (SyntaxError, ValueError):
-            return data
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                body = node.body
-                if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                        and isinstance(body[0].value.value, str):  # fmt: skip
-                    node.body = body[1:] or [ast.Pass()]
-        return ast.dump(tree, annotate_fields=True, include_attributes=False).encode()
-    if path.suffix in SOURCE_SUFFIXES:
-        text = data.decode("utf-8", "replace")
-        text = _C_TOKENS.sub(lambda m: " " if m[0].startswith("/") else m[0], text)  # comments out, strings kept
-        text = re.sub(r"\s+", " ", text)
-        text = re.sub(r" ?([^\w ]) ?", r"\1", text).strip()  # no space beside punctuation
-        return text.encode()
-    return data
-
-
-def _hash_files(files: list[Path], root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        data = source_identity(path)
-        digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
-
-
-def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
-    """sha256 over the names and :func:`source_identity` of :func:`code_files`: a run trained by other code
-    is out of date; a reformatted one is not."""
-    root = Path(root) if root is not None else PACKAGE_DIR
-    return _hash_files(code_files(task, root), root)
-
-
-def data_code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The source files that prepare ``task``'s data: :data:`DATA_CODE_FILES` and the task's data module."""
-    root = Path(root) if root is not None else PACKAGE_DIR
-    files = {root / name for name in DATA_CODE_FILES} | set(data_module_files(task, root))
-    return sorted(files, key=lambda p: p.as_posix())
-
-
-def data_code_hash(task: str, root: str | os.PathLike | None = None) -> str:
-    """Like :func:`code_hash`, over :func:`data_code_files`: prepared data made by other code are out of date."""
-    root = Path(root) if root is not None else PACKAGE_DIR
-    return _hash_files(data_code_files(task, root), root)
-
-
 def fingerprint(task: str, model: str, seed: int, task_cfg: dict, manifest_sha: str, code: str | None = None) -> str:
     """Hash of everything that determines a run's numbers: the run section of the configuration
     (:func:`astromorphic.config.run_section`), the prepared data and the code (``code``, default
@@ -366,6 +267,9 @@ def data_provenance(manifest: dict) -> dict:
     splits = list(manifest.get("splits") or [])
     train_from = split_map.get("train", "train")
     evaluated = [s for s in splits if s != "train"]
+    ends = manifest.get("held_out") or {}  # a copied split whose end the copy left out (wikitext2 held_out)
+    counts = manifest.get("counts") or {}
+    vocab = manifest.get("output_vocab")
     if manifest.get("embedding_file"):
         embedding = f"pretrained vectors ({manifest.get('embedding') or manifest['embedding_file']})"
     elif manifest.get("image_shape"):
@@ -378,8 +282,14 @@ def data_provenance(manifest: dict) -> dict:
         "tokenizer": manifest.get("tokenizer"),
         "embedding": embedding,
         "train_from": train_from,
-        "held_out": [s for s in evaluated if s != train_from],
+        "held_out": [s for s in evaluated if s != train_from or s in ends],
+        "train_fraction": (counts.get("train", {}).get("words", 0) / ends[train_from]["of_words"]
+                           if train_from in ends else None),  # fmt: skip
         "tokens_per_word": manifest.get("tokens_per_word"),
+        "output_vocab": None if not vocab else {
+            "size": vocab["size"], "of": vocab["of"],
+            "unknown_test": vocab["unknown_tokens"].get("test", 0) / max(counts.get("test", {}).get("tokens", 0), 1),
+        },
     }
 
 

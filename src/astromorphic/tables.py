@@ -22,10 +22,8 @@ Every float is printed with a fixed number of digits, so that the same runs give
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,218 +31,28 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from astromorphic.aggregate import FLOAT_FORMAT, TASK_ORDER
-from astromorphic.io import atomic_path, write_text
+from astromorphic.aggregate import TASK_ORDER
 from astromorphic.runs import format_value, parse_model_name
-
-TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
-S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
-ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
-CONTROL = "no-attention"
-ABLATION = "@position_embedding=none"  # the run-name suffix of the ablation runs (config: ablation)
-GATE_CONTROL = "astro-gate-only"
-PROBES = ("attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
-DASH = "—"
-
-
-# ------------------------------------------------------------------------------------------ table object
-
-
-@dataclass
-class Table:
-    name: str
-    title: str
-    caption: str
-    display: pd.DataFrame  # what a reader sees: strings
-    data: pd.DataFrame  # what a program reads: numbers, one row per display row
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Context:
-    """Everything a table is built from."""
-
-    config: dict
-    summary: pd.DataFrame
-    tidy: pd.DataFrame
-    reference: pd.DataFrame
-    manifests: dict[str, dict]
-    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # step-resolution learning curves (aggregate)
-
-    def __post_init__(self) -> None:
-        # A run that has not ended (status "running") is no seed of any result: it counts nowhere.
-        for name in ("summary", "tidy", "curves"):
-            frame = getattr(self, name)
-            if "status" in frame.columns:
-                setattr(self, name, frame[frame["status"] != "running"].reset_index(drop=True))
-
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label") or "unnamed configuration")
-
-    @property
-    def synthetic(self) -> bool:
-        flags = [bool(self.config.get("synthetic"))]
-        flags += [bool(m.get("synthetic")) for m in self.manifests.values()]
-        if "synthetic" in self.summary.columns:
-            flags += [bool(v) for v in self.summary["synthetic"]]
-        return any(flags)
-
-    @property
-    def provenance(self) -> str:
-        if self.synthetic:
-            return f"synthetic stand-in data (configuration: {self.label}); not comparable with the paper's numbers"
-        return f"real data (configuration: {self.label})"
-
-    def tasks(self) -> list[str]:
-        names = list((self.config.get("tasks") or {}).keys())
-        return [t for t in TASK_ORDER if t in names]
-
-    def models(self, task: str) -> list[str]:
-        """Plain presets run on ``task`` (no sweep variants), in configuration order."""
-        from astromorphic.config import models_for_task
-
-        order = models_for_task(self.config, task)
-        ran = set(self.runs(task)["model"]) if not self.summary.empty else set()
-        listed = [m for m in order if m in ran]
-        return listed + sorted(ran - set(listed))
-
-    def runs(self, task: str, model: str | None = None) -> pd.DataFrame:
-        """Runs of one model name on ``task``, or of every plain preset when ``model`` is None."""
-        s = self.summary
-        if s.empty:
-            return s
-        rows = s[s["task"] == task]
-        rows = rows[rows["model"] == model] if model is not None else rows[rows["model"] == rows["preset"]]
-        return rows.sort_values("seed")
-
-    def ablations(self, task: str) -> list[str]:
-        """Ablation runs on ``task`` (``<preset>@position_embedding=none``), in the order of the plain presets."""
-        s = self.summary
-        if s.empty:
-            return []
-        names = set(s[(s["task"] == task) & s["model"].str.contains(ABLATION, regex=False)]["model"])
-        order = [f"{m}{ABLATION}" for m in self.models(task)]
-        return [m for m in order if m in names] + sorted(names - set(order))
-
-    def task_config(self, task: str) -> dict:
-        from astromorphic.config import resolve_task_config
-
-        return resolve_task_config(self.config, task)
-
-    def threshold(self, task: str) -> float:
-        from astromorphic.config import threshold
-
-        return threshold(self.config, task)
-
-    def data_facts(self, task: str) -> dict:
-        """The data provenance of ``task`` as its run records hold it (astromorphic.runs.data_provenance),
-        else from its manifest."""
-        s = self.summary
-        if not s.empty and "data_embedding" in s.columns:
-            rows = s[(s["task"] == task) & s["data_embedding"].notna()]
-            if len(rows):
-                r = rows.iloc[0]
-                held = r.get("data_held_out")
-                return {"tokenizer": r.get("data_tokenizer") if pd.notna(r.get("data_tokenizer")) else None,
-                        "embedding": r["data_embedding"], "train_from": r.get("data_train_from"),
-                        "held_out": str(held).split(";") if isinstance(held, str) and held else [],
-                        "tokens_per_word": r.get("data_tokens_per_word")}  # fmt: skip
-        manifest = self.manifests.get(task)
-        if manifest:
-            from astromorphic.runs import data_provenance
-
-            facts = data_provenance(manifest)
-            facts["tokens_per_word"] = (facts.get("tokens_per_word") or {}).get("test")
-            return facts
-        return {}
-
-    def data_line(self, task: str) -> str:
-        """One line per task: embedding, tokenizer, training text and which evaluation splits are held out."""
-        f = self.data_facts(task)
-        if not f:
-            return f"{TASK_NAMES[task]}: data provenance unknown (no run records or manifest)."
-        parts = [f"embedding: {f['embedding']}"]
-        if task != "cifar10":
-            parts.append(f"tokenizer: {self.tokenizer(task)}")
-        train_from = f.get("train_from") or "train"
-        text = "the training split" if train_from == "train" else f"the {train_from} split (no training split available)"
-        parts.append(f"trained on {text}")
-        held = f.get("held_out") or []
-        evaluated = "test" if task != "wikitext2" else "valid, test"
-        not_held = [s for s in evaluated.split(", ") if s not in held]
-        parts.append("held out: " + (", ".join(held) or "none"))
-        if not_held:
-            parts.append(f"NOT held out: {', '.join(not_held)} (seen in training)")
-        return f"{TASK_NAMES[task]}: " + "; ".join(parts) + "."
-
-    def per_word_is_per_token(self, task: str) -> bool:
-        """True when every token is a word (word tokenizer): per-token and per-word perplexity coincide."""
-        value = self.data_facts(task).get("tokens_per_word")
-        try:
-            return float(value) == 1.0
-        except (TypeError, ValueError):
-            return False
-
-    def tokenizer(self, task: str) -> str:
-        manifest = self.manifests.get(task) or {}
-        name = self.data_facts(task).get("tokenizer") or manifest.get("tokenizer")
-        name = name or (self.task_config(task).get("data") or {}).get("tokenizer")
-        if not name:
-            source = (self.task_config(task).get("data") or {}).get("source")
-            name = "synthetic tokens" if source == "synthetic" or self.synthetic else "unknown"
-        return str(name)
-
-    def paper(self, table: str, task: str, model: str, metric: str) -> pd.Series | None:
-        r = self.reference
-        rows = r[(r["table"] == table) & (r["task"] == task) & (r["model"] == model) & (r["metric"] == metric)]
-        return rows.iloc[0] if len(rows) else None
-
-
-# ------------------------------------------------------------------------------------------ formatting
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return DASH
-    return f"{float(value):.{digits}f}"
-
-
-def mean_sd(values: Any) -> tuple[float, float, int]:
-    """Mean and sample standard deviation (ddof = 1) of the finite values, and how many there were."""
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(float(v))], dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan, 0
-    sd = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
-    return float(arr.mean()), sd, int(arr.size)
-
-
-def fmt_mean_sd(mean: float, sd: float, n: int, digits: int = 2) -> str:
-    if n == 0:
-        return DASH
-    if n == 1:
-        return f"{fmt(mean, digits)} (1 seed)"
-    return f"{fmt(mean, digits)} ± {fmt(sd, digits)}"
-
-
-def fmt_paper(value: Any, sd: Any) -> str:
-    if value is None or pd.isna(value):
-        return DASH
-    text = f"{float(value):g}"
-    if sd is not None and not pd.isna(sd):
-        text += f" ± {sd:g}"
-    return text
-
-
-def fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 1e-3 else f"{p:.3f}"
-
-
-def fmt_pct(value: float) -> str:
-    return DASH if not math.isfinite(value) else f"{100 * value:.0f} %"
-
+from astromorphic.table_context import (
+    ABLATION,
+    ALL_TABLES,
+    CONTROL,
+    DASH,
+    GATE_CONTROL,
+    PROBES,
+    S_TABLES,
+    DIAGNOSTICS,
+    TASK_NAMES,
+    Context,
+    Table,
+    display_name,
+    fmt,
+    fmt_mean_sd,
+    fmt_p,
+    fmt_paper,
+    mean_sd,
+)
+from astromorphic.table_writers import write_table
 
 # ------------------------------------------------------------------------------------------ Table I
 
@@ -286,16 +94,6 @@ def _ours_cell(values: list[float], runs: pd.DataFrame, digits: int = 2) -> tupl
             return text, math.nan, math.nan, 0, note
         return f"{fmt_mean_sd(mean, sd, n, digits)} ({len(div)}/{len(runs)} diverged)", mean, sd, n, note
     return fmt_mean_sd(mean, sd, n, digits), mean, sd, n, note
-
-
-DIAGNOSTICS = {"astro-leaky": "diagnostic: sees future tokens"}
-
-
-def display_name(model: str) -> str:
-    """The model as a table shows it: diagnostics and ablation runs say what they are."""
-    if model.endswith(ABLATION):
-        return f"{model[: -len(ABLATION)]} (no absolute position embedding)"
-    return f"{model} ({DIAGNOSTICS[model]})" if model in DIAGNOSTICS else model
 
 
 def _causality_cell(runs: pd.DataFrame) -> tuple[str, bool | None]:
@@ -632,98 +430,6 @@ def available_tables(config: dict) -> list[str]:
 def has_sweep(config: dict) -> bool:
     sweep = config.get("sweep") or {}
     return bool(sweep.get("tasks")) and bool(sweep.get("grid"))
-
-
-# ------------------------------------------------------------------------------------------ writers
-
-
-# LaTeX and HTML special characters are escaped by pandas (``escape="latex"``, ``DataFrame.to_html``); tabulate
-# leaves ``|`` alone, so Markdown cells have it escaped first. After pandas' LaTeX escaping, these symbols
-# (missing from LaTeX's default text fonts and input encoding) are written as LaTeX.
-LATEX_SYMBOLS = str.maketrans({"±": r"$\pm$", "−": "$-$", "—": "---", "×": r"$\times$", "≥": r"$\geq$",
-                               "≤": r"$\leq$", "<": "$<$", ">": "$>$"})
-HTML_STYLE = ("body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
-              "td,th{border:1px solid #bbb;padding:3px 6px;text-align:left}th{background:#eee}")
-
-
-def _single_line(text: Any) -> str:
-    return str(text).replace("\n", " ")
-
-
-def render_markdown(table: Table, provenance: str) -> str:
-    """A pipe table by tabulate (``DataFrame.to_markdown``), cells taken as text, ``|`` escaped."""
-    def cell(text: Any) -> str:
-        return _single_line(text).replace("|", r"\|")
-
-    frame = table.display.map(cell).rename(columns=cell)
-    body = frame.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
-    lines = [f"**{table.title}.** {table.caption} Data: {provenance}.", "", body, ""]
-    lines += [f"- {note}" for note in table.notes]
-    lines.append(f"- Data: {provenance}.")
-    return "\n".join(lines) + "\n"
-
-
-def _latex_format(styler: Any) -> Any:
-    """Let pandas escape LaTeX's special characters in cells and header, then write the symbols as LaTeX."""
-    def symbols(text: Any) -> str:
-        return _single_line(text).translate(LATEX_SYMBOLS)
-
-    return styler.format(symbols, escape="latex").format_index(symbols, escape="latex", axis=1)
-
-
-def _latex_text(texts: list[str]) -> list[str]:
-    """Free text (caption, notes) escaped exactly like the cells: one column rendered by the Styler."""
-    frame = pd.DataFrame({"text": [_single_line(t) for t in texts]})
-    styler = _latex_format(frame.style).hide(axis="index").hide(axis="columns")
-    return styler.to_string(delimiter="\t").splitlines()
-
-
-def render_latex(table: Table, provenance: str) -> str:
-    """The tabular by ``Styler.to_latex`` (``\\hline`` rules), inside a ``table`` float with caption and notes."""
-    styler = _latex_format(table.display.style).hide(axis="index")
-    styler = styler.set_table_styles([{"selector": rule, "props": ":hline;"}
-                                      for rule in ("toprule", "midrule", "bottomrule")])
-    tabular = styler.to_latex(column_format="l" * len(table.display.columns))
-    caption, *notes = _latex_text([f"{table.title}. {table.caption} Data: {provenance}.", *table.notes])
-    out = [
-        f"% {table.title}: generated by `astromorphic tables`; edit the configuration or the code, not this file.",
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        rf"\caption{{{caption}}}",
-        rf"\label{{tab:{table.name}}}",
-        tabular.rstrip("\n"),
-        "",
-        *(r"\par\footnotesize " + note for note in notes),
-        r"\end{table}",
-    ]
-    return "\n".join(out) + "\n"
-
-
-def render_html(table: Table, provenance: str) -> str:
-    """The table by ``DataFrame.to_html`` (cells escaped), in a page with caption, provenance and notes."""
-    e = html.escape
-    body = table.display.map(str).to_html(index=False, escape=True, border=0, justify="left")
-    notes = "\n".join(f"<li>{e(n)}</li>" for n in [*table.notes, f"Data: {provenance}."])
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(table.title)}</title>"
-            f"<style>{HTML_STYLE}</style></head><body>\n<p><b>{e(table.title)}.</b> {e(table.caption)}</p>\n"
-            f"<p><b>Data: {e(provenance)}.</b></p>\n{body}\n<ul>\n{notes}\n</ul>\n</body></html>\n")
-
-
-def write_table(table: Table, out_dir: str | Path, provenance: str, synthetic: bool) -> list[Path]:
-    out_dir = Path(out_dir)
-    data = table.data.copy()
-    data["data_source"] = "synthetic stand-in" if synthetic else "real"
-    paths = []
-    target = out_dir / f"{table.name}.csv"
-    with atomic_path(target) as tmp:
-        data.to_csv(tmp, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
-    paths.append(target)
-    for ext, render in (("md", render_markdown), ("tex", render_latex), ("html", render_html)):
-        target = out_dir / f"{table.name}.{ext}"
-        write_text(target, render(table, provenance))
-        paths.append(target)
-    return paths
 
 
 # ------------------------------------------------------------------------------------------ command line

@@ -32,7 +32,12 @@ rule tables:
         curves="results/tables/learning_curves.csv",
         reference="results/reference/paper_values.csv",
         manifests=expand("results/data/{task}/manifest.json", task=prepared_tasks()),
-        code=["src/astromorphic/tables.py", "src/astromorphic/learning_speed.py"],
+        code=[
+            "src/astromorphic/tables.py",
+            "src/astromorphic/table_context.py",
+            "src/astromorphic/table_writers.py",
+            "src/astromorphic/learning_speed.py",
+        ],
     output:
         table_outputs("csv"),
         table_outputs("md"),

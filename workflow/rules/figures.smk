@@ -144,6 +144,7 @@ rule sweep_figure:
             "src/astromorphic/plotting/sweep.py",
             "src/astromorphic/plotting/common.py",
             "src/astromorphic/tables.py",  # the sweep points use the tables' per-run metric
+            "src/astromorphic/table_context.py",
         ],
     output:
         png=report(

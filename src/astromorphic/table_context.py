@@ -1,0 +1,248 @@
+"""What every table of ``astromorphic tables`` is built from: the :class:`Table` object, the :class:`Context` of
+one aggregation (configuration, run summaries, learning curves, the paper's values, the data manifests), the
+task names and the fixed-digit formatting that makes the same runs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from astromorphic.aggregate import TASK_ORDER
+
+TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
+S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
+ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
+CONTROL = "no-attention"
+ABLATION = "@position_embedding=none"  # the run-name suffix of the ablation runs (config: ablation)
+GATE_CONTROL = "astro-gate-only"
+PROBES = ("attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
+DASH = "—"
+
+
+# ------------------------------------------------------------------------------------------ table object
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    caption: str
+    display: pd.DataFrame  # what a reader sees: strings
+    data: pd.DataFrame  # what a program reads: numbers, one row per display row
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """Everything a table is built from."""
+
+    config: dict
+    summary: pd.DataFrame
+    tidy: pd.DataFrame
+    reference: pd.DataFrame
+    manifests: dict[str, dict]
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # step-resolution learning curves (aggregate)
+
+    def __post_init__(self) -> None:
+        # A run that has not ended (status "running") is no seed of any result: it counts nowhere.
+        for name in ("summary", "tidy", "curves"):
+            frame = getattr(self, name)
+            if "status" in frame.columns:
+                setattr(self, name, frame[frame["status"] != "running"].reset_index(drop=True))
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label") or "unnamed configuration")
+
+    @property
+    def synthetic(self) -> bool:
+        flags = [bool(self.config.get("synthetic"))]
+        flags += [bool(m.get("synthetic")) for m in self.manifests.values()]
+        if "synthetic" in self.summary.columns:
+            flags += [bool(v) for v in self.summary["synthetic"]]
+        return any(flags)
+
+    @property
+    def provenance(self) -> str:
+        if self.synthetic:
+            return f"synthetic stand-in data (configuration: {self.label}); not comparable with the paper's numbers"
+        return f"real data (configuration: {self.label})"
+
+    def tasks(self) -> list[str]:
+        names = list((self.config.get("tasks") or {}).keys())
+        return [t for t in TASK_ORDER if t in names]
+
+    def models(self, task: str) -> list[str]:
+        """Plain presets run on ``task`` (no sweep variants), in configuration order."""
+        from astromorphic.config import models_for_task
+
+        order = models_for_task(self.config, task)
+        ran = set(self.runs(task)["model"]) if not self.summary.empty else set()
+        listed = [m for m in order if m in ran]
+        return listed + sorted(ran - set(listed))
+
+    def runs(self, task: str, model: str | None = None) -> pd.DataFrame:
+        """Runs of one model name on ``task``, or of every plain preset when ``model`` is None."""
+        s = self.summary
+        if s.empty:
+            return s
+        rows = s[s["task"] == task]
+        rows = rows[rows["model"] == model] if model is not None else rows[rows["model"] == rows["preset"]]
+        return rows.sort_values("seed")
+
+    def ablations(self, task: str) -> list[str]:
+        """Ablation runs on ``task`` (``<preset>@position_embedding=none``), in the order of the plain presets."""
+        s = self.summary
+        if s.empty:
+            return []
+        names = set(s[(s["task"] == task) & s["model"].str.contains(ABLATION, regex=False)]["model"])
+        order = [f"{m}{ABLATION}" for m in self.models(task)]
+        return [m for m in order if m in names] + sorted(names - set(order))
+
+    def task_config(self, task: str) -> dict:
+        from astromorphic.config import resolve_task_config
+
+        return resolve_task_config(self.config, task)
+
+    def threshold(self, task: str) -> float:
+        from astromorphic.config import threshold
+
+        return threshold(self.config, task)
+
+    def data_facts(self, task: str) -> dict:
+        """The data provenance of ``task`` as its run records hold it (astromorphic.runs.data_provenance),
+        else from its manifest."""
+        s = self.summary
+        if not s.empty and "data_embedding" in s.columns:
+            rows = s[(s["task"] == task) & s["data_embedding"].notna()]
+            if len(rows):
+                r = rows.iloc[0]
+                held = r.get("data_held_out")
+                number = lambda key: float(r[key]) if key in r and pd.notna(r[key]) else None  # noqa: E731
+                vocab = {"size": number("data_output_vocab"), "of": number("data_vocab_of"),
+                         "unknown_test": number("data_unknown_test")}  # fmt: skip
+                return {"tokenizer": r.get("data_tokenizer") if pd.notna(r.get("data_tokenizer")) else None,
+                        "embedding": r["data_embedding"], "train_from": r.get("data_train_from"),
+                        "held_out": str(held).split(";") if isinstance(held, str) and held else [],
+                        "train_fraction": number("data_train_fraction"),
+                        "output_vocab": vocab if vocab["size"] is not None else None,
+                        "tokens_per_word": r.get("data_tokens_per_word")}  # fmt: skip
+        manifest = self.manifests.get(task)
+        if manifest:
+            from astromorphic.runs import data_provenance
+
+            facts = data_provenance(manifest)
+            facts["tokens_per_word"] = (facts.get("tokens_per_word") or {}).get("test")
+            return facts
+        return {}
+
+    def data_line(self, task: str) -> str:
+        """One line per task: embedding, tokenizer, training text and which evaluation splits are held out."""
+        f = self.data_facts(task)
+        if not f:
+            return f"{TASK_NAMES[task]}: data provenance unknown (no run records or manifest)."
+        parts = [f"embedding: {f['embedding']}"]
+        if task != "cifar10":
+            parts.append(f"tokenizer: {self.tokenizer(task)}")
+        train_from = f.get("train_from") or "train"
+        text = "the training split" if train_from == "train" else f"the {train_from} split (no training split available)"
+        if train_from != "train" and f.get("train_fraction") is not None:
+            text = (f"the first {100 * f['train_fraction']:.0f} % of the {train_from} split's words (no training "
+                    f"split available; its last articles are held out as {train_from} for model selection)")
+        parts.append(f"trained on {text}")
+        vocab = f.get("output_vocab")
+        if vocab:
+            parts.append(f"output layer over the {vocab['size'] - 1:,.0f} of {vocab['of']:,.0f} tokens that occur in "
+                         f"the training text plus one unknown token ({100 * vocab['unknown_test']:.1f} % of the test "
+                         "tokens), so perplexities are over this compacted vocabulary, not the tokenizer's")
+        held = f.get("held_out") or []
+        evaluated = "test" if task != "wikitext2" else "valid, test"
+        not_held = [s for s in evaluated.split(", ") if s not in held]
+        parts.append("held out: " + (", ".join(held) or "none"))
+        if not_held:
+            parts.append(f"NOT held out: {', '.join(not_held)} (seen in training)")
+        return f"{TASK_NAMES[task]}: " + "; ".join(parts) + "."
+
+    def per_word_is_per_token(self, task: str) -> bool:
+        """True when every token is a word (word tokenizer): per-token and per-word perplexity coincide."""
+        value = self.data_facts(task).get("tokens_per_word")
+        try:
+            return float(value) == 1.0
+        except (TypeError, ValueError):
+            return False
+
+    def tokenizer(self, task: str) -> str:
+        manifest = self.manifests.get(task) or {}
+        name = self.data_facts(task).get("tokenizer") or manifest.get("tokenizer")
+        name = name or (self.task_config(task).get("data") or {}).get("tokenizer")
+        if not name:
+            source = (self.task_config(task).get("data") or {}).get("source")
+            name = "synthetic tokens" if source == "synthetic" or self.synthetic else "unknown"
+        return str(name)
+
+    def paper(self, table: str, task: str, model: str, metric: str) -> pd.Series | None:
+        r = self.reference
+        rows = r[(r["table"] == table) & (r["task"] == task) & (r["model"] == model) & (r["metric"] == metric)]
+        return rows.iloc[0] if len(rows) else None
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+DIAGNOSTICS = {"astro-leaky": "diagnostic: sees future tokens"}
+
+
+def display_name(model: str) -> str:
+    """The model as a table shows it: diagnostics and ablation runs say what they are."""
+    if model.endswith(ABLATION):
+        return f"{model[: -len(ABLATION)]} (no absolute position embedding)"
+    return f"{model} ({DIAGNOSTICS[model]})" if model in DIAGNOSTICS else model
+
+
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return DASH
+    return f"{float(value):.{digits}f}"
+
+
+def mean_sd(values: Any) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (ddof = 1) of the finite values, and how many there were."""
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(float(v))], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, 0
+    sd = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
+    return float(arr.mean()), sd, int(arr.size)
+
+
+def fmt_mean_sd(mean: float, sd: float, n: int, digits: int = 2) -> str:
+    if n == 0:
+        return DASH
+    if n == 1:
+        return f"{fmt(mean, digits)} (1 seed)"
+    return f"{fmt(mean, digits)} ± {fmt(sd, digits)}"
+
+
+def fmt_paper(value: Any, sd: Any) -> str:
+    if value is None or pd.isna(value):
+        return DASH
+    text = f"{float(value):g}"
+    if sd is not None and not pd.isna(sd):
+        text += f" ± {sd:g}"
+    return text
+
+
+def fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 1e-3 else f"{p:.3f}"
+
+
+def fmt_pct(value: float) -> str:
+    return DASH if not math.isfinite(value) else f"{100 * value:.0f} %"
