@@ -167,6 +167,19 @@ def test_options_added_later_stay_out_of_the_run_section_while_unset():
     assert lm["train"]["curve_every_steps"] == 5 and "curve_samples" in lm["train"]
 
 
+def test_a_task_may_name_its_own_presets_and_they_stay_out_of_its_runs():
+    cfg = C.validate_config({"models": ["astro", "vanilla", "no-attention"],
+                             "tasks": {"wikitext2": {"models": ["vanilla", "astro-leaky"]}}})  # fmt: skip
+    assert C.models_for_task(cfg, "wikitext2") == ["vanilla", "astro-leaky"]
+    assert C.models_for_task(cfg, "imdb") == ["astro", "vanilla", "no-attention"]
+    plain = C.validate_config({"models": ["astro", "vanilla", "no-attention"]})
+    for task in ("imdb", "wikitext2"):  # a scheduling key: no run's fingerprint follows it
+        ours, theirs = C.resolve_task_config(cfg, task), C.resolve_task_config(plain, task)
+        assert C.run_section(ours, runtime=False) == C.run_section(theirs, runtime=False)
+    with pytest.raises(C.ConfigError, match="tasks.imdb.models: 'astro-leaky' is not defined for imdb"):
+        C.validate_config({"tasks": {"imdb": {"models": ["astro-leaky"]}}})
+
+
 def test_config_module_checks_a_file_from_the_command_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(edited("tasks.imdb.train.epocs", 1)))

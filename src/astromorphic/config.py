@@ -260,6 +260,18 @@ class PipelineConfig(_Section):
     def _tasks_mapping(cls, value: Any) -> Any:
         return {} if value is None else value
 
+    @model_validator(mode="after")
+    def _task_models_exist_for_their_task(self):
+        from astromorphic.presets import preset_names
+
+        for task in ("imdb", "cifar10", "wikitext2"):
+            section = getattr(self.tasks, task, None)
+            for name in (section.models or []) if section is not None else []:
+                if name not in preset_names(task):
+                    raise ValueError(f"tasks.{task}.models: {name!r} is not defined for {task} "
+                                     f"(presets: {', '.join(preset_names(task))})")
+        return self
+
 
 # ---------------------------------------------------------------------------------------------- validation
 
@@ -420,9 +432,9 @@ OPTIONAL_KEYS = (
 
 
 def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
-    """The part of a resolved task section that a training run reads: no ``resources`` or ``seeds``
+    """The part of a resolved task section that a training run reads: no ``resources``, ``seeds`` or ``models``
     (scheduling), no reporting keys, and without the runtime keys when ``runtime`` is false (the fingerprint)."""
-    out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k not in ("resources", "seeds")}
+    out = {k: copy.deepcopy(v) for k, v in task_cfg.items() if k not in ("resources", "seeds", "models")}
     for section, switch, *governed in OPTIONAL_KEYS:
         if section in out and out[section].get(switch) is None:
             for name in (switch, *governed):
@@ -436,9 +448,13 @@ def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
 
 
 def models_for_task(config: dict, task: str) -> list[str]:
-    """Plain presets trained on ``task``: ``models``, plus ``lm_extra_models`` for the LM, those defined for it."""
+    """Plain presets trained on ``task``: ``tasks.<task>.models`` when set, else ``models``, plus
+    ``lm_extra_models`` for the LM, those defined for it."""
     from astromorphic.presets import preset_names
 
+    task_models = (((config.get("tasks") or {}).get(task)) or {}).get("models")
+    if task_models:
+        return list(task_models)
     listed = list(config.get("models") or DEFAULT_MODELS)
     if task in LM_TASKS:
         listed += list(config.get("lm_extra_models") or [])

@@ -294,6 +294,10 @@ class _TaskConfig(_Section):
     seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]] = Field(
         None, description="seeds of this task's runs; null = the top-level seeds (scheduling: not part of a run)"
     )
+    models: Optional[Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)]] = Field(
+        None, description="presets trained on this task; null = the top-level models (and lm_extra_models for the "
+        "language model) (scheduling: not part of a run)"
+    )
     data: _DataOptions
     model: _ModelSection
     attention: AttentionConfig = Field(default_factory=AttentionConfig)
