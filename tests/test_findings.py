@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from _fake_runs import make_runs
 from astromorphic import aggregate, findings, tables
@@ -110,8 +111,24 @@ def _table1(rows: list[tuple], source: str = "real") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _summary(rows: list[tuple]) -> pd.DataFrame:
+    """runs_summary.csv of the same rows: n seeds at mean - sd, mean, mean + sd (n = 3: exactly that mean and sample
+    sd), the diverged ones without a number."""
+    out = []
+    for task, model, mean, sd, n, div, _paper, _note in rows:
+        assert n == 3 and div in (0, 3)
+        metric = "test_ppl" if task == "wikitext2" else "test_acc"
+        scale = 1.0 if task == "wikitext2" else 0.01
+        for seed, z in enumerate((-1.0, 0.0, 1.0)):
+            value = math.nan if div else (mean + z * sd) * scale
+            out.append(dict(task=task, model=model, seed=seed, status="diverged" if div else "finished",
+                            **{f"best_{metric}": value, f"final_{metric}": value}))
+    return pd.DataFrame(out)
+
+
 def _findings(rows: list[tuple], source: str = "real", **more: pd.DataFrame) -> Findings:
-    return Findings({"label": "hand-made"}, {"table1": _table1(rows, source), **more})
+    tables = {"table1": _table1(rows, source), "runs_summary": _summary(rows), **more}
+    return Findings({"label": "hand-made"}, tables)
 
 
 PAPER_IMDB = {"vanilla": 88.9, "astro": 88.7, "linearized": 88.4}
@@ -175,8 +192,8 @@ def test_lm_gap_and_divergence_of_linearized():
             ("wikitext2", "linearized", math.nan, math.nan, 3, 3, 123.3, "paper: diverges (gradient explosion)"),
             ("wikitext2", "no-attention", 200.0, 5.0, 3, 0, math.nan, "")]
     f = _findings(rows)
-    gap = findings.lm_gap_claim(f)
-    assert gap.verdict == "reproduces" and "astro - vanilla = -39.00" in gap.ours
+    gap = findings.lm_gap_claim(f)  # a ratio of geometric means: 34 / 73 against the paper's 33.8 / 73.4
+    assert gap.verdict == "reproduces" and gap.ours.startswith("astro / vanilla = 0.47 [")
     small_gap = findings.lm_gap_claim(_findings([("wikitext2", "vanilla", 70.0, 2.0, 3, 0, 73.4, ""),
                                                  ("wikitext2", "astro", 60.0, 2.0, 3, 0, 33.8, "")]))
     assert small_gap.verdict == "contradicted (smaller than the paper's difference)"
@@ -186,6 +203,19 @@ def test_lm_gap_and_divergence_of_linearized():
     assert order.verdict == "reproduces" and order.ours.endswith("linearized (diverged)")
     controls = {c.a.label: c for c in findings.control_comparisons(f, "wikitext2")}
     assert controls["linearized"].verdict == "worse" and controls["astro"].verdict == "better"
+
+    # The paper's ratio at another perplexity scale reproduces; its difference in perplexity would not be ours.
+    scaled = _findings([("wikitext2", "vanilla", 400.0, 8.0, 3, 0, 73.4, ""),
+                        ("wikitext2", "astro", 184.0, 4.0, 3, 0, 33.8, "")])
+    assert findings.lm_gap_claim(scaled).verdict == "reproduces"
+    (pair,) = findings.ordering_pairs(scaled, "wikitext2")
+    assert pair.paper_diff == pytest.approx(math.log(33.8 / 73.4))
+    logs_a, logs_b = np.log([180.0, 184.0, 188.0]), np.log([392.0, 400.0, 408.0])
+    welch = stats.ttest_ind(logs_a, logs_b, equal_var=False)
+    assert pair.cmp.p == pytest.approx(welch.pvalue)
+    assert pair.cmp.interval.diff == pytest.approx(logs_a.mean() - logs_b.mean())
+    assert "| ratio 0.46 |" in " ".join(findings.ordering_section(scaled).split())
+    assert set(findings.claims_frame(scaled)["unit"]) == {"ln perplexity ratio"}
 
     stable = _findings([r if r[1] != "linearized" else ("wikitext2", "linearized", 150.0, 3.0, 3, 0, 123.3,
                                                          "paper: diverges (gradient explosion)") for r in rows])

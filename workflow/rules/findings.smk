@@ -10,6 +10,7 @@ FINDINGS_CODE = [
     "src/astromorphic/findings/controls.py",
     "src/astromorphic/findings/render.py",
     "src/astromorphic/findings/stats.py",
+    "src/astromorphic/tables.py",  # run_metric: which epoch a run's number comes from (the LM's ratios)
 ]
 
 

@@ -83,6 +83,7 @@ from astromorphic.findings.stats import (  # noqa: F401
     Comparison,
     Group,
     Interval,
+    RatioComparison,
     adjust,
     better_sign,
     claim_verdict,
@@ -90,6 +91,7 @@ from astromorphic.findings.stats import (  # noqa: F401
     holm,
     num,
     p_text,
+    resolution_text,
     welch_interval,
     welch_p,
 )

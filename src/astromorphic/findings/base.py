@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,27 @@ class Findings:
         mean = float(r["mean"])
         n = int(r["n_seeds"]) - int(r.get("n_diverged", 0) or 0) if math.isfinite(mean) else 0
         return Group(model, mean, float(r["sd"]) if pd.notna(r["sd"]) else math.nan, n)
+
+    def log_group(self, task: str, model: str, metric: str | None = None) -> Group | None:
+        """Mean, sd and seeds of the natural log of the number Table I takes from each finished run
+        (runs_summary; diverged seeds left out, as there): the language model's perplexities are compared as
+        ratios, so that a ratio of the paper's can be set against ours at another perplexity scale. None when the
+        table has no run of ``model``; NaN mean and n = 0 when none of its runs has a finite number."""
+        from astromorphic.tables import run_metric  # the one rule for which epoch a run's number comes from
+
+        s = self.table("runs_summary")
+        if s.empty:
+            return None
+        rows = s[(s["task"] == task) & (s["model"] == model)]
+        if rows.empty:
+            return None
+        report = self.config.get("report") or {}
+        values = [run_metric(r, task, metric or headline_metric(task), report)
+                  for _, r in rows[rows["status"] == "finished"].iterrows()]
+        logs = [math.log(v) for v in values if math.isfinite(v) and v > 0]
+        if not logs:
+            return Group(model, math.nan, math.nan, 0)
+        return Group(model, statistics.fmean(logs), statistics.stdev(logs) if len(logs) > 1 else math.nan, len(logs))
 
     def models(self, task: str) -> list[str]:
         t1 = self.table("table1")
@@ -197,7 +219,7 @@ def thresholds(f: Findings) -> dict[str, float]:
 def method_section(f: Findings) -> str:
     """How a verdict is reached, stated on the page."""
     if f.synthetic:
-        return (f"- Data are a **synthetic stand-in**: the page shows the numbers but gives no verdict on the "
+        return ("- Data are a **synthetic stand-in**: the page shows the numbers but gives no verdict on the "
                 "paper (\"synthetic stand-in: no claim\").\n")
     return "\n".join([
         f"- Each comparison: difference of the seed means with a {LEVEL:.0%} Welch interval (unequal variances) and "
@@ -213,6 +235,10 @@ def method_section(f: Findings) -> str:
         "interval), or when we find the opposite direction; it is **not resolved at this resolution** when the "
         "interval holds both the paper's difference and 0. The paper's differences are at the paper's scale; "
         "ours at this configuration's.",
+        "- The language model's perplexities are compared as **ratios**: the difference of the seeds' mean log "
+        "perplexity (the test cross-entropy per token, in nats) with its Welch interval, shown as the ratio of "
+        "geometric means; the paper's ratio is judged against that interval, since our perplexities are at "
+        "another scale than the paper's.",
         "- Two groups of seeds without any spread have no interval, so no verdict (\"undetermined\").",
         f"- Diagnostic presets ({', '.join(f'`{d}`' for d in DIAGNOSTICS)}: it sees future tokens) are shown, never "
         "counted as results.",

@@ -25,11 +25,13 @@ from astromorphic.findings.stats import (
     REPRODUCES,
     Comparison,
     Group,
+    RatioComparison,
     adjust,
     claim_verdict,
     compare,
     num,
     p_text,
+    resolution_text,
 )
 
 # The paper's learning-speed statements (fast, slow), Sec. IV-C-4.
@@ -49,7 +51,8 @@ class Claim:
 @dataclass(frozen=True)
 class Pair:
     """One comparison the paper makes: our comparison (the paper's better model first) and the paper's difference
-    in the same orientation and units (NaN when the paper's numbers are in other units: direction only)."""
+    in the same orientation and units (the language model: the log of the paper's ratio; NaN when the paper's
+    numbers are in other units: direction only)."""
 
     task: str
     cmp: Comparison
@@ -97,13 +100,30 @@ class DivergedComparison(Comparison):
         return f"{self.a.label} vs {self.b.label}: {self.diverged} diverged in every seed"
 
 
+def claim_group(f: Findings, task: str, model: str) -> Group | None:
+    """The seeds a claim compares: Table I's numbers; the language model's on the log scale (ratios)."""
+    return f.log_group(task, model) if task == LM else f.group(task, model)
+
+
+def paper_difference(task: str, better: float, worse: float) -> float:
+    """The paper's difference in the units of :func:`claim_group`: the language model's as a log ratio."""
+    if task == LM:
+        return math.log(better / worse) if better > 0 and worse > 0 else math.nan
+    return better - worse
+
+
+def claim_unit(task: str) -> str:
+    return "ln perplexity ratio" if task == LM else unit(task).strip()
+
+
 def compare_runs(f: Findings, task: str, a: str, b: str) -> Comparison:
-    """Table I groups of ``a`` and ``b`` compared; a model that diverged in every seed loses to one that did not."""
-    ga, gb = f.group(task, a), f.group(task, b)
+    """The claim groups (:func:`claim_group`) of ``a`` and ``b`` compared; a model that diverged in every seed loses
+    to one that did not."""
+    ga, gb = claim_group(f, task, a), claim_group(f, task, b)
     da, db = all_diverged(f, task, a), all_diverged(f, task, b)
     if da != db:
         return DivergedComparison(ga, gb, task != LM, unit(task), None, diverged=a if da else b)
-    return compare(ga, gb, task != LM, unit(task))
+    return compare(ga, gb, task != LM, unit(task), RatioComparison if task == LM else Comparison)
 
 
 def ordering_pairs(f: Findings, task: str) -> list[Pair]:
@@ -112,14 +132,15 @@ def ordering_pairs(f: Findings, task: str) -> list[Pair]:
     ranked = []
     for model in TABLE1_MODELS:
         r = f.row(task, model)
-        if r is not None and pd.notna(r.get("paper_value")) and f.group(task, model) is not None:
+        if r is not None and pd.notna(r.get("paper_value")) and claim_group(f, task, model) is not None:
             ranked.append((model, float(r["paper_value"])))
     ranked.sort(key=lambda mv: -mv[1] if higher else mv[1])
     pairs = []
     for i, (a, pa) in enumerate(ranked):
         for b, pb in ranked[i + 1 :]:
             if pa != pb:
-                pairs.append(Pair(task, compare_runs(f, task, a, b), f"{a} {num(pa, 1)} vs {b} {num(pb, 1)}", pa - pb))
+                pairs.append(Pair(task, compare_runs(f, task, a, b), f"{a} {num(pa, 1)} vs {b} {num(pb, 1)}",
+                                  paper_difference(task, pa, pb)))
     adjusted = adjust([p.cmp for p in pairs])
     return [replace(p, cmp=c) for p, c in zip(pairs, adjusted)]
 
@@ -137,10 +158,19 @@ def order_text(f: Findings, task: str, models: list[str], paper: bool) -> str:
     return (" > " if higher else " < ").join(texts) or "n/a"
 
 
-def resolution_text(cmps: list[Comparison], task_unit: str) -> str:
+def widest_resolution(cmps: list[Comparison], task_unit: str) -> str:
     """'± 3.47 pp' (the largest interval half-width among ``cmps``)."""
-    widths = [c.resolution for c in cmps if math.isfinite(c.resolution)]
-    return f"± {num(max(widths), 2)}{task_unit}" if widths else "none (no interval)"
+    bounded = [c for c in cmps if math.isfinite(c.resolution)]
+    if not bounded:
+        return "none (no interval)"
+    return "± " + resolution_text(max(bounded, key=lambda c: c.resolution), task_unit)
+
+
+def paper_difference_text(task: str, diff: float) -> str:
+    """'+0.2 pp'; the language model's as the paper's ratio."""
+    if task == LM:
+        return f"ratio {num(math.exp(diff), 2)}" if math.isfinite(diff) else "n/a"
+    return num(diff, 1, True) + unit(task)
 
 
 def ordering_claims(f: Findings) -> list[Claim]:
@@ -153,7 +183,7 @@ def ordering_claims(f: Findings) -> list[Claim]:
         what = "test perplexity" if task == LM else "test accuracy (%)"
         out.append(Claim(f"Table I order on {TASK_NAMES[task]} ({what})", order_text(f, task, models, True),
                          order_text(f, task, models, False), overall([p.verdict for p in pairs]),
-                         resolution_text([p.cmp for p in pairs], unit(task)),
+                         widest_resolution([p.cmp for p in pairs], unit(task)),
                          "; ".join(p_text(p.cmp.p_adjusted) for p in pairs)))
     return out
 
@@ -162,10 +192,11 @@ def ordering_section(f: Findings) -> str:
     rows = []
     for task in f.tasks():
         for p in ordering_pairs(f, task):
-            rows.append([TASK_NAMES[task], p.paper, num(p.paper_diff, 1, True) + unit(task), p.cmp.text(),
-                         num(p.cmp.resolution, 2), p_text(p.cmp.p), p_text(p.cmp.p_adjusted),
+            rows.append([TASK_NAMES[task], p.paper, paper_difference_text(task, p.paper_diff), p.cmp.text(),
+                         resolution_text(p.cmp), p_text(p.cmp.p), p_text(p.cmp.p_adjusted),
                          NO_CLAIM if f.synthetic else p.verdict])
-    header = ["Task", "Paper", "Paper's difference", f"Ours: difference of means [{LEVEL:.0%} Welch interval]",
+    header = ["Task", "Paper", "Paper's difference",
+              f"Ours: difference of means (WikiText-2: ratio of geometric means) [{LEVEL:.0%} Welch interval]",
               "Resolution (± half-width)", "Welch p", "Holm p (task family)", "Claim"]
     return markdown_table(rows, header)
 
@@ -178,7 +209,7 @@ def claims_frame(f: Findings) -> pd.DataFrame:
         for p in ordering_pairs(f, task):
             c = p.cmp
             interval = c.interval
-            rows.append(dict(task=task, a=c.a.label, b=c.b.label, unit=unit(task).strip() or "perplexity",
+            rows.append(dict(task=task, a=c.a.label, b=c.b.label, unit=claim_unit(task),
                              diff=c.a.mean - c.b.mean, low=interval.low if interval else math.nan,
                              high=interval.high if interval else math.nan, resolution=c.resolution,
                              paper_diff=p.paper_diff, p=c.p, p_holm=c.p_adjusted, n_a=c.a.n, n_b=c.b.n,
@@ -297,19 +328,17 @@ def pct(value) -> str:
 
 
 def lm_gap_claim(f: Findings) -> Claim | None:
-    astro, vanilla = f.group(LM, "astro"), f.group(LM, "vanilla")
+    """Astro's perplexity against vanilla's, as a ratio (Holm-adjusted among the LM's Table I pairs)."""
     ra, rv = f.row(LM, "astro"), f.row(LM, "vanilla")
-    if astro is None or vanilla is None:
+    if ra is None or rv is None or claim_group(f, LM, "astro") is None or claim_group(f, LM, "vanilla") is None:
         return None
     pa, pv = float(ra["paper_value"]), float(rv["paper_value"])
     pairs = [p.cmp for p in ordering_pairs(f, LM) if (p.cmp.a.label, p.cmp.b.label) == ("astro", "vanilla")]
-    cmp = pairs[0] if pairs else compare(astro, vanilla, False)  # Holm-adjusted among the LM's Table I pairs
-    ratio = astro.mean / vanilla.mean if vanilla.mean else math.nan
+    cmp = pairs[0] if pairs else compare_runs(f, LM, "astro", "vanilla")
     paper = f"astro {num(pa, 1)} vs vanilla {num(pv, 1)} (ratio {num(pa / pv, 2)})"
-    ours = f"{cmp.text()} (ratio {num(ratio, 2)})"
     psign = (1 if pa < pv else -1) if math.isfinite(pa) and math.isfinite(pv) and pa != pv else None
-    verdict = claim_verdict(cmp.sign, psign, cmp.interval, pa - pv, cmp.why)
-    return Claim("WikiText-2: astro's perplexity below vanilla's", paper, ours, verdict, num(cmp.resolution, 2),
+    verdict = claim_verdict(cmp.sign, psign, cmp.interval, paper_difference(LM, pa, pv), cmp.why)
+    return Claim("WikiText-2: astro's perplexity below vanilla's", paper, cmp.text(), verdict, resolution_text(cmp),
                  p_text(cmp.p_adjusted))
 
 

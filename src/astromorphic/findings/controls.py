@@ -20,7 +20,17 @@ from astromorphic.findings.base import (
     unit,
 )
 from astromorphic.findings.claims import compare_runs
-from astromorphic.findings.stats import LEVEL, NO_CLAIM, Comparison, Group, adjust, compare, num, p_text
+from astromorphic.findings.stats import (
+    LEVEL,
+    NO_CLAIM,
+    Comparison,
+    Group,
+    adjust,
+    compare,
+    num,
+    p_text,
+    resolution_text,
+)
 
 DIAGNOSTIC_VERDICT = "diagnostic: not a result"
 
@@ -54,7 +64,8 @@ def controls_section(f: Findings) -> str:
                 if len(match):
                     m = match.iloc[0]
                     paired = f"{num(m['diff_mean'], 2, True)} ± {num(m['diff_sd'])} (n={int(m['n_pairs'])})"
-            rows.append([TASK_NAMES[task], cmp.a.label, mean_sd_text(cmp.a), cmp.text(), num(cmp.resolution, 2),
+            ours = mean_sd_text(f.group(task, cmp.a.label))  # Table I's numbers (the LM's comparison: ratios)
+            rows.append([TASK_NAMES[task], cmp.a.label, ours, cmp.text(), resolution_text(cmp),
                          p_text(cmp.p), p_text(cmp.p_adjusted), control_verdict(f, cmp), paired])
     header = ["Task", "Model", "Ours (mean ± sd)", f"vs {CONTROL} [{LEVEL:.0%} Welch interval]",
               "Resolution (± half-width)", "Welch p", "Holm p (task family)", "Verdict",
@@ -89,11 +100,11 @@ def gate_section(f: Findings) -> str:
         gate, astro = f.group(task, GATE), f.group(task, "astro")
         if gate is None or astro is None:
             continue
-        cmp = compare(astro, gate, task != LM, unit(task))
+        cmp = compare_runs(f, task, "astro", GATE)  # the LM's perplexities as a ratio, as in the claims
         n = min(astro.n, gate.n)
         meaning = {
-            0: f"a contribution of the value path is not shown at n = {n} (resolution ± {num(cmp.resolution, 2)}"
-               f"{unit(task)})",
+            0: f"a contribution of the value path is not shown at n = {n} (resolution ± "
+               f"{resolution_text(cmp, unit(task))})",
             1: "the value path adds to what the gate alone achieves",
             -1: "the gate alone does better than the full astromorphic attention",
         }.get(cmp.sign, f"undetermined ({cmp.why})")

@@ -187,8 +187,34 @@ class Comparison:
         return out
 
 
-def compare(a: Group, b: Group, higher_is_better: bool, unit: str = "") -> Comparison:
-    return Comparison(a, b, higher_is_better, unit, welch_interval(a, b), welch_p(a, b))
+@dataclass(frozen=True)
+class RatioComparison(Comparison):
+    """A comparison of the seeds' log values (the language model's perplexities): the interval is that of the
+    difference of mean logs, shown as the ratio of geometric means, and the resolution as a factor."""
+
+    def text(self, digits: int = 2) -> str:
+        """'astro / vanilla = 1.03 [0.98, 1.08]' (ratio of geometric means, 95 % Welch interval)."""
+        if not (math.isfinite(self.a.mean) and math.isfinite(self.b.mean)):
+            return f"{self.a.label} / {self.b.label}: n/a"
+        out = f"{self.a.label} / {self.b.label} = {num(math.exp(self.a.mean - self.b.mean), digits)}"
+        if self.interval is not None and self.interval.bounded:
+            out += f" [{num(math.exp(self.interval.low), digits)}, {num(math.exp(self.interval.high), digits)}]"
+        elif self.interval is not None:
+            out += " [no interval: no spread]"
+        return out
+
+
+def resolution_text(cmp: Comparison, unit: str = "") -> str:
+    """The interval's half-width ('1.23 pp'); of a ratio comparison, on the log scale and as a factor."""
+    res = cmp.resolution
+    if isinstance(cmp, RatioComparison) and math.isfinite(res):
+        return f"{num(res, 3)} in ln (a factor {num(math.exp(res), 3)})"
+    return f"{num(res, 2)}{unit}" if math.isfinite(res) else "n/a"
+
+
+def compare(a: Group, b: Group, higher_is_better: bool, unit: str = "", kind: type = Comparison) -> Comparison:
+    """``kind`` RatioComparison: ``a`` and ``b`` are groups of log values."""
+    return kind(a, b, higher_is_better, unit, welch_interval(a, b), welch_p(a, b))
 
 
 def adjust(family: Sequence[Comparison]) -> list[Comparison]:
