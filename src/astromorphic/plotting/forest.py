@@ -2,13 +2,15 @@
 
 Each row is one Table I pair (the paper's better model first): our difference of seed means with its 95 % Welch
 interval (a dot alone where the groups have no interval), and the paper's difference marked with a cross; the
-dashed line is no difference. Read from the claims table of ``astromorphic findings --claims`` (one row per pair:
+dashed line is no difference. The language model's rows are log ratios of perplexities (the page compares them
+as ratios), labelled ``a / b``. Read from the claims table of ``astromorphic findings --claims`` (one row per pair:
 ``diff``, ``low``, ``high``, ``paper_diff``, ``verdict``), so the figure shows what the page states.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -18,13 +20,18 @@ from astromorphic.plotting import common
 OURS, PAPER = "#1f77b4", "#d62728"
 
 
+def wrap(text: str, width: int = 28) -> str:
+    """A verdict on lines of at most ``width`` characters (long verdicts would squeeze the panels)."""
+    return textwrap.fill(str(text), width)
+
+
 def plot(claims_csv: str | Path, out_stem: str | Path, label: str | None = None) -> list[Path]:
     plt = common.setup()
     claims = pd.read_csv(claims_csv)
     tasks = [t for t in common.TASK_NAMES if t in set(claims["task"])] or ["(none)"]
     n = len(tasks)
     height = 1.2 + 0.45 * max([int((claims["task"] == t).sum()) for t in tasks] + [1])
-    fig, axes = plt.subplots(1, n, figsize=(3.8 * n, height + 0.9), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, height + 0.9), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         rows = claims[claims["task"] == task].reset_index(drop=True)
         if rows.empty:
@@ -41,10 +48,12 @@ def plot(claims_csv: str | Path, out_stem: str | Path, label: str | None = None)
                 ax.plot([r["paper_diff"]], [yi], "x", color=PAPER, ms=7, mew=2)
         ax.axvline(0, color="black", lw=0.8, ls="--")
         ax.set_yticks(y)
-        ax.set_yticklabels([f"{r['a']} − {r['b']}\n{r['verdict']}" for _, r in rows.iterrows()], fontsize=7)
+        ratio = "ratio" in str(rows["unit"].iloc[0])
+        ax.set_yticklabels([f"{r['a']} {'/' if ratio else '−'} {r['b']}\n{wrap(r['verdict'])}"
+                            for _, r in rows.iterrows()], fontsize=7)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set_title(common.TASK_NAMES.get(task, task))
-        ax.set_xlabel(f"difference ({rows['unit'].iloc[0]})")
+        ax.set_xlabel("ln of the perplexity ratio" if ratio else f"difference ({rows['unit'].iloc[0]})")
     handles = [plt.Line2D([], [], color=OURS, marker="o", lw=2, label="ours: difference, 95 % Welch interval"),
                plt.Line2D([], [], color=PAPER, marker="x", lw=0, mew=2, label="the paper's difference")]
     axes[0][0].legend(handles=handles, loc="best", fontsize=6)
