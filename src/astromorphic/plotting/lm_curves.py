@@ -1,7 +1,10 @@
 """WikiText-2 perplexity against epoch for every preset (the paper describes it in words).
 
-Left: test perplexity per token; right: per word. Mean over seeds with a ± sd band (seaborn) on a log axis;
-a run that diverged is marked with a cross at its last finite value, at the epoch it diverged.
+Left: the validation perplexity per token (the model-selection metric: a plateau shows there), with a dot at
+each seed's selected epoch (lowest validation perplexity); middle: test perplexity per token; right: per word.
+Mean over seeds with a ± sd band (seaborn) on a log axis, from epoch 1 (epoch 0 is the initialisation, whose
+perplexity is about the size of the output vocabulary and would flatten the rest); a run that diverged is marked
+with a cross at its last finite value, at the epoch it diverged.
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ import pandas as pd
 
 from astromorphic.plotting import common
 
-METRICS = (("test_ppl", "test perplexity per token"), ("test_word_ppl", "test perplexity per word"))
+METRICS = (("valid_ppl", "validation perplexity per token"), ("test_ppl", "test perplexity per token"),
+           ("test_word_ppl", "test perplexity per word"))
+FIRST_EPOCH = 1  # epoch 0 (the initialisation) is left out
 
 
 def plot(runs_csv: str | Path, out_stem: str | Path, task: str = "wikitext2", label: str | None = None,
          summary_csv: str | Path | None = None) -> list[Path]:
     plt = common.setup()
     runs = common.plain_runs(pd.read_csv(runs_csv), task)
-    diverged = _diverged_epochs(summary_csv, task)
-    metrics = [(m, t) for m, t in METRICS if m in runs.columns]
+    if (runs["epoch"] >= FIRST_EPOCH).any():
+        runs = runs[runs["epoch"] >= FIRST_EPOCH]
+    summary = common.plain_runs(pd.read_csv(summary_csv), task) if summary_csv is not None else None
+    diverged = _diverged_epochs(summary)
+    metrics = [(m, t) for m, t in METRICS if m in runs.columns and pd.to_numeric(runs[m], errors="coerce").notna().any()]
     fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.2 * max(len(metrics), 1), 3.4), squeeze=False)
     models = common.ordered_models(runs["model"].unique())
     for k, (ax, (metric, title)) in enumerate(zip(axes[0], metrics)):
@@ -37,6 +45,8 @@ def plot(runs_csv: str | Path, out_stem: str | Path, task: str = "wikitext2", la
                     continue
                 ax.plot([epoch], [float(finite[metric].iloc[-1])], marker="x", ms=7, mew=1.6,
                         color=common.style(model, i)[0], ls="none")
+        if metric == "valid_ppl":
+            _mark_selected(ax, runs, summary, models)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel(title)
@@ -49,11 +59,25 @@ def plot(runs_csv: str | Path, out_stem: str | Path, task: str = "wikitext2", la
     return common.finish(fig, out_stem)
 
 
-def _diverged_epochs(summary_csv: str | Path | None, task: str) -> dict[str, dict[int, int]]:
+def _mark_selected(ax, runs: pd.DataFrame, summary: pd.DataFrame | None, models: list[str]) -> None:
+    """A dot at each seed's selected epoch (``best_epoch`` of the per-run summary) on its validation curve."""
+    if summary is None or "best_epoch" not in summary.columns:
+        return
+    for i, model in enumerate(models):
+        for _, row in summary[summary["model"] == model].iterrows():
+            if not math.isfinite(float(row["best_epoch"])):
+                continue
+            at = runs[(runs["model"] == model) & (runs["seed"] == row["seed"]) & (runs["epoch"] == row["best_epoch"])]
+            if len(at):
+                ax.plot([int(row["best_epoch"])], [float(at["valid_ppl"].iloc[0])], marker="o", ms=3.5,
+                        color=common.style(model, i)[0], ls="none", zorder=3)
+    ax.plot([], [], marker="o", ms=3.5, color="0.2", ls="none", label="selected epoch (one per seed)")
+
+
+def _diverged_epochs(summary: pd.DataFrame | None) -> dict[str, dict[int, int]]:
     """model -> {seed: epoch of divergence}, from the per-run summary."""
-    if summary_csv is None:
+    if summary is None:
         return {}
-    summary = common.plain_runs(pd.read_csv(summary_csv), task)
     out: dict[str, dict[int, int]] = {}
     for _, row in summary[summary["status"] == "diverged"].iterrows():
         epoch = row.get("diverged_epoch")
