@@ -274,6 +274,22 @@ def test_gate_value_sensitivity_and_records_note():
 # ------------------------------------------------------------------------------------------ the rendered page
 
 
+def test_page_figures_by_name(tmp_path):
+    png = tmp_path / "lm_perplexity.png"
+    png.write_bytes(b"\x89PNG not really")
+    assert findings.parse_figures([f"lm={png}", "forest=f.png"]) == {"lm": str(png), "forest": "f.png"}
+    with pytest.raises(ValueError, match="NAME one of"):
+        findings.parse_figures(["curves=x.png"])
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        findings.parse_figures([str(png)])
+    shown = findings.figure_display({"lm": str(png)}, "lm")
+    assert shown["text/markdown"].endswith("](lm_perplexity.png)\n")  # the copy beside the page, by file name
+    assert "base64," in shown["text/html"]
+    assert findings.figure_display({"lm": str(png)}, "forest") is None  # not given: nothing shown
+    assert findings.figure_display({"lm": str(tmp_path / "missing.png")}, "lm") is None
+
+
+
 def _build(root: Path, cfg: Path, runs: Path) -> str:
     """Aggregate, tables, the claims table, the forest plot drawn from it, and the page showing it."""
     from astromorphic.plotting import forest
@@ -286,8 +302,8 @@ def _build(root: Path, cfg: Path, runs: Path) -> str:
                         str(REFERENCE), "--out-dir", str(out)]) == 0
     assert findings.main(["--tables", str(out), "--config", str(cfg), "--claims", str(root / "claims.csv"),
                           "--no-page"]) == 0
-    forest.plot(root / "claims.csv", root / "forest")
-    findings.render(NOTEBOOK, out, cfg, root / "findings", forest=root / "forest.png")
+    forest.plot(root / "claims.csv", root / "forest_claims")
+    findings.render(NOTEBOOK, out, cfg, root / "findings", figures={"forest": root / "forest_claims.png"})
     return (root / "findings" / "findings.md").read_text()
 
 

@@ -34,7 +34,9 @@ def test_every_table_and_figure_is_made(dag):
                  "fig3_calcium", "forest_claims"):
         for ext in ("png", "pdf"):
             assert (workdir / "figures" / f"{stem}.{ext}").stat().st_size > 1000, stem
-    assert (workdir / "results" / "findings" / "forest_claims.png").is_file()  # shown on the findings page
+    for png in ("forest_claims.png", "lm_perplexity.png"):  # shown on the findings page, copied beside it
+        assert (workdir / "results" / "findings" / png).is_file(), png
+        assert f"]({png})" in (workdir / "results" / "findings" / "findings.md").read_text(), png
     for log in ("prepare/imdb.log", "train/imdb/astro/seed1.log", "tables.log", "figures/fig4a_imdb.log"):
         assert (workdir / "results" / "logs" / log).is_file()
     assert (workdir / "results" / "benchmarks" / "train" / "cifar10" / "astro" / "seed0.tsv").is_file()

@@ -21,7 +21,7 @@
 # %% tags=["parameters"]
 TABLES = "results/tables"
 CONFIG = "results/configs/all.yaml"
-FOREST = ""
+FIGURES = {}  # name -> PNG (astromorphic.findings.FIGURE_ALT names)
 
 # %%
 from IPython.display import Markdown, display
@@ -42,7 +42,7 @@ display(Markdown(findings.basis_section(f)))
 # ## The paper's claims
 
 # %%
-figure = findings.forest_display(FOREST)
+figure = findings.figure_display(FIGURES, "forest")
 if figure is not None:
     display(figure, raw=True)
 display(Markdown(findings.claims_section(f)))
@@ -68,9 +68,12 @@ display(Markdown(findings.learning_speed_section(f)))
 display(Markdown(findings.speedup_section(f)))
 
 # %% [markdown]
-# ### Divergence on the language model
+# ### The language model: perplexity per epoch and divergence
 
 # %%
+figure = findings.figure_display(FIGURES, "lm")
+if figure is not None:
+    display(figure, raw=True)
 display(Markdown(findings.divergence_section(f)))
 
 # %% [markdown]

@@ -295,6 +295,24 @@ def findings_inputs():
     return tables + (["results/tables/records.csv"] if config["records"] else [])
 
 
+def findings_figures():
+    """The figures the findings page shows, by the name its notebook asks for (astromorphic.findings.FIGURE_ALT)."""
+    figures = {"forest": "figures/forest_claims.png"}
+    if "wikitext2" in TASKS:
+        figures["lm"] = "figures/lm_perplexity.png"
+    return figures
+
+
+def findings_figure_copies():
+    """The copies of the page's figures beside it (findings.md links to them by file name)."""
+    return [f"results/findings/{Path(png).name}" for png in findings_figures().values()]
+
+
+def findings_figure_args():
+    """The page's figures as `astromorphic findings --figure NAME=PATH` arguments."""
+    return " ".join(f"--figure {name}={shlex.quote(png)}" for name, png in findings_figures().items())
+
+
 def final_outputs():
     """Tables, figures, the findings page, and the record of every run trained here (so that a deleted run
     directory is trained again; committed records are inputs, not outputs)."""

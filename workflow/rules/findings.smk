@@ -1,7 +1,7 @@
 # The findings page: workflow/notebooks/findings.py (jupytext percent format) executed on the tables and
 # exported without its code cells as Markdown and HTML (`astromorphic findings`); the HTML goes into the report.
 # The claims' comparisons are written first as a table of their own (rule claims), which the forest plot draws
-# (rule forest, figures.smk) and the page shows.
+# (rule forest, figures.smk) and the page shows, with the language model's perplexity curves (findings_figures).
 
 FINDINGS_CODE = [
     "src/astromorphic/findings/__init__.py",
@@ -35,11 +35,11 @@ rule findings:
         notebook="workflow/notebooks/findings.py",
         tables=findings_inputs(),
         config="results/configs/all.yaml",
-        forest="figures/forest_claims.png",
+        figures=list(findings_figures().values()),
         code=FINDINGS_CODE,
     output:
         md="results/findings/findings.md",
-        forest="results/findings/forest_claims.png",
+        figures=findings_figure_copies(),
         html=report(
             "results/findings/findings.html",
             caption="../report/findings.rst",
@@ -50,6 +50,8 @@ rule findings:
         "results/logs/findings.log",
     conda:
         "../envs/astromorphic.yaml"
+    params:
+        figures=findings_figure_args(),
     shell:
         "astromorphic findings --notebook {input.notebook} --tables results/tables --config {input.config}"
-        " --forest {input.forest} --out-dir results/findings > {log} 2>&1"
+        " {params.figures} --out-dir results/findings > {log} 2>&1"

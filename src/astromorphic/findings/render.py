@@ -8,21 +8,38 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-FOREST_NAME = "forest_claims.png"  # the forest plot's file name beside the page
+# The figures the page can show, by the name the notebook asks for (FIGURES[name]), with their alt text.
+FIGURE_ALT = {
+    "forest": "Forest plot of the paper's claims: our difference with its 95 % interval, the paper's difference marked",
+    "lm": "WikiText-2: validation and test perplexity against epoch, each seed's selected epoch marked",
+}
 
 
-def forest_display(path: str | Path | None) -> dict[str, str] | None:
-    """The forest plot as a display bundle: a Markdown link to the copy beside the page (findings.md) and the image
-    itself, inlined (findings.html, which travels alone into the report). None when there is no figure."""
+def figure_display(figures: dict[str, str], name: str) -> dict[str, str] | None:
+    """The figure ``figures[name]`` as a display bundle: a Markdown link to its copy beside the page (findings.md,
+    same file name) and the image itself, inlined (findings.html, which travels alone into the report). None when
+    the page was not given that figure."""
+    path = figures.get(name)
     if not path or not Path(path).is_file():
         return None
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    alt = "Forest plot of the paper's claims: our difference with its 95 % interval, the paper's difference marked"
-    return {"text/markdown": f"![{alt}]({FOREST_NAME})\n",
+    alt = FIGURE_ALT[name]
+    return {"text/markdown": f"![{alt}]({Path(path).name})\n",
             "text/html": f'<img alt="{alt}" src="data:image/png;base64,{data}"/>'}
 
 
-def _inject_parameters(nb: Any, params: dict[str, str]) -> None:
+def parse_figures(items: list[str] | None) -> dict[str, str]:
+    """``NAME=PATH`` items (``--figure``) as a dict; NAME one of FIGURE_ALT."""
+    figures = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or name not in FIGURE_ALT:
+            raise ValueError(f"--figure {item!r}: expected NAME=PATH with NAME one of {sorted(FIGURE_ALT)}")
+        figures[name] = path
+    return figures
+
+
+def _inject_parameters(nb: Any, params: dict[str, Any]) -> None:
     """Insert a cell setting ``params`` after the cell tagged ``parameters`` (or first)."""
     import nbformat
 
@@ -33,9 +50,9 @@ def _inject_parameters(nb: Any, params: dict[str, str]) -> None:
 
 
 def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path, out_dir: str | Path,
-           timeout: int = 600, forest: str | Path | None = None) -> list[Path]:
+           timeout: int = 600, figures: dict[str, str | Path] | None = None) -> list[Path]:
     """Execute the findings notebook on ``tables_dir`` and write findings.md and findings.html (no code cells);
-    with ``forest``, the figure is copied beside them and shown on the page."""
+    ``figures`` (name -> PNG, names of FIGURE_ALT) are shown on the page and copied beside it."""
     import jupytext
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter, MarkdownExporter
@@ -44,7 +61,8 @@ def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path
     from astromorphic.io import atomic_path, write_text
 
     nb = jupytext.read(str(notebook))
-    _inject_parameters(nb, {"TABLES": str(tables_dir), "CONFIG": str(config_path), "FOREST": str(forest or "")})
+    figures = {name: str(path) for name, path in (figures or {}).items()}
+    _inject_parameters(nb, {"TABLES": str(tables_dir), "CONFIG": str(config_path), "FIGURES": figures})
     for i, cell in enumerate(nb.cells):  # fixed cell ids: the exported HTML does not change between runs
         cell["id"] = f"cell-{i}"
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
@@ -60,10 +78,10 @@ def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path
                            exclude_output_prompt=True).from_notebook_node(nb, resources=dict(resources))
         write_text(out_dir / f"findings.{ext}", body)
         paths.append(out_dir / f"findings.{ext}")
-    if forest:
-        with atomic_path(out_dir / FOREST_NAME) as tmp:
-            shutil.copyfile(forest, tmp)
-        paths.append(out_dir / FOREST_NAME)
+    for path in figures.values():
+        with atomic_path(out_dir / Path(path).name) as tmp:
+            shutil.copyfile(path, tmp)
+        paths.append(out_dir / Path(path).name)
     return paths
 
 
@@ -84,15 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", default="results/tables", help="folder of the tables' CSV files")
     parser.add_argument("--config", default="results/configs/all.yaml", help="the configuration snapshot")
     parser.add_argument("--out-dir", default="results/findings")
-    parser.add_argument("--forest", help="the forest plot (PNG) to show on the page and copy beside it")
+    parser.add_argument("--figure", action="append", metavar="NAME=PATH",
+                        help=f"a figure (PNG) to show on the page and copy beside it; NAME one of {sorted(FIGURE_ALT)}"
+                             " (repeat for several)")
     parser.add_argument("--claims", help="write the claims' comparisons (CSV) here, the forest plot's input")
     parser.add_argument("--no-page", action="store_true", help="only write --claims, no page")
     args = parser.parse_args(argv)
+    try:
+        figures = parse_figures(args.figure)
+    except ValueError as error:
+        parser.error(str(error))
     if args.no_page and not args.claims:
         parser.error("--no-page writes nothing without --claims PATH: give the path of the claims CSV")
     if args.claims:
         print(f"findings: wrote {write_claims(args.tables, args.config, args.claims)}")
     if not args.no_page:
-        for path in render(args.notebook, args.tables, args.config, args.out_dir, forest=args.forest):
+        for path in render(args.notebook, args.tables, args.config, args.out_dir, figures=figures):
             print(f"findings: wrote {path}")
     return 0
