@@ -50,9 +50,19 @@ def test_second_run_has_nothing_to_do(dag):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_editing_a_plot_reruns_only_that_figure(dag):
+@pytest.mark.parametrize(
+    "module, rule, outputs",
+    [
+        ("controls.py", "controls_figure", ["figures/controls_attention.png", "figures/controls_attention.pdf"]),
+        # the LM curves are also shown on the findings page, which is made again with them
+        ("lm_curves.py", "lm_curves", ["figures/lm_perplexity.png", "figures/lm_perplexity.pdf",
+                                       "results/findings/findings.md", "results/findings/findings.html",
+                                       "results/findings/forest_claims.png", "results/findings/lm_perplexity.png"]),
+    ],
+)
+def test_editing_a_plot_reruns_only_that_figure(dag, module, rule, outputs):
     workdir, _ = dag
-    code = workdir / "src" / "astromorphic" / "plotting" / "lm_curves.py"
+    code = workdir / "src" / "astromorphic" / "plotting" / module
     original = code.read_text()
     # An edit, not a touch: snakemake skips an input whose checksum is unchanged.
     code.write_text(original + "\n# an edit\n")
@@ -60,10 +70,13 @@ def test_editing_a_plot_reruns_only_that_figure(dag):
     try:
         proc = snakemake(workdir, "-n")
         jobs = planned_jobs(proc.stdout + proc.stderr)
-        assert jobs == {"lm_curves": 1, "all": 1}, jobs
+        expected = {rule: 1, "all": 1} | ({"findings": 1} if "results/findings/findings.md" in outputs else {})
+        assert jobs == expected, jobs
     finally:
         code.write_text(original)
-        snakemake(workdir, "--touch", "figures/lm_perplexity.png", "figures/lm_perplexity.pdf")
+        snakemake(workdir, "--touch", *outputs)
+    proc = snakemake(workdir, "-n")  # put back: nothing left to do for the tests after this one
+    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def _planned_train_runs(text: str) -> set[tuple[str, str, str]]:
