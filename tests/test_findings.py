@@ -289,7 +289,6 @@ def test_page_figures_by_name(tmp_path):
     assert findings.figure_display({"lm": str(tmp_path / "missing.png")}, "lm") is None
 
 
-
 def _build(root: Path, cfg: Path, runs: Path) -> str:
     """Aggregate, tables, the claims table, the forest plot drawn from it, and the page showing it."""
     from astromorphic.plotting import forest

@@ -275,9 +275,9 @@ def table_outputs(ext):
 def figure_stems():
     stems = [f"figures/fig4{FIG4_PANELS[t]}_{t}" for t in TASKS if t in FIG4_PANELS]
     if "wikitext2" in TASKS:
-        stems.append("figures/lm_perplexity")
+        stems.append(PAGE_FIGURES["lm"])
     stems.append("figures/controls_attention")
-    stems.append("figures/forest_claims")
+    stems.append(PAGE_FIGURES["forest"])
     if config["bench"]["enabled"]:
         stems.append(f"figures/figS2_attention_{config['bench']['device']}")
     if config["simulation"]["enabled"]:
@@ -295,12 +295,14 @@ def findings_inputs():
     return tables + (["results/tables/records.csv"] if config["records"] else [])
 
 
+# The figures the findings page can show, by the name its notebook asks for (astromorphic.findings.FIGURE_ALT).
+PAGE_FIGURES = {"forest": "figures/forest_claims", "lm": "figures/lm_perplexity"}
+
+
 def findings_figures():
-    """The figures the findings page shows, by the name its notebook asks for (astromorphic.findings.FIGURE_ALT)."""
-    figures = {"forest": "figures/forest_claims.png"}
-    if "wikitext2" in TASKS:
-        figures["lm"] = "figures/lm_perplexity.png"
-    return figures
+    """The page's figures (name -> PNG) among those this configuration makes (figure_stems)."""
+    made = set(figure_stems())
+    return {name: f"{stem}.png" for name, stem in PAGE_FIGURES.items() if stem in made}
 
 
 def findings_figure_copies():

@@ -71,7 +71,14 @@ from astromorphic.findings.controls import (  # noqa: F401
     value_sensitivity,
     value_sensitivity_section,
 )
-from astromorphic.findings.render import FIGURE_ALT, figure_display, main, parse_figures, render, write_claims  # noqa: F401
+from astromorphic.findings.render import (  # noqa: F401
+    FIGURE_ALT,
+    figure_display,
+    main,
+    parse_figures,
+    render,
+    write_claims,
+)
 from astromorphic.findings.stats import (  # noqa: F401
     ALPHA,
     CONTRADICTED,

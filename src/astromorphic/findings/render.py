@@ -79,9 +79,10 @@ def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path
         write_text(out_dir / f"findings.{ext}", body)
         paths.append(out_dir / f"findings.{ext}")
     for path in figures.values():
-        with atomic_path(out_dir / Path(path).name) as tmp:
+        copy = out_dir / Path(path).name
+        with atomic_path(copy) as tmp:
             shutil.copyfile(path, tmp)
-        paths.append(out_dir / Path(path).name)
+        paths.append(copy)
     return paths
 
 
