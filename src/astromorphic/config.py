@@ -416,16 +416,18 @@ def require_device(cfg: dict, task: str) -> None:
 # runtime keys say where and how fast a run goes (a checkpoint stays valid when they change; device and TF32
 # change numbers at the rounding level of another device's arithmetic, and the run record stores both).
 REPORTING_KEYS = {"train": ("threshold",)}
-RUNTIME_KEYS = {"train": ("threads", "device", "sync_every", "tf32")}
+RUNTIME_KEYS = {"train": ("threads", "device", "sync_every", "tf32", "fill_uninitialized_memory")}
 
 
 # Options added after runs were recorded, as (section, switch, governed keys...): while the switch is null, the
 # switch and the keys it governs are left out of the run section, so a run that does not use them keeps its
 # fingerprint. The learning curve measures and does not change what a run computes (it evaluates in evaluation
 # mode and draws no random numbers); the language model's compacted output vocabulary and held-out text change
-# the data, and are in the fingerprint whenever they are set.
+# the data, and are in the fingerprint whenever they are set; a compiled model (train.compile) rounds in fused
+# kernels, so a compiled run has a fingerprint of its own.
 OPTIONAL_KEYS = (
     ("train", "curve_every_steps", "curve_samples"),
+    ("train", "compile"),
     ("data", "compact_vocab"),
     ("data", "held_out"),
 )

@@ -235,6 +235,12 @@ class TrainConfig(_Section):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="autocast precision of the model")
     tf32: StrictBool = Field(True, description="CUDA: TensorFloat-32 matrix products in float32 (ignored on CPU)")
+    compile: Optional[Literal["default", "reduce-overhead", "max-autotune"]] = Field(
+        None, description="torch.compile the model's training forward with this mode; null = eager (the default)"
+    )
+    fill_uninitialized_memory: StrictBool = Field(
+        True, description="deterministic mode fills new tensors (NaN); off saves a fill per tensor, same numbers"
+    )
     sync_every: Optional[PosInt] = Field(
         None, description="read losses and gradient norms back every n steps; null: 1 on the CPU, 50 on CUDA"
     )

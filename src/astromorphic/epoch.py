@@ -49,7 +49,7 @@ def _train_epoch(run: Any, epoch: int, inject, step_delay: float, show_progress:
             lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             with autocast(device, run.dtype):
-                logits = net(*batch.inputs)
+                logits = run.step_net(*batch.inputs)
             loss = data.loss(logits, batch.targets)
             if inject is not None and inject == (epoch, step):
                 loss = loss * float("nan")  # testing hook: a non-finite loss on demand

@@ -74,9 +74,15 @@ def _resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def _torch_settings(threads: int, device: torch.device, tf32: bool = False) -> Iterator[None]:
-    """Threads and deterministic algorithms for the run; the previous process-wide settings come back afterwards."""
+def _torch_settings(threads: int, device: torch.device, tf32: bool = False, fill_memory: bool = True) -> Iterator[None]:
+    """Threads and deterministic algorithms for the run; the previous process-wide settings come back afterwards.
+
+    ``fill_memory`` is torch's ``torch.utils.deterministic.fill_uninitialized_memory``: in deterministic mode
+    every new uninitialised tensor is filled (NaN for floating point), which makes a read of memory nobody wrote
+    show up as NaN. Code that never reads such memory gives the same numbers with the fill off
+    (docs/decisions.md; tests/test_training.py checks it run by run)."""
     old_threads = torch.get_num_threads()
+    old_fill = torch.utils.deterministic.fill_uninitialized_memory
     old_det = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     old_precision = torch.get_float32_matmul_precision()
@@ -87,9 +93,11 @@ def _torch_settings(threads: int, device: torch.device, tf32: bool = False) -> I
     torch.set_num_threads(threads)
     # CPU: strict, so a nondeterministic kernel fails loudly; CUDA: some kernels have no deterministic variant.
     torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    torch.utils.deterministic.fill_uninitialized_memory = bool(fill_memory)
     try:
         yield
     finally:
         torch.set_num_threads(old_threads)
         torch.set_float32_matmul_precision(old_precision)
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+        torch.utils.deterministic.fill_uninitialized_memory = old_fill

@@ -188,7 +188,8 @@ def train_run(
         removed = run_dir.remove_temporaries()
         inject = _parse_inject(inject_nonfinite_at if inject_nonfinite_at is not None else os.environ.get(INJECT_ENV))
         device = _resolve_device(cfg["train"]["device"])
-        with _run_log(run_dir.log_file), _torch_settings(int(cfg["train"]["threads"]), device, cfg["train"]["tf32"]):
+        with _run_log(run_dir.log_file), _torch_settings(int(cfg["train"]["threads"]), device, cfg["train"]["tf32"],
+                                                         cfg["train"]["fill_uninitialized_memory"]):
             LOG.info("run %s/%s/seed%d -> %s (data %s)", task, model, seed, run_dir.path, data_path)
             for path in removed:
                 LOG.info("removed %s, left by an interrupted write", path.name)
@@ -227,6 +228,9 @@ class _Run:
         self.net, spec = build_run_model(task, parse_model_name(model)[0], cfg, info)
         self.net.to(device)
         self.net.check_values = False
+        # The module the training steps call: the model itself, or its compiled form (train.compile; evaluation,
+        # the probe and checkpoints use the model, whose parameters the compiled form shares).
+        self.step_net = compiled_model(self.net, self.train.get("compile"))
         self.data_gen = torch.Generator().manual_seed(seed + 7_919)  # shuffling and augmentation
         self._optimiser()
         self.rows: list[dict] = []
@@ -402,11 +406,25 @@ def _new_record(task, model, seed, config, cfg, spec, run: _Run, manifest: dict,
     }
 
 
+def compiled_model(net: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """``net`` compiled with ``torch.compile(mode=mode)`` (shapes static, as every batch but an epoch's last has
+    them), or ``net`` itself when ``mode`` is None. Random operations draw from the eager generator
+    (inductor's ``fallback_random``), so that a compiled run draws the same dropout masks as an eager one."""
+    if mode is None:
+        return net
+    import torch._inductor.config as inductor_config  # deferred: loads the compiler stack only when compiling
+
+    inductor_config.fallback_random = True
+    return torch.compile(net, mode=mode, dynamic=False)
+
+
 def _precision(train: dict, device: torch.device) -> dict:
     """What arithmetic the run used: autocast dtype, TF32, and the astromorphic core (always float32)."""
     return {
         "dtype": train["dtype"],
         "tf32": bool(train["tf32"]) and device.type == "cuda",
+        "compile": train.get("compile"),
+        "fill_uninitialized_memory": bool(train["fill_uninitialized_memory"]),
         "astromorphic_core": "float32",  # astromorphic.attention: the sigmoid state needs it (docs/decisions.md)
     }
 
