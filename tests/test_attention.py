@@ -20,6 +20,9 @@ from astromorphic.attention import (
     relative_position_matrix,
     softmax_attention,
 )
+from astromorphic.attention.causal import CausalSigmoidRead, resolve_chunk
+from astromorphic.attention.functional import row_scale
+from astromorphic.attention.relpos import exp_decay_product
 
 DT = torch.float64
 
@@ -177,11 +180,11 @@ def test_fully_padded_prefix_is_finite_and_zero():
 
 def test_automatic_chunk_length():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert A._resolve_chunk(None, 4, 64, 64, cpu) == A.CPU_CHUNK
-    assert A._resolve_chunk(7, 4, 64, 64, gpu) == 7
-    assert A._resolve_chunk(None, 4, 64, 64, gpu) == 256  # small states: few, large kernels
-    assert A._resolve_chunk(None, 144, 128, 128, gpu) == 16  # large states: bounded memory
-    assert A._resolve_chunk(None, 1, 2, 2, gpu) == 256
+    assert resolve_chunk(None, 4, 64, 64, cpu) == A.CPU_CHUNK
+    assert resolve_chunk(7, 4, 64, 64, gpu) == 7
+    assert resolve_chunk(None, 4, 64, 64, gpu) == 256  # small states: few, large kernels
+    assert resolve_chunk(None, 144, 128, 128, gpu) == 16  # large states: bounded memory
+    assert resolve_chunk(None, 1, 2, 2, gpu) == 256
 
 
 def test_linearized_equals_katharopoulos_over_m():
@@ -221,7 +224,7 @@ def test_gradcheck_causal_sigmoid_function():
     gen = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(7, 3, 2, generator=gen, dtype=DT, requires_grad=True) for _ in range(3))
     for chunk in (1, 3, 8):
-        assert torch.autograd.gradcheck(lambda a, b, c: A._CausalSigmoidRead.apply(a, b, c, chunk), (q, k, v))
+        assert torch.autograd.gradcheck(lambda a, b, c: CausalSigmoidRead.apply(a, b, c, chunk), (q, k, v))
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -300,10 +303,10 @@ def test_relative_position_dense_and_scan_match_naive(position, n):
 def test_exp_scan_has_no_overflow_for_long_short_decay():
     M = torch.randn(1, 2, 4096) * 0.1
     for tau in (0.05, 1.0, 1e4):
-        out = A._exp_decay_product(M, tau)
+        out = exp_decay_product(M, tau)
         assert torch.isfinite(out).all()
     torch.testing.assert_close(
-        A._exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0)
+        exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0)
     )
 
 
@@ -426,11 +429,11 @@ def test_no_feedback_normaliser_does_not_see_the_keys(causal):
     ones = torch.ones_like(k) * mask[:, None, :, None]
     for m in (None, mask):
         kw = dict(key_padding_mask=m, alpha=0.25, causal=causal)
-        p1 = A._row_scale(phi_q, phi(k), feedback=False, **kw)
-        p2 = A._row_scale(phi_q, phi(k * 3 + 1), feedback=False, **kw)
+        p1 = row_scale(phi_q, phi(k), feedback=False, **kw)
+        p2 = row_scale(phi_q, phi(k * 3 + 1), feedback=False, **kw)
         assert torch.equal(p1, p2)
-    fed = A._row_scale(phi_q, ones, feedback=True, key_padding_mask=mask, alpha=0.25, causal=causal)
-    free = A._row_scale(phi_q, ones, feedback=False, key_padding_mask=mask, alpha=0.25, causal=causal)
+    fed = row_scale(phi_q, ones, feedback=True, key_padding_mask=mask, alpha=0.25, causal=causal)
+    free = row_scale(phi_q, ones, feedback=False, key_padding_mask=mask, alpha=0.25, causal=causal)
     torch.testing.assert_close(free.expand_as(fed), fed, rtol=1e-12, atol=0)
 
 
@@ -525,7 +528,7 @@ def test_value_sensitivity_of_each_kind(causal):
         # the probe's V = 0 read (the gate-only form, no state) equals the full read with V = 0
         q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
         torch.testing.assert_close(
-            mod._attend_zero_values(q, k, v, None), mod._attend(q, k, torch.zeros_like(v), None), rtol=1e-12, atol=0
+            mod._attend_zero_values(q, k, v, None), mod.attend(q, k, torch.zeros_like(v), None), rtol=1e-12, atol=0
         )
     assert 0.05 < sens[0] < 1 and 0 < sens[1] < 1e-3, sens
     none = build_attention(AttentionSpec(kind="none"), 8, 2, 16, causal)
@@ -678,7 +681,7 @@ def test_cuda_matches_cpu(causal, sigmoid, feedback):
 def test_cuda_gradcheck_causal_sigmoid_function():
     gen = torch.Generator().manual_seed(2)
     q, k, v = (torch.randn(9, 2, 3, generator=gen, dtype=DT).cuda().requires_grad_() for _ in range(3))
-    assert torch.autograd.gradcheck(lambda a, b, c: A._CausalSigmoidRead.apply(a, b, c, 4), (q, k, v))
+    assert torch.autograd.gradcheck(lambda a, b, c: CausalSigmoidRead.apply(a, b, c, 4), (q, k, v))
 
 
 @cuda
