@@ -703,3 +703,56 @@ def test_cuda_lm_causal_and_bf16():
         logits = model(tokens)
     logits.float().logsumexp(-1).mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+# ------------------------------------------------------------------------------------------------
+# the registry of mechanisms: every reader takes its kinds from it
+
+
+def test_registry_builds_each_kind_and_presets_use_only_registered_kinds():
+    from astromorphic import bench, presets
+    from astromorphic.attention import ATTENTION_KINDS, ATTENTION_REGISTRY, causal_read_kernel
+
+    assert ATTENTION_KINDS == ("softmax", "linearized", "astromorphic", "none")
+    for name, kind in ATTENTION_REGISTRY.items():
+        module = build_attention(AttentionSpec(kind=name), 8, 2, 16, causal=True)
+        assert type(module) is kind.module and module.kind == name
+        assert set(kind.spec_fields) <= set(AttentionSpec.__dataclass_fields__)
+        if kind.bench_preset:
+            assert presets.get_preset(kind.bench_preset).kind == name
+    assert {p.kind for p in presets.PRESETS.values()} <= set(ATTENTION_KINDS)
+    assert bench.KINDS == ("softmax", "linearized", "astromorphic")
+    assert list(bench.KERNEL_KINDS) == ["astromorphic_torch", "astromorphic_cpp", "astromorphic_triton"]
+    with pytest.raises(ValueError, match="spec.kind"):
+        build_attention(AttentionSpec(kind="sparse"), 8, 2, 16, causal=False)
+    cpu = torch.device("cpu")
+    assert causal_read_kernel(presets.spec_for("linearized", {"m_scale": 1.0}), cpu) == "torch"
+    assert causal_read_kernel(presets.spec_for("astro-no-nonlin", {"m_scale": 1.0}), cpu) == "torch"
+    for name in ("vanilla", "no-attention", "astro-leaky", "astro-gate-only"):
+        assert causal_read_kernel(presets.spec_for(name, {"m_scale": 1.0}), cpu) is None
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_bench_cases_compute_the_presets_cores(causal):
+    """The benchmark builds its rows through the presets; they compute the cores it names in its docstring."""
+    from astromorphic import bench
+
+    b, h, n, d = 1, 2, 12, 4
+    m_scale = 500.0 * h * d
+    for kind in bench.KINDS:
+        inputs, fn = bench.make_case(kind, causal, n, b, h, d, "cpu", DT, chunk=5)
+        q, k, v = inputs[:3]
+        if kind == "softmax":
+            want = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        elif kind == "linearized":
+            want = astromorphic_attention(
+                q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m_scale, chunk_size=5
+            )
+        else:
+            w = relative_position_activity(inputs[3], 16.0)
+            want = astromorphic_attention(
+                q, k, v, w_astro=w, alpha=0.25, sigmoid=True, causal=causal, m_scale=m_scale, chunk_size=5
+            )
+        torch.testing.assert_close(fn(*inputs), want, rtol=0, atol=0)
+        fn(*inputs).sum().backward()
+        assert all(t.grad is not None for t in inputs)
