@@ -20,6 +20,9 @@ from astromorphic.attention import (
     relative_position_matrix,
     softmax_attention,
 )
+from astromorphic.attention.causal import CausalSigmoidRead, resolve_chunk
+from astromorphic.attention.functional import row_scale
+from astromorphic.attention.relpos import exp_decay_product
 
 DT = torch.float64
 
@@ -177,11 +180,11 @@ def test_fully_padded_prefix_is_finite_and_zero():
 
 def test_automatic_chunk_length():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert A._resolve_chunk(None, 4, 64, 64, cpu) == A.CPU_CHUNK
-    assert A._resolve_chunk(7, 4, 64, 64, gpu) == 7
-    assert A._resolve_chunk(None, 4, 64, 64, gpu) == 256  # small states: few, large kernels
-    assert A._resolve_chunk(None, 144, 128, 128, gpu) == 16  # large states: bounded memory
-    assert A._resolve_chunk(None, 1, 2, 2, gpu) == 256
+    assert resolve_chunk(None, 4, 64, 64, cpu) == A.CPU_CHUNK
+    assert resolve_chunk(7, 4, 64, 64, gpu) == 7
+    assert resolve_chunk(None, 4, 64, 64, gpu) == 256  # small states: few, large kernels
+    assert resolve_chunk(None, 144, 128, 128, gpu) == 16  # large states: bounded memory
+    assert resolve_chunk(None, 1, 2, 2, gpu) == 256
 
 
 def test_linearized_equals_katharopoulos_over_m():
@@ -221,7 +224,7 @@ def test_gradcheck_causal_sigmoid_function():
     gen = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(7, 3, 2, generator=gen, dtype=DT, requires_grad=True) for _ in range(3))
     for chunk in (1, 3, 8):
-        assert torch.autograd.gradcheck(lambda a, b, c: A._CausalSigmoidRead.apply(a, b, c, chunk), (q, k, v))
+        assert torch.autograd.gradcheck(lambda a, b, c: CausalSigmoidRead.apply(a, b, c, chunk), (q, k, v))
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -300,10 +303,10 @@ def test_relative_position_dense_and_scan_match_naive(position, n):
 def test_exp_scan_has_no_overflow_for_long_short_decay():
     M = torch.randn(1, 2, 4096) * 0.1
     for tau in (0.05, 1.0, 1e4):
-        out = A._exp_decay_product(M, tau)
+        out = exp_decay_product(M, tau)
         assert torch.isfinite(out).all()
     torch.testing.assert_close(
-        A._exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0)
+        exp_decay_product(M[..., :600], 3.0), M[..., :600] @ relative_position_matrix(600, 3.0)
     )
 
 
@@ -426,11 +429,11 @@ def test_no_feedback_normaliser_does_not_see_the_keys(causal):
     ones = torch.ones_like(k) * mask[:, None, :, None]
     for m in (None, mask):
         kw = dict(key_padding_mask=m, alpha=0.25, causal=causal)
-        p1 = A._row_scale(phi_q, phi(k), feedback=False, **kw)
-        p2 = A._row_scale(phi_q, phi(k * 3 + 1), feedback=False, **kw)
+        p1 = row_scale(phi_q, phi(k), feedback=False, **kw)
+        p2 = row_scale(phi_q, phi(k * 3 + 1), feedback=False, **kw)
         assert torch.equal(p1, p2)
-    fed = A._row_scale(phi_q, ones, feedback=True, key_padding_mask=mask, alpha=0.25, causal=causal)
-    free = A._row_scale(phi_q, ones, feedback=False, key_padding_mask=mask, alpha=0.25, causal=causal)
+    fed = row_scale(phi_q, ones, feedback=True, key_padding_mask=mask, alpha=0.25, causal=causal)
+    free = row_scale(phi_q, ones, feedback=False, key_padding_mask=mask, alpha=0.25, causal=causal)
     torch.testing.assert_close(free.expand_as(fed), fed, rtol=1e-12, atol=0)
 
 
@@ -525,7 +528,7 @@ def test_value_sensitivity_of_each_kind(causal):
         # the probe's V = 0 read (the gate-only form, no state) equals the full read with V = 0
         q, k, v = mod._heads(x, mod.w_q), mod._heads(x, mod.w_k), mod._heads(x, mod.w_v)
         torch.testing.assert_close(
-            mod._attend_zero_values(q, k, v, None), mod._attend(q, k, torch.zeros_like(v), None), rtol=1e-12, atol=0
+            mod._attend_zero_values(q, k, v, None), mod.attend(q, k, torch.zeros_like(v), None), rtol=1e-12, atol=0
         )
     assert 0.05 < sens[0] < 1 and 0 < sens[1] < 1e-3, sens
     none = build_attention(AttentionSpec(kind="none"), 8, 2, 16, causal)
@@ -678,7 +681,7 @@ def test_cuda_matches_cpu(causal, sigmoid, feedback):
 def test_cuda_gradcheck_causal_sigmoid_function():
     gen = torch.Generator().manual_seed(2)
     q, k, v = (torch.randn(9, 2, 3, generator=gen, dtype=DT).cuda().requires_grad_() for _ in range(3))
-    assert torch.autograd.gradcheck(lambda a, b, c: A._CausalSigmoidRead.apply(a, b, c, 4), (q, k, v))
+    assert torch.autograd.gradcheck(lambda a, b, c: CausalSigmoidRead.apply(a, b, c, 4), (q, k, v))
 
 
 @cuda
@@ -700,3 +703,56 @@ def test_cuda_lm_causal_and_bf16():
         logits = model(tokens)
     logits.float().logsumexp(-1).mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+# ------------------------------------------------------------------------------------------------
+# the registry of mechanisms: every reader takes its kinds from it
+
+
+def test_registry_builds_each_kind_and_presets_use_only_registered_kinds():
+    from astromorphic import bench, presets
+    from astromorphic.attention import ATTENTION_KINDS, ATTENTION_REGISTRY, causal_read_kernel
+
+    assert ATTENTION_KINDS == ("softmax", "linearized", "astromorphic", "none")
+    for name, kind in ATTENTION_REGISTRY.items():
+        module = build_attention(AttentionSpec(kind=name), 8, 2, 16, causal=True)
+        assert type(module) is kind.module and module.kind == name
+        assert set(kind.spec_fields) <= set(AttentionSpec.__dataclass_fields__)
+        if kind.bench_preset:
+            assert presets.get_preset(kind.bench_preset).kind == name
+    assert {p.kind for p in presets.PRESETS.values()} <= set(ATTENTION_KINDS)
+    assert bench.KINDS == ("softmax", "linearized", "astromorphic")
+    assert list(bench.KERNEL_KINDS) == ["astromorphic_torch", "astromorphic_cpp", "astromorphic_triton"]
+    with pytest.raises(ValueError, match="spec.kind"):
+        build_attention(AttentionSpec(kind="sparse"), 8, 2, 16, causal=False)
+    cpu = torch.device("cpu")
+    assert causal_read_kernel(presets.spec_for("linearized", {"m_scale": 1.0}), cpu) == "torch"
+    assert causal_read_kernel(presets.spec_for("astro-no-nonlin", {"m_scale": 1.0}), cpu) == "torch"
+    for name in ("vanilla", "no-attention", "astro-leaky", "astro-gate-only"):
+        assert causal_read_kernel(presets.spec_for(name, {"m_scale": 1.0}), cpu) is None
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_bench_cases_compute_the_presets_cores(causal):
+    """The benchmark builds its rows through the presets; they compute the cores it names in its docstring."""
+    from astromorphic import bench
+
+    b, h, n, d = 1, 2, 12, 4
+    m_scale = 500.0 * h * d
+    for kind in bench.KINDS:
+        inputs, fn = bench.make_case(kind, causal, n, b, h, d, "cpu", DT, chunk=5)
+        q, k, v = inputs[:3]
+        if kind == "softmax":
+            want = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        elif kind == "linearized":
+            want = astromorphic_attention(
+                q, k, v, alpha=1.0, sigmoid=False, feedback=True, causal=causal, m_scale=m_scale, chunk_size=5
+            )
+        else:
+            w = relative_position_activity(inputs[3], 16.0)
+            want = astromorphic_attention(
+                q, k, v, w_astro=w, alpha=0.25, sigmoid=True, causal=causal, m_scale=m_scale, chunk_size=5
+            )
+        torch.testing.assert_close(fn(*inputs), want, rtol=0, atol=0)
+        fn(*inputs).sum().backward()
+        assert all(t.grad is not None for t in inputs)

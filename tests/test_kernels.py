@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from astromorphic import attention as A
+from astromorphic.attention.causal import CausalSigmoidRead
 from astromorphic import kernels
 from astromorphic.attention import astromorphic_attention
 from astromorphic.kernels import cpu_causal
@@ -39,7 +39,7 @@ def make_inputs(z, n, dk, dv, dtype, seed=0, scale=0.4):
 
 def torch_read(q, k, v, chunk):
     """The PyTorch reference on head-major inputs."""
-    return A._CausalSigmoidRead.apply(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), chunk).transpose(0, 1)
+    return CausalSigmoidRead.apply(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), chunk).transpose(0, 1)
 
 
 def value_and_grads(fn, q, k, v, go):

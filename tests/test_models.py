@@ -349,7 +349,7 @@ def _first_core_outputs(task, preset, tokens, d, heads, m_factor, ln_input):
     if ln_input:  # a deeper layer sees LayerNorm outputs (entries of size about 1)
         x = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
     with torch.no_grad():
-        return att._attend(att._heads(x, att.w_q), att._heads(x, att.w_k), att._heads(x, att.w_v), None)
+        return att.attend(att._heads(x, att.w_q), att._heads(x, att.w_k), att._heads(x, att.w_v), None)
 
 
 @pytest.mark.parametrize("task", ["wikitext2", "imdb"])

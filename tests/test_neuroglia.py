@@ -95,7 +95,7 @@ def test_resting_state_is_a_fixed_point_of_li_rinzel():
 def test_right_hand_side_is_made_of_the_rate_functions():
     p = ng.SynapseParams()
     y = np.array([3.0, 0.4, 2.5, 1.2, 0.6, 0.7, 0.3, 4.0] + [0.0] * len(ng.ACC_NAMES))
-    d = ng._make_rhs(p)(0.0, y)
+    d = ng.make_rhs(p)(0.0, y)
     assert (d[ng.ICA], d[ng.IQ]) == ng.li_rinzel_rates(0.6, 0.7, 1.2, p)
     assert d[ng.IV] == (-3.0 + p.r_m * (0.4 + ng.slow_inward_current(0.6, p))) / p.tau_m
     assert d[ng.IACC + ng.ACC_NAMES.index("pr")] == ng.release_probability(2.5, 4.0, p)

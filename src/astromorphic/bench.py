@@ -11,7 +11,11 @@ Rows (one per device, dtype, d, kind, causal, N):
 * ``linearized``: ``astromorphic_attention`` without sigmoid, alpha = 1, no W_astro, feedback on.
 * ``astromorphic``: the full astromorphic core as a layer runs it: W_astro from a learnable M through
   ``relative_position_activity`` (method "auto") plus ``astromorphic_attention`` with sigmoid, alpha = 0.25
-  and feedback; gradients flow to q, k, v and M. Causal rows use the causal kernel the dispatch picks
+  and feedback; gradients flow to q, k, v and M.
+
+Each mechanism row times the per-head core (``attend``, no projections) of the layer its registry record's
+preset builds (``attention.ATTENTION_REGISTRY``: ``bench_preset``), with m = 500 d_model and the presets'
+default constants. Causal rows use the causal kernel the dispatch picks
   (``astromorphic.kernels``: compiled on the CPU, Triton on CUDA), named in the ``kernel`` column.
 * ``astromorphic_torch`` / ``astromorphic_cpp`` / ``astromorphic_triton``: the same layer with the causal
   kernel forced to the PyTorch path, the compiled CPU kernel or the Triton kernel (causal rows only; the
@@ -57,10 +61,16 @@ import time
 from typing import Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from astromorphic import cost, kernels, throughput
-from astromorphic.attention import DEFAULT_CHUNK, astromorphic_attention, relative_position_activity
+from astromorphic import presets
+from astromorphic.attention import (
+    ATTENTION_REGISTRY,
+    DEFAULT_CHUNK,
+    AttentionKind,
+    build_attention,
+    relative_position_activity,
+)
 from astromorphic.io import write_text
 
 COLUMNS = (
@@ -81,14 +91,26 @@ COLUMNS = (
     "fwdbwd_median_ms",
 )
 DEFAULT_N = tuple(128 * 2**i for i in range(7))  # 128 .. 8192
-KINDS = ("softmax", "linearized", "astromorphic")
-KERNEL_KINDS = {"astromorphic_torch": "torch", "astromorphic_cpp": "cpp", "astromorphic_triton": "triton"}
+# the mechanisms with a benchmark preset; the layers with a fused causal kernel also once per kernel, forced
+KINDS = tuple(name for name, kind in ATTENTION_REGISTRY.items() if kind.bench_preset)
+KERNEL_KINDS = {
+    f"{name}_{kernel}": kernel
+    for name, kind in ATTENTION_REGISTRY.items()
+    if kind.bench_preset and kind.causal_kernel
+    for kernel in kernels.CHOICES
+    if kernel != "auto"
+}
 RELPOS_KINDS = ("relpos_dense", "relpos_scan")
 ALL_KINDS = KINDS + tuple(KERNEL_KINDS) + RELPOS_KINDS
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
-def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, dtype, chunk: int):
+def _mechanism(kind: str) -> Optional[AttentionKind]:
+    """The attention mechanism a benchmark kind times (a kernel kind: its mechanism); None for relpos rows."""
+    return ATTENTION_REGISTRY.get(kind.rsplit("_", 1)[0] if kind in KERNEL_KINDS else kind)
+
+
+def make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, dtype, chunk: int):
     """(inputs needing grad, function of the inputs) for one benchmark point."""
     gen = torch.Generator(device="cpu").manual_seed(0)
 
@@ -99,46 +121,24 @@ def _make_case(kind: str, causal: bool, n: int, b: int, h: int, d: int, device, 
         m = rand(h, d, n, scale=0.02)
         method = kind.split("_")[1]
         return (m,), lambda m: relative_position_activity(m, 16.0, method=method, validate=False)
+    mechanism = _mechanism(kind)
+    if mechanism is None or mechanism.bench_preset is None:
+        raise ValueError(f"kind: expected one of {ALL_KINDS}, got {kind!r}")
     q, k, v = rand(b, h, n, d), rand(b, h, n, d), rand(b, h, n, d)
-    m_scale = 500.0 * h * d
-    if kind == "softmax":
-        return (q, k, v), lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    if kind == "linearized":
-        return (q, k, v), lambda q, k, v: astromorphic_attention(
-            q,
-            k,
-            v,
-            alpha=1.0,
-            sigmoid=False,
-            feedback=True,
-            causal=causal,
-            m_scale=m_scale,
-            chunk_size=chunk,
-            validate=False,
-        )
-    if kind == "astromorphic" or kind in KERNEL_KINDS:
-        m = rand(h, d, n, scale=0.02)
-        forced = KERNEL_KINDS.get(kind)
+    # the layer of the mechanism's preset, m = 500 * d_model; only its per-head core (attend) is timed
+    spec = presets.spec_for(mechanism.bench_preset, {"m_scale_factor": 500.0}, d_model=h * d)
+    layer = build_attention(spec, h * d, h, n, causal, chunk_size=chunk).to(device=device, dtype=dtype)
+    inputs = (q, k, v)
+    if getattr(layer, "M", None) is not None:  # the relative-position parameter gets its gradient too
+        layer.M = torch.nn.Parameter(rand(h, d, n, scale=0.02))
+        inputs += (layer.M,)
+    forced = KERNEL_KINDS.get(kind)
 
-        def layer(q, k, v, m):
-            w = relative_position_activity(m, 16.0, validate=False)
-            with kernels.causal_kernel(forced) if forced else contextlib.nullcontext():
-                return astromorphic_attention(
-                    q,
-                    k,
-                    v,
-                    w_astro=w,
-                    alpha=0.25,
-                    sigmoid=True,
-                    feedback=True,
-                    causal=causal,
-                    m_scale=m_scale,
-                    chunk_size=chunk,
-                    validate=False,
-                )
+    def attend(q, k, v, *_):
+        with kernels.causal_kernel(forced) if forced else contextlib.nullcontext():
+            return layer.attend(q, k, v, None)
 
-        return (q, k, v, m), layer
-    raise ValueError(f"kind: expected one of {ALL_KINDS}, got {kind!r}")
+    return inputs, attend
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -148,7 +148,8 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def causal_kernel_for(kind: str, causal: bool, device, dtype: torch.dtype) -> str:
     """The causal kernel a row of ``kind`` runs ('' when none); RuntimeError when a forced one cannot run."""
-    if not causal or not (kind == "astromorphic" or kind in KERNEL_KINDS):
+    mechanism = _mechanism(kind)
+    if not causal or mechanism is None or not mechanism.causal_kernel:
         return ""
     forced = kernels.causal_kernel(KERNEL_KINDS[kind]) if kind in KERNEL_KINDS else contextlib.nullcontext()
     with forced:
@@ -263,7 +264,7 @@ def measure_points(specs, n, b, h, device, dtype, repeats, chunk) -> list[dict]:
         row = _empty_row(kind, causal, n, b, h, d, device, dtype)
         rows.append(row)
         try:
-            inputs, fn = _make_case(kind, causal, n, b, h, d, device, dtype, chunk)
+            inputs, fn = make_case(kind, causal, n, b, h, d, device, dtype, chunk)
             _time_once(fn, inputs, device, backward=True)  # warm-up
             cases.append((row, inputs, fn, [], []))
         except (RuntimeError, MemoryError) as err:

@@ -16,10 +16,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Source files (relative to the package) that determine a run's numbers, plus the data module of its task
 # (astromorphic.data.TASKS) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
 CODE_FILES = (
-    "attention.py", "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
+    "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
     "config.py", "config_tasks.py", "config_types.py", "epoch.py", "run_state.py", "code_identity.py",
 )  # fmt: skip
-CODE_FOLDERS = ("kernels",)
+CODE_FOLDERS = ("attention", "kernels")
 # The code that prepares a task's data (with the task's module, astromorphic.data.TASKS): the workflow's prepare
 # job follows its hash (:func:`data_code_hash`), so that a change prepares the data again.
 DATA_CODE_FILES = ("data/__init__.py", "data/common.py", "data/synthetic.py")

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from astromorphic.attention import AttentionSpec
+from astromorphic.attention import POSITION_KINDS, AttentionSpec, attention_kind
 
 __all__ = [
     "Preset",
@@ -107,11 +107,12 @@ class Preset:
         if not tau > 0:
             raise _fail("tau", "a number > 0", tau)
         position = cfg.get("position", "exp")
-        if position not in ("exp", "linear"):
+        if position not in POSITION_KINDS:
             raise _fail("position", "'exp' or 'linear'", repr(position))
-        linear_core = self.kind in ("linearized", "astromorphic")
+        kind = attention_kind(self.kind)
+        linear_core = kind.linear_core
         nonlinearity = self.nonlinearity and linear_core
-        value_path = self.value_path or self.kind != "astromorphic"
+        value_path = self.value_path or "value_path" not in kind.spec_fields
         return AttentionSpec(
             kind=self.kind,
             nonlinearity=nonlinearity,
@@ -184,7 +185,7 @@ def attention_keys_used(name: str) -> set[str]:
     relative position; none for softmax attention and no attention. A sweep of another key trains the plain
     preset again."""
     spec = get_preset(name).spec_for({"m_scale": 1.0})
-    if spec.kind not in ("linearized", "astromorphic"):
+    if not attention_kind(spec.kind).linear_core:
         return set()
     keys = {"m_scale", "m_scale_factor"}
     if spec.nonlinearity:
@@ -207,7 +208,7 @@ def mechanisms_of(spec: AttentionSpec) -> dict[str, bool]:
     Without the value path nothing is written (S = 0): no neuron or astrocyte write; the sigmoid is still
     applied (to 0, H = 1/2) and alpha, g and the feedback are unchanged.
     """
-    linear_core = spec.kind in ("linearized", "astromorphic")
+    linear_core = attention_kind(spec.kind).linear_core
     writes = linear_core and spec.value_path
     return {
         "softmax_attention": spec.kind == "softmax",
@@ -227,7 +228,7 @@ def equations_of(spec: AttentionSpec) -> tuple[str, ...]:
     for key, _, equations in MECHANISMS:
         if used[key]:
             eqs.update(equations)
-    if spec.kind in ("linearized", "astromorphic"):
+    if attention_kind(spec.kind).linear_core:
         eqs.add("Eq. 17")
         if spec.feedback:
             eqs.add("Eq. 13")  # the presynaptic sum g enters the calcium response even with alpha = 1

@@ -433,15 +433,9 @@ def _causal_kernel(task: str, spec: Any, device: torch.device) -> str | None:
     """The causal sigmoid read that runs (astromorphic.kernels), or None where the run has none (classifiers,
     softmax, no attention, the leaky diagnostic, the gate-only control; without the sigmoid the read is
     PyTorch's: "torch")."""
-    from astromorphic.kernels import select_causal_kernel
+    from astromorphic.attention import causal_read_kernel
 
-    if task != "wikitext2" or getattr(spec, "kind", None) not in ("astromorphic", "linearized"):
-        return None
-    if getattr(spec, "leaky", False) or not getattr(spec, "value_path", True):
-        return None
-    if spec.kind == "linearized" or not spec.nonlinearity:
-        return "torch"
-    return select_causal_kernel(device, torch.float32)
+    return causal_read_kernel(spec, device) if task == "wikitext2" else None
 
 
 # ================================================================================================ command line

@@ -4,7 +4,7 @@ The causal astromorphic attention needs, per (batch * head) z and position t,
 ``num_t = q_t^T sigmoid(S_t)`` with ``S_t = sum_{s <= t} k_s v_s^T`` (k already holds 1/m and the W_astro
 term). Three implementations compute it, forward and backward, with the same chunk checkpoints:
 
-* ``torch``: the PyTorch path ``attention._CausalSigmoidRead`` (chunked prefix states, recomputing
+* ``torch``: the PyTorch path ``attention.causal.CausalSigmoidRead`` (chunked prefix states, recomputing
   backward); the reference, and the fallback everywhere.
 * ``cpp``: a compiled CPU kernel (``causal_sigmoid.cpp``, C++ with OpenMP, built on first use; see
   ``astromorphic.kernels.cpu_causal``), float32 and float64.

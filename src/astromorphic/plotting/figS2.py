@@ -21,7 +21,6 @@ import pandas as pd
 
 from astromorphic.plotting import common
 
-KINDS = {"softmax": "vanilla", "linearized": "linearized", "astromorphic": "astro"}  # kind -> preset colour
 KERNEL_KINDS = {  # causal kernel rows: kind -> (colour, marker, label)
     "astromorphic_torch": ("#e377c2", "s", "astromorphic, PyTorch path (causal)"),
     "astromorphic_cpp": ("#bcbd22", "^", "astromorphic, compiled CPU kernel (causal)"),
@@ -31,6 +30,9 @@ PANELS = (("fwd_ms", "forward (ms)"), ("fwdbwd_ms", "forward + backward (ms)"), 
 
 
 def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) -> list[Path]:
+    from astromorphic.bench import KINDS  # the benchmarked mechanisms (imports torch: only when drawing)
+    from astromorphic.attention import ATTENTION_REGISTRY
+
     plt = common.setup()
     bench = pd.read_csv(bench_csv)
     if "status" in bench.columns:
@@ -52,7 +54,7 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
                     continue
                 stats = rows.groupby("N", sort=True)[col].min()
                 stats = stats[np.isfinite(stats) & (stats > 0)]
-                colour = common.style(KINDS[kind], i)[0]
+                colour = common.style(ATTENTION_REGISTRY[kind].bench_preset, i)[0]  # its preset's colour
                 ax.plot(
                     stats.index,
                     stats.values,
@@ -60,7 +62,7 @@ def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) 
                     ms=3,
                     color=colour,
                     ls=ls,
-                    label=f"{kind}{' (causal)' if causal else ''}",
+                    label=f"{ATTENTION_REGISTRY[kind].label}{' (causal)' if causal else ''}",
                 )
         for kind, (colour, marker, kernel_label) in KERNEL_KINDS.items():
             rows = bench[(bench["kind"] == kind) & (bench["causal"].astype(str).str.lower() == "true")]
