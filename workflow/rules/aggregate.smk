@@ -80,9 +80,12 @@ rule records_table:
     params:
         runs=aggregated_run_dirs(),
         records=config["records"] or "",
+        verification=lambda wildcards, input: (
+            f" --verification {input.verification}" if input.verification else ""
+        ),
     shell:
-        "astromorphic records table --runs {params.runs} --records {params.records:q} --out {output}"
-        " > {log} 2>&1"
+        "astromorphic records table --runs {params.runs} --records {params.records:q}{params.verification}"
+        " --out {output} > {log} 2>&1"
 
 
 # Projected device-hours of every run of the configuration (astromorphic.cost), from the throughput file that
