@@ -34,8 +34,9 @@ def package_env(workdir: Path) -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
-def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile=tiny.yaml", *args]
+def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True,
+              configfile: str = "tiny.yaml") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", f"--configfile={configfile}", *args]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**package_env(workdir), **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")

@@ -289,6 +289,16 @@ def test_page_figures_by_name(tmp_path):
     assert findings.figure_display({"lm": str(tmp_path / "missing.png")}, "lm") is None
 
 
+def test_the_page_reads_the_tables_it_is_given_and_none_beside_them(tmp_path):
+    for name in ("runs_summary", "records", "learning_curves"):
+        (tmp_path / f"{name}.csv").write_text("task,model\nimdb,astro\n")
+    given = findings.load([tmp_path / "runs_summary.csv", tmp_path / "learning_curves.csv"])
+    assert set(given.tables) == {"runs_summary"}  # records.csv, left by another configuration, is not read
+    assert set(findings.load(tmp_path).tables) == {"runs_summary", "records"}  # a folder: the tables present
+    with pytest.raises(FileNotFoundError):  # a table given that is not there is an error, not an absent table
+        findings.load([tmp_path / "table1.csv"])
+
+
 def _build(root: Path, cfg: Path, runs: Path) -> str:
     """Aggregate, tables, the claims table, the forest plot drawn from it, and the page showing it."""
     from astromorphic.plotting import forest

@@ -158,12 +158,15 @@ def test_records_verify_re_derives_a_sample_identically(tiny_records, capsys):
     result = json.loads((tiny_records / records.VERIFICATION_FILE).read_text())
     assert len(result["runs"]) == 2 and all(r["identical"] and not r["differences"] for r in result["runs"])
     runs = sorted(tiny_records.glob("runs/*/*/seed*"))
-    table = records.records_table(runs, tiny_records)
+    table = records.records_table(runs, tiny_records, tiny_records / records.VERIFICATION_FILE)
     assert (table["verified"] == "identical").sum() == 2 and (table["verified"] == "").sum() == 2
     assert records.verification_sentence(table) == "2 of 4 records re-derived with this code: identical"
+    # The file beside the records is not read unless given (the workflow declares it when there is one).
+    assert records.verification_sentence(records.records_table(runs, tiny_records)) is None
     result["code_hash"]["imdb"] = "0" * 64  # verified with other code: says nothing about this code
     (tiny_records / records.VERIFICATION_FILE).write_text(json.dumps(result))
-    assert records.verification_sentence(records.records_table(runs, tiny_records)) is None
+    table = records.records_table(runs, tiny_records, tiny_records / records.VERIFICATION_FILE)
+    assert records.verification_sentence(table) is None
 
 
 def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):
@@ -178,7 +181,8 @@ def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):
     assert records.main(["verify", "--records", str(tiny_records), "--sample", "4"]) == 1
     out = capsys.readouterr().out
     assert "imdb/astro/seed1: DIFFERENT: metrics.csv test_acc at epochs [2]" in out
-    table = records.records_table(sorted(tiny_records.glob("runs/*/*/seed*")), tiny_records)
+    table = records.records_table(sorted(tiny_records.glob("runs/*/*/seed*")), tiny_records,
+                                  tiny_records / records.VERIFICATION_FILE)
     assert records.verification_sentence(table) == ("4 of 4 records re-derived with this code: 3 identical, "
                                                     "1 different (imdb/astro/seed1)")
 

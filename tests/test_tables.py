@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -36,6 +37,16 @@ def test_model_names_round_trip():
     assert aggregate.parse_model_name(name) == ("astro", {"m_scale_factor": 50, "alpha": 0.3})
     with pytest.raises(ValueError):
         aggregate.parse_model_name("astro@alpha")
+
+
+def test_the_tables_read_the_manifests_they_are_given_each_by_its_task(built, tmp_path):
+    root, _, _ = built
+    manifest = tmp_path / "prepared" / "manifest.json"  # the task is read from the manifest, not from its folder
+    manifest.parent.mkdir()
+    manifest.write_text(json.dumps({"task": "wikitext2", "source": "local", "synthetic": False, "tokenizer": "bpe"}))
+    ctx = tables.load_context(root / "config.yaml", None, None, REFERENCE, [manifest])
+    assert set(ctx.manifests) == {"wikitext2"} and ctx.tokenizer("wikitext2") == "bpe"
+    assert tables.load_context(root / "config.yaml", None, None, REFERENCE).manifests == {}
 
 
 def test_tidy_has_one_row_per_epoch_and_no_timing(built):

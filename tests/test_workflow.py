@@ -21,7 +21,7 @@ import yaml
 
 pytestmark = pytest.mark.slow
 
-from _dag import IGNORE, TINY, _copy_workflow, package_env, planned_jobs, snakemake  # noqa: F401 (shared harness)
+from _dag import IGNORE, REPO, TINY, _copy_workflow, package_env, planned_jobs, snakemake  # noqa: F401 (shared harness)
 
 
 def test_every_table_and_figure_is_made(dag):
@@ -158,6 +158,23 @@ def test_editing_one_task_reruns_only_its_runs(dag, tmp_path):
     jobs = planned_jobs(text)
     assert jobs.get("train") == 4 and "prepare" not in jobs, jobs  # imdb: 2 models x 2 seeds
     assert set(re.findall(r"wildcards: task=(\w+), model=", text)) == {"imdb"}
+
+
+def test_committed_records_render_their_committed_page_beside_another_configurations_data(dag, tmp_path):
+    """A rule reads only what it declares: the tiny DAG's synthetic data, still in results/data, are no input of
+    a configuration all of whose runs come from committed records, so its page is the committed one, byte for byte
+    (not "synthetic stand-in")."""
+    workdir = tmp_path / "checkout"
+    shutil.copytree(dag[0], workdir, symlinks=True)
+    assert json.loads((workdir / "results" / "data" / "imdb" / "manifest.json").read_text())["synthetic"]
+    records = Path("results") / "reference" / "real-small"
+    shutil.copytree(REPO / records, workdir / records)
+    proc = snakemake(workdir, "results/findings/findings.md", "--config", f"records={records}",
+                     configfile="config/real-small.yaml")
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert jobs.get("tables") == 1 and "train" not in jobs and "prepare" not in jobs, jobs
+    page = (workdir / "results" / "findings" / "findings.md").read_bytes()
+    assert page == (REPO / records / "findings.md").read_bytes()
 
 
 def test_report_holds_every_table_and_figure(dag):

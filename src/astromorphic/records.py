@@ -236,13 +236,15 @@ def plan_summary(plan: dict[tuple[str, str, int], Decision], records: str | None
 # ------------------------------------------------------------------------------------------ provenance table
 
 
-def records_table(run_dirs: Iterable[str | Path], records: str | Path | None) -> pd.DataFrame:
+def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
+                  verification: str | Path | None = None) -> pd.DataFrame:
     """One row per aggregated run: where it came from (``record`` or ``trained``), its status, whether the
     code that made it is the current code (``code_current``) and, for a record that ``records verify`` retrained
-    with the current code, the outcome (``verified``: ``identical`` or ``different``; empty otherwise)."""
+    with the current code, the outcome (``verified``: ``identical`` or ``different``; empty otherwise) as the
+    given ``verification`` file (``<records>/verification.json``) says; none given, no record is verified."""
     root = Path(records).resolve() if records else None
     codes: dict[str, str] = {}
-    verified = verification_outcomes(records) if records else {}
+    verified = verification_outcomes(verification) if verification else {}
     rows = []
     for path in map(Path, run_dirs):
         record = RunDir(path).read_record() or {}
@@ -263,12 +265,11 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None) ->
     return pd.DataFrame(rows, columns=columns)
 
 
-def verification_outcomes(records: str | Path) -> dict[tuple[str, str, int], tuple[str, str]]:
-    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it), from
-    ``<records>/verification.json``; empty when no verification was run or the file is not readable."""
-    path = Path(records) / VERIFICATION_FILE
+def verification_outcomes(path: str | Path) -> dict[tuple[str, str, int], tuple[str, str]]:
+    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it), from a
+    verification file (``<records>/verification.json``); empty when the file is not readable."""
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
         return {(r["task"], r["model"], int(r["seed"])): ("identical" if r["identical"] else "different",
                                                           result["code_hash"][r["task"]])
                 for r in result["runs"]}  # fmt: skip
@@ -374,7 +375,7 @@ def _error(message: str) -> int:
 def _table(args: argparse.Namespace) -> int:
     from astromorphic.aggregate import write_csv
 
-    table = records_table(args.runs, args.records)
+    table = records_table(args.runs, args.records, args.verification)
     try:
         write_csv(table, args.out)
     except OSError as exc:
@@ -416,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     tab = sub.add_parser("table", help="records.csv: where each aggregated run came from, and by which code")
     tab.add_argument("--runs", nargs="+", required=True, help="the run directories aggregation read")
     tab.add_argument("--records", help="the records folder of the configuration (none: every run was trained)")
+    tab.add_argument("--verification", help=f"the records' {VERIFICATION_FILE} (none: no record was re-derived)")
     tab.add_argument("--out", required=True)
     ver = sub.add_parser("verify", help="retrain K records chosen by a seed with the current code (same data and "
                                         "configuration) and compare every non-timing number")

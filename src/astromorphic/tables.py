@@ -25,7 +25,7 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -436,7 +436,11 @@ def has_sweep(config: dict) -> bool:
 
 
 def load_context(config_path: str | Path, summary: str | Path | None, tidy: str | Path | None,
-                 reference: str | Path | None, data_dir: str | Path | None, curves: str | Path | None = None) -> Context:
+                 reference: str | Path | None, manifests: Iterable[str | Path] = (),
+                 curves: str | Path | None = None) -> Context:
+    """The context of one aggregation, read from the given files only. The data provenance comes from the runs'
+    records (the summary); ``manifests`` (manifest.json files, each naming its task) are read as given, never
+    looked up beside the other files, so that data prepared for another configuration cannot decide it."""
     with open(config_path, encoding="utf-8") as fh:
         config = yaml.safe_load(fh) or {}
     summary_df = pd.read_csv(summary) if summary else pd.DataFrame()
@@ -444,14 +448,12 @@ def load_context(config_path: str | Path, summary: str | Path | None, tidy: str 
     ref = pd.read_csv(reference, dtype={"value": str}) if reference else pd.DataFrame(
         columns=["table", "task", "model", "metric", "value", "sd", "unit", "tokenization", "kind", "source", "note"])
     ref["note"] = ref["note"].fillna("")
-    manifests = {}
-    if data_dir:
-        for task in TASK_ORDER:
-            path = Path(data_dir) / task / "manifest.json"
-            if path.is_file():
-                manifests[task] = json.loads(path.read_text(encoding="utf-8"))
+    by_task = {}
+    for path in manifests:
+        manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+        by_task[manifest["task"]] = manifest
     curves_df = pd.read_csv(curves) if curves else pd.DataFrame()
-    return Context(config, summary_df, tidy_df, ref, manifests, curves_df)
+    return Context(config, summary_df, tidy_df, ref, by_task, curves_df)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,13 +463,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", help="tidy per-epoch CSV from `astromorphic aggregate`")
     parser.add_argument("--curves", help="step-resolution learning curves CSV from `astromorphic aggregate`")
     parser.add_argument("--reference", help="the paper's values (results/reference/paper_values.csv)")
-    parser.add_argument("--data-dir", help="prepared data (results/data): manifests name the tokenization")
+    parser.add_argument("--manifests", nargs="*", default=[], metavar="MANIFEST",
+                        help="manifest.json of data prepared for these runs (results/data/<task>/manifest.json)")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--table", action="append", choices=ALL_TABLES,
                         help="build only this table (repeatable); default: every table the configuration has")
     args = parser.parse_args(argv)
 
-    ctx = load_context(args.config, args.summary, args.runs, args.reference, args.data_dir, args.curves)
+    ctx = load_context(args.config, args.summary, args.runs, args.reference, args.manifests, args.curves)
     names = args.table or available_tables(ctx.config)
     needs_runs = {"table1", "learning_speed", "speedups", "controls", "sweep"}
     if needs_runs & set(names) and (ctx.summary.empty or ctx.tidy.empty):

@@ -31,6 +31,7 @@ rule tables:
         runs="results/tables/runs.csv",
         curves="results/tables/learning_curves.csv",
         reference="results/reference/paper_values.csv",
+        # The data prepared here (tasks with runs to train); committed records carry their own data provenance.
         manifests=expand("results/data/{task}/manifest.json", task=prepared_tasks()),
         code=[
             "src/astromorphic/tables.py",
@@ -58,7 +59,7 @@ rule tables:
     shell:
         "astromorphic tables --config {input.config} --summary {input.summary} --runs {input.runs}"
         " --curves {input.curves}"
-        " --reference {input.reference} --data-dir results/data --out-dir results/tables > {log} 2>&1"
+        " --reference {input.reference} --manifests {input.manifests} --out-dir results/tables > {log} 2>&1"
 
 
 # Where each aggregated run came from (a committed record or this workflow), whether the current code made it and
@@ -79,9 +80,12 @@ rule records_table:
     params:
         runs=aggregated_run_dirs(),
         records=config["records"] or "",
+        verification=lambda wildcards, input: (
+            f" --verification {input.verification}" if input.verification else ""
+        ),
     shell:
-        "astromorphic records table --runs {params.runs} --records {params.records:q} --out {output}"
-        " > {log} 2>&1"
+        "astromorphic records table --runs {params.runs} --records {params.records:q}{params.verification}"
+        " --out {output} > {log} 2>&1"
 
 
 # Projected device-hours of every run of the configuration (astromorphic.cost), from the throughput file that

@@ -26,7 +26,7 @@ rule claims:
     conda:
         "../envs/astromorphic.yaml"
     shell:
-        "astromorphic findings --tables results/tables --config {input.config} --claims {output} --no-page"
+        "astromorphic findings --tables {input.tables} --config {input.config} --claims {output} --no-page"
         " > {log} 2>&1"
 
 
@@ -53,5 +53,5 @@ rule findings:
     params:
         figures=findings_figure_args(),
     shell:
-        "astromorphic findings --notebook {input.notebook} --tables results/tables --config {input.config}"
+        "astromorphic findings --notebook {input.notebook} --tables {input.tables} --config {input.config}"
         " {params.figures} --out-dir results/findings > {log} 2>&1"

@@ -7,7 +7,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 import yaml
@@ -116,14 +116,16 @@ def unit(task: str) -> str:
     return "" if task == LM else " pp"
 
 
-def load(tables_dir: str | Path, config_path: str | Path | None = None) -> Findings:
-    """Read the tables (those present) and the configuration snapshot."""
-    tables_dir = Path(tables_dir)
-    tables = {}
-    for name in TABLE_FILES:
-        path = tables_dir / f"{name}.csv"
-        if path.is_file():
-            tables[name] = pd.read_csv(path)
+def load(tables: str | Path | Iterable[str | Path], config_path: str | Path | None = None) -> Findings:
+    """Read the tables and the configuration snapshot. ``tables``: the tables' CSV files (each named by its stem;
+    only those of TABLE_FILES are read), or one folder, whose tables present are read (a person opening the
+    notebook). The workflow passes the files it declares, so that a table left by another configuration is not read.
+    """
+    paths = [Path(tables)] if isinstance(tables, (str, Path)) else [Path(p) for p in tables]
+    if len(paths) == 1 and paths[0].is_dir():
+        paths = [path for path in (paths[0] / f"{name}.csv" for name in TABLE_FILES) if path.is_file()]
+    given = {path.stem: path for path in paths}
+    tables = {name: pd.read_csv(given[name]) for name in TABLE_FILES if name in given}
     config = {}
     if config_path is not None and Path(config_path).is_file():
         config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}

@@ -6,7 +6,7 @@ import argparse
 import base64
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 # The figures the page can show, by the name the notebook asks for (FIGURES[name]), with their alt text.
 FIGURE_ALT = {
@@ -49,10 +49,11 @@ def _inject_parameters(nb: Any, params: dict[str, Any]) -> None:
     nb.cells.insert(where, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
 
 
-def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path, out_dir: str | Path,
-           timeout: int = 600, figures: dict[str, str | Path] | None = None) -> list[Path]:
-    """Execute the findings notebook on ``tables_dir`` and write findings.md and findings.html (no code cells);
-    ``figures`` (name -> PNG, names of FIGURE_ALT) are shown on the page and copied beside it."""
+def render(notebook: str | Path, tables: str | Path | Iterable[str | Path], config_path: str | Path,
+           out_dir: str | Path, timeout: int = 600, figures: dict[str, str | Path] | None = None) -> list[Path]:
+    """Execute the findings notebook on ``tables`` (the CSV files, or a folder: astromorphic.findings.load) and
+    write findings.md and findings.html (no code cells); ``figures`` (name -> PNG, names of FIGURE_ALT) are shown
+    on the page and copied beside it."""
     import jupytext
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter, MarkdownExporter
@@ -62,7 +63,8 @@ def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path
 
     nb = jupytext.read(str(notebook))
     figures = {name: str(path) for name, path in (figures or {}).items()}
-    _inject_parameters(nb, {"TABLES": str(tables_dir), "CONFIG": str(config_path), "FIGURES": figures})
+    tables = str(tables) if isinstance(tables, (str, Path)) else [str(path) for path in tables]
+    _inject_parameters(nb, {"TABLES": tables, "CONFIG": str(config_path), "FIGURES": figures})
     for i, cell in enumerate(nb.cells):  # fixed cell ids: the exported HTML does not change between runs
         cell["id"] = f"cell-{i}"
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
@@ -86,13 +88,13 @@ def render(notebook: str | Path, tables_dir: str | Path, config_path: str | Path
     return paths
 
 
-def write_claims(tables_dir: str | Path, config_path: str | Path, out: str | Path) -> Path:
+def write_claims(tables: str | Path | Iterable[str | Path], config_path: str | Path, out: str | Path) -> Path:
     """The tidy table of the claims' comparisons (astromorphic.findings.claims_frame), for the forest plot."""
     from astromorphic.aggregate import write_csv
     from astromorphic.findings.base import load
     from astromorphic.findings.claims import claims_frame
 
-    write_csv(claims_frame(load(tables_dir, config_path)), out)
+    write_csv(claims_frame(load(tables, config_path)), out)
     return Path(out)
 
 
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="astromorphic findings",
                                      description="Which of the paper's claims reproduce: the findings page.")
     parser.add_argument("--notebook", default="workflow/notebooks/findings.py", help="jupytext percent notebook")
-    parser.add_argument("--tables", default="results/tables", help="folder of the tables' CSV files")
+    parser.add_argument("--tables", nargs="+", default=["results/tables"],
+                        help="the tables' CSV files, or the folder that holds them (default: %(default)s)")
     parser.add_argument("--config", default="results/configs/all.yaml", help="the configuration snapshot")
     parser.add_argument("--out-dir", default="results/findings")
     parser.add_argument("--figure", action="append", metavar="NAME=PATH",
