@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from _dag import _copy_workflow, snakemake
+from _dag import IGNORE, _copy_workflow, snakemake
+from astromorphic.code_identity import PACKAGE_DIR
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +17,11 @@ def dag(tmp_path_factory):
     workdir = _copy_workflow(tmp_path_factory.mktemp("dag"))
     proc = snakemake(workdir)
     return workdir, proc
+
+
+@pytest.fixture
+def package_copy(tmp_path):
+    """A copy of the package's sources (the ``root`` of astromorphic.code_identity), to be edited by a test."""
+    dest = tmp_path / "astromorphic"
+    shutil.copytree(PACKAGE_DIR, dest, ignore=IGNORE)
+    return dest

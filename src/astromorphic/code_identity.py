@@ -2,69 +2,169 @@
 trained by other code is out of date) and :func:`data_code_hash` (prepared data made by other code are out of
 date), over what the files say as programs (:func:`source_identity`: a Python file's syntax tree without
 docstrings, a C++ file without comments), so that reformatting changes nothing.
+
+Which files count is read from the sources, not kept by hand: the modules the command's entry module and the
+task's data module import, directly or through each other (:func:`import_graph`, :func:`reachable`), so that
+a new module the training code imports counts from its first line.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 import re
 from pathlib import Path
+from typing import Iterable
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Source files (relative to the package) that determine a run's numbers, plus the data module of its task
-# (astromorphic.data.TASKS) and the source files of the kernel folders. Tables, figures and aggregation only report runs.
-CODE_FILES = (
-    "models.py", "presets.py", "training.py", "runs.py", "evaluation.py", "data/batches.py",
-    "config.py", "config_tasks.py", "config_types.py", "epoch.py", "run_state.py", "code_identity.py",
-)  # fmt: skip
-CODE_FOLDERS = ("attention", "kernels")
-# The code that prepares a task's data (with the task's module, astromorphic.data.TASKS): the workflow's prepare
-# job follows its hash (:func:`data_code_hash`), so that a change prepares the data again.
-DATA_CODE_FILES = ("data/__init__.py", "data/common.py", "data/synthetic.py")
+PACKAGE = "astromorphic"  # the name the sources import the package by, wherever a copy of it lies
+# Source files: a Python module counts when it is imported, the others (the kernels' C++, compiled on first use)
+# with the package whose folder holds them.
 SOURCE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".cuh")
 
 
-def _data_imports(path: Path, root: Path) -> set[Path]:
-    """The modules of the data package that the Python file ``path`` imports (``from astromorphic.data import
-    x``, ``from astromorphic.data.x import ...``, at any depth of the file), as files under ``root``."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module == "astromorphic.data":
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("astromorphic.data."):
-            names.add(node.module.split(".")[2])
-    return {root / "data" / f"{name}.py" for name in names if (root / "data" / f"{name}.py").is_file()}
+# ------------------------------------------------------------------------------------------ the import graph
 
 
-def data_module_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The module that prepares ``task``'s data (:data:`astromorphic.data.TASKS`) and the modules of the data
-    package it imports, directly or through each other: a module split out of a task's data module still counts
-    as that task's code. The data code every task shares (:data:`DATA_CODE_FILES`) is not followed: it counts
-    for the data (:func:`data_code_files`), and through them for the runs."""
-    from astromorphic.data import TASKS as DATA_MODULES  # task -> the module that prepares its data
-
+def module_file(name: str, root: str | os.PathLike | None = None) -> Path | None:
+    """The file of the package module ``name`` (``astromorphic.data.imdb``) under ``root`` (default the
+    installed package): ``a/b.py`` or ``a/b/__init__.py``; None when the package holds no such module."""
     root = Path(root) if root is not None else PACKAGE_DIR
-    todo = [root / (DATA_MODULES[task].removeprefix("astromorphic.").replace(".", "/") + ".py")]
-    shared = {root / name for name in DATA_CODE_FILES}
-    seen: set[Path] = set()
+    if name != PACKAGE and not name.startswith(PACKAGE + "."):
+        return None
+    path = root.joinpath(*name.split(".")[1:])
+    for candidate in (path.with_name(path.name + ".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join((PACKAGE,) + (parts[:-1] if parts[-1] == "__init__" else parts))
+
+
+def _with_parents(name: str, root: Path) -> set[str]:
+    """``name`` and the packages above it, those that are modules of the package: importing ``a.b.c`` runs
+    ``a/__init__`` and ``a/b/__init__`` first."""
+    parts = name.split(".")
+    return {m for m in (".".join(parts[:i]) for i in range(1, len(parts) + 1)) if module_file(m, root)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _imported_names(source: bytes, package: str) -> frozenset[str]:
+    """The absolute module names a Python source names in its imports, at any depth (functions and classes
+    too): ``import a.b``; ``from a import b`` (both ``a`` and ``a.b``: b may be a submodule or a name of
+    ``a/__init__``); relative imports from ``package``; ``importlib.import_module`` with a constant name.
+    Cached by the source's text: every workflow start reads the graph six times."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return frozenset()  # counted by its bytes (source_identity); it cannot run, so it imports nothing
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                above = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(above + ([node.module] if node.module else []))
+            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) \
+                and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module":  # fmt: skip
+            names.add(node.args[0].value)
+    return frozenset(names)
+
+
+def _imports(path: Path, root: Path) -> set[str]:
+    """The package modules under ``root`` that the Python file ``path`` imports (:func:`_imported_names`),
+    with the packages above them. A name built at run time (cli.py's dispatch, a task's data module) cannot
+    be followed: :func:`code_files` names those entries itself."""
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for imported in _imported_names(path.read_bytes(), package):
+        found |= _with_parents(imported, root)
+    return found - {name}
+
+
+def import_graph(root: str | os.PathLike | None = None) -> dict[str, set[str]]:
+    """Every module of the package under ``root`` (default the installed package) -> the package modules it
+    imports (:func:`_imports`), read from the sources without running them."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    return {_module_name(p, root): _imports(p, root) for p in files if module_file(_module_name(p, root), root) == p}
+
+
+def reachable(entries: Iterable[str], root: str | os.PathLike | None = None) -> set[str]:
+    """The modules ``entries`` (module names) import, directly or through each other, with the entries and
+    the packages above them: every module of the package that can run when they are imported."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    entries = list(entries)
+    missing = [e for e in entries if module_file(e, root) is None]
+    if missing:  # a renamed entry would otherwise leave its code out of every hash
+        raise LookupError(f"no module {', '.join(missing)} under {root}")
+    todo = [m for e in entries for m in sorted(_with_parents(e, root))]
+    seen: set[str] = set()
     while todo:
-        path = todo.pop()
-        if path not in seen:
-            seen.add(path)
-            todo += sorted(_data_imports(path, root) - seen - shared)
-    return sorted(seen, key=lambda p: p.as_posix())
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)  # only the modules reached are parsed: the hash is computed at every workflow start
+            todo += sorted(_imports(module_file(name, root), root) - seen)
+    return seen
+
+
+def _package_sources(packages: set[str], root: Path) -> set[Path]:
+    """The non-Python sources (:data:`SOURCE_SUFFIXES`) of the folders of ``packages``, sub-folders that are
+    no package of their own included: what those packages compile or load (the kernels' C++)."""
+    files = set()
+    for package in packages:
+        folder = module_file(package, root).parent
+        for path in folder.rglob("*"):
+            if path.suffix in SOURCE_SUFFIXES and path.suffix != ".py" and path.is_file():
+                owner = next(p for p in path.parents if (p / "__init__.py").is_file() or p == root)
+                if owner == folder:
+                    files.add(path)
+    return files
+
+
+# ------------------------------------------------------------------------------------------ the code of a run
+
+
+def data_modules() -> dict[str, str]:
+    """task -> the module that prepares its data: imported by name at run time, so no import names it."""
+    from astromorphic.data import TASKS
+
+    return TASKS
+
+
+def _entry(command: str, root: Path) -> str:
+    """The module that ``astromorphic <command>`` runs: cli.py's dispatch table, read without importing it
+    (an import would make the dispatcher part of every run's code)."""
+    for node in ast.parse(module_file(f"{PACKAGE}.cli", root).read_bytes()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(getattr(t, "id", None) == "COMMANDS" for t in targets):
+            return ast.literal_eval(node.value)[command][0]
+    raise LookupError(f"no COMMANDS table in {PACKAGE}.cli under {root}")
+
+
+def _files(entries: list[str], root: Path) -> list[Path]:
+    modules = reachable(entries, root)
+    packages = {m for m in modules if module_file(m, root).name == "__init__.py"}
+    files = {module_file(m, root) for m in modules} | _package_sources(packages, root)
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
 def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``."""
+    """The source files of the package (or of a copy of it at ``root``) that determine a run of ``task``:
+    what the training command imports, directly or through each other, and what the task's data module
+    imports, with the non-Python sources of the packages among them."""
     root = Path(root) if root is not None else PACKAGE_DIR
-    files = [root / name for name in CODE_FILES] + data_module_files(task, root)
-    for folder in CODE_FOLDERS:
-        if (root / folder).is_dir():
-            files += [p for p in (root / folder).rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()]
-    return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
+    return _files([_entry("train", root), data_modules()[task]], root)
 
 
 _C_TOKENS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*.*?\*/', re.S)
@@ -96,10 +196,15 @@ def source_identity(path: Path) -> bytes:
     return data
 
 
+@functools.lru_cache(maxsize=1024)
+def _cached_identity(path: Path, data: bytes) -> bytes:
+    return source_identity(path)  # keyed by the file's bytes as well: an edited file is read afresh
+
+
 def _hash_files(files: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
-        data = source_identity(path)
+        data = _cached_identity(path, path.read_bytes())
         digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
@@ -113,10 +218,10 @@ def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
 
 
 def data_code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The source files that prepare ``task``'s data: :data:`DATA_CODE_FILES` and the task's data module."""
+    """The source files that prepare ``task``'s data: what the prepare command and the task's data module
+    import, directly or through each other."""
     root = Path(root) if root is not None else PACKAGE_DIR
-    files = {root / name for name in DATA_CODE_FILES} | set(data_module_files(task, root))
-    return sorted(files, key=lambda p: p.as_posix())
+    return _files([_entry("prepare", root), data_modules()[task]], root)
 
 
 def data_code_hash(task: str, root: str | os.PathLike | None = None) -> str:

@@ -52,14 +52,11 @@ from typing import Any, Iterator
 from astromorphic import __version__
 from astromorphic import io as aio
 from astromorphic.code_identity import (  # noqa: F401 (the names runs has always offered)
-    CODE_FILES,
-    DATA_CODE_FILES,
     PACKAGE_DIR,
     code_files,
     code_hash,
     data_code_files,
     data_code_hash,
-    data_module_files,
     source_identity,
 )
 from astromorphic.config import run_section
