@@ -65,6 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from astromorphic.attention import DEFAULT_CHUNK, AttentionSpec, build_attention
+from astromorphic.tasks import TASK_NAMES
 
 __all__ = [
     "TASKS",
@@ -76,7 +77,7 @@ __all__ = [
     "resolve_model_cfg",
 ]
 
-TASKS = ("imdb", "cifar10", "wikitext2")
+TASKS = TASK_NAMES
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from astromorphic.aggregate import TASK_ORDER
+from astromorphic.tasks import DISPLAY_NAMES, SUPPLEMENTARY_TABLES
 
-TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
-S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
+TASK_NAMES = DISPLAY_NAMES
+S_TABLES = SUPPLEMENTARY_TABLES  # table name -> task
 ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
 CONTROL = "no-attention"
 ABLATION = "@position_embedding=none"  # the run-name suffix of the ablation runs (config: ablation)

@@ -29,14 +29,10 @@ from astromorphic.config import (
 from astromorphic.data.batches import TASK_DATA, Batch
 from astromorphic.evaluation import autocast
 from astromorphic.runs import fmt_cell
+from astromorphic.tasks import REGISTRY
 
 # Paper-scale dataset sizes, for the projected time of a full training run (SPEC.md section 6).
-# WikiText-2 counts are those of the word-level release; GPT-2 tokens of the raw text are about 15 % more.
-PAPER_DATA_SIZES = {
-    "imdb": {"train": 25_000, "eval": 25_000},
-    "cifar10": {"train": 50_000, "eval": 10_000},
-    "wikitext2": {"train": 2_088_628, "eval": 217_646 + 245_569},
-}
+PAPER_DATA_SIZES = {t.name: {"train": t.paper_train_units, "eval": t.paper_eval_units} for t in REGISTRY}
 
 
 def _random_batch(task: str, cfg: dict, batch_size: int, vocab_size: int, gen: torch.Generator) -> Batch:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from astromorphic import tasks as task_registry
 from astromorphic.config import train_seq_len
 
 # forward(batch) -> logits, in evaluation mode on the run's device and precision
@@ -350,7 +351,8 @@ def safe_exp(x: float) -> float:
         return float("inf")
 
 
-TASK_DATA: dict[str, type[TaskData]] = {"imdb": TextData, "cifar10": ImageData, "wikitext2": LMData}
+# task -> its TaskData class, named by the registry
+TASK_DATA: dict[str, type[TaskData]] = {t.name: globals()[t.task_data] for t in task_registry.REGISTRY}
 
 
 def make_task_data(task: str, splits: dict, manifest: dict, cfg: dict) -> TaskData:
