@@ -33,6 +33,15 @@ class Task:
     paper_eval_units: int  # cost_unit per evaluation at paper scale
     speedup_pairs: tuple[tuple[str, str], ...]  # (fast, slow) presets of the paper's learning-speed statements
     data_keys: tuple[str, ...] = ()  # run.json keys shown in its supplementary table besides the config's
+    evaluated_splits: tuple[str, ...] = ("test",)  # the splits its runs evaluate (data provenance line)
+    n_classes: int | None = None  # classifiers: the number of classes (speed tests on random inputs)
+    default_vocab_size: int | None = None  # token inputs: vocabulary of speed tests when the data name none
+    fixed_seq_len: int | None = None  # inputs that are not token windows: the sequence length the model sees
+
+    @property
+    def tokenized(self) -> bool:
+        """Whether its inputs are tokens (a tokenizer to report)."""
+        return "data_used.tokenizer" in self.data_keys
 
     @property
     def metric_unit(self) -> str:
@@ -50,7 +59,7 @@ REGISTRY: tuple[Task, ...] = (
         selection_metric="test_acc", selection_higher_is_better=True, metric="test_acc",
         supplementary_table="tableS1", fig4_panel="a", cost_unit="samples",
         paper_train_units=25_000, paper_eval_units=25_000, speedup_pairs=_FIG4_SPEEDUPS,
-        data_keys=("data_used.embedding", "data_used.tokenizer"),
+        data_keys=("data_used.embedding", "data_used.tokenizer"), n_classes=2, default_vocab_size=20_000,
     ),
     Task(
         name="cifar10", display_name="CIFAR-10", data_module="astromorphic.data.cifar10", task_data="ImageData",
@@ -58,7 +67,7 @@ REGISTRY: tuple[Task, ...] = (
         selection_metric="test_acc", selection_higher_is_better=True, metric="test_acc",
         supplementary_table="tableS2", fig4_panel="b", cost_unit="samples",
         paper_train_units=50_000, paper_eval_units=10_000, speedup_pairs=_FIG4_SPEEDUPS,
-        data_keys=("data_used.embedding",),
+        data_keys=("data_used.embedding",), n_classes=10, fixed_seq_len=256,  # 16 x 16 patches
     ),
     Task(
         # Token counts of the word-level release; GPT-2 tokens of the raw text are about 15 % more.
@@ -67,7 +76,8 @@ REGISTRY: tuple[Task, ...] = (
         selection_metric="valid_ppl", selection_higher_is_better=False, metric="test_ppl",
         supplementary_table="tableS3", fig4_panel=None, cost_unit="tokens",
         paper_train_units=2_088_628, paper_eval_units=217_646 + 245_569, speedup_pairs=(),
-        data_keys=("data_used.embedding", "data_used.tokenizer"),
+        data_keys=("data_used.embedding", "data_used.tokenizer"), evaluated_splits=("valid", "test"),
+        default_vocab_size=50_257,  # GPT-2's
     ),
 )
 
