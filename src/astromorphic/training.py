@@ -87,6 +87,7 @@ from astromorphic.run_state import (  # noqa: F401 (part of this module's interf
     _warmup_steps,
     lr_factor,
 )
+from astromorphic.tasks import LM_TASKS
 
 LOG = logging.getLogger("astromorphic.training")
 INJECT_ENV = "ASTROMORPHIC_INJECT_NONFINITE"
@@ -417,7 +418,7 @@ def _causal_kernel(task: str, spec: Any, device: torch.device) -> str | None:
     PyTorch's: "torch")."""
     from astromorphic.kernels import select_causal_kernel
 
-    if task != "wikitext2" or getattr(spec, "kind", None) not in ("astromorphic", "linearized"):
+    if task not in LM_TASKS or getattr(spec, "kind", None) not in ("astromorphic", "linearized"):
         return None
     if getattr(spec, "leaky", False) or not getattr(spec, "value_path", True):
         return None
