@@ -30,8 +30,9 @@ import pandas as pd
 
 from astromorphic.io import atomic_path
 from astromorphic.runs import FINAL_STATUSES, RunError, format_model_name, format_value, parse_model_name, read_run
+from astromorphic.tasks import TASK_NAMES
 
-TASK_ORDER = ("imdb", "cifar10", "wikitext2")
+TASK_ORDER = TASK_NAMES
 ID_COLUMNS = ["task", "model", "preset", "overrides", "seed"]
 # metric -> True when higher is better
 METRIC_DIRECTION = {

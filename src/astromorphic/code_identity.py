@@ -137,9 +137,9 @@ def _package_sources(packages: set[str], root: Path) -> set[Path]:
 
 def data_modules() -> dict[str, str]:
     """task -> the module that prepares its data: imported by name at run time, so no import names it."""
-    from astromorphic.data import TASKS
+    from astromorphic.tasks import REGISTRY
 
-    return TASKS
+    return {task.name: task.data_module for task in REGISTRY}
 
 
 def _entry(command: str, root: Path) -> str:

@@ -82,6 +82,8 @@ from astromorphic.config_types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg:
     _unique,
     seed_arg,
 )
+from astromorphic.tasks import FIG4_PANELS
+
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "config.schema.json"
 # The presets every task trains by default (astromorphic.presets holds their definitions).
 DEFAULT_MODELS = (
@@ -208,7 +210,7 @@ class SweepEntry(_Section):
 class SweepConfig(_Section):
     """Attention constants swept one key at a time: results/runs/<task>/<model>@<key>=<value>/seed<k>/."""
 
-    tasks: Annotated[list[Literal["imdb", "cifar10", "wikitext2"]], AfterValidator(_unique)] = []
+    tasks: Annotated[list[Literal[TASKS]], AfterValidator(_unique)] = []
     seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]] = Field(
         None, description="null = the top-level seeds"
     )
@@ -224,7 +226,7 @@ class AblationConfig(_Section):
     positions (SPEC decision 10)."""
 
     no_position_embedding: StrictBool = Field(False, description="run the variants with position_embedding: none")
-    tasks: Annotated[list[Literal["imdb", "cifar10", "wikitext2"]], AfterValidator(_unique)] = ["imdb", "cifar10"]
+    tasks: Annotated[list[Literal[TASKS]], AfterValidator(_unique)] = list(FIG4_PANELS)
     models: Annotated[list[ModelName], AfterValidator(_unique)] = list(FIG4_VARIANTS)
 
 
@@ -264,7 +266,7 @@ class PipelineConfig(_Section):
     def _task_models_exist_for_their_task(self):
         from astromorphic.presets import preset_names
 
-        for task in ("imdb", "cifar10", "wikitext2"):
+        for task in TASKS:
             section = getattr(self.tasks, task, None)
             for name in (section.models or []) if section is not None else []:
                 if name not in preset_names(task):

@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 
 from pydantic import AfterValidator, Field, StrictBool, field_validator, model_validator
 
+from astromorphic import tasks as task_registry
 from astromorphic.config_types import (  # noqa: F401
     TASKS,
     ModelName,
@@ -344,7 +345,8 @@ class WikiText2Task(_TaskConfig):
     train: WikiText2Train = Field(default_factory=WikiText2Train)
 
 
-TASK_MODELS: dict[str, type[_TaskConfig]] = {"imdb": ImdbTask, "cifar10": Cifar10Task, "wikitext2": WikiText2Task}
+# tasks.<name> -> its section class, named by the registry
+TASK_MODELS: dict[str, type[_TaskConfig]] = {t.name: globals()[t.config_section] for t in task_registry.REGISTRY}
 
 
 class Tasks(_Section):

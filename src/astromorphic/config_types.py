@@ -16,6 +16,8 @@ from typing import Annotated, Any, Union
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
+from astromorphic import tasks
+
 MAX_SEED = 2**63 - 1
 
 
@@ -127,8 +129,8 @@ def check_unique_keys(path) -> None:
         yaml.load(fh, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
 
 
-TASKS = ("imdb", "cifar10", "wikitext2")
-LM_TASKS = ("wikitext2",)
+TASKS = tasks.TASK_NAMES
+LM_TASKS = tasks.LM_TASKS
 
 
 class _Section(BaseModel):

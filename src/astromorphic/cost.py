@@ -49,6 +49,7 @@ from astromorphic.config import (
     with_run_name_overrides,
 )
 from astromorphic.runs import format_model_name, parse_model_name
+from astromorphic.tasks import in_order
 
 STARTUP_MIN = 10  # minutes added to every SLURM time request: start-up, data loading, checkpoints
 DEFAULT_MARGIN = 2.0
@@ -87,7 +88,7 @@ def sweep_models(config: dict, task: str) -> list[tuple[str, list[int]]]:
 
 def planned_runs(config: dict, task: str | None = None) -> list[tuple[str, str, int]]:
     """(task, model, seed) of every run the workflow trains under ``config`` (validated), for one task or all."""
-    tasks = [task] if task else [t for t in ("imdb", "cifar10", "wikitext2") if t in config["tasks"]]
+    tasks = [task] if task else in_order(config["tasks"])
     keys = []
     for t in tasks:
         plain = models_for_task(config, t) + ablation_models(config, t)

@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 
+from astromorphic import tasks as task_registry
 from astromorphic.aggregate import epochs_to_threshold
 from astromorphic.table_context import (
     ABLATION,
@@ -30,9 +31,6 @@ from astromorphic.table_context import (
 )
 
 BASELINE = "linearized"
-# The paper's speed-up statements: (fast, slow) pairs of the Fig. 4 variants.
-SPEEDUP_PAIRS = (("astro", "linearized"), ("astro", "astro-no-relpos"), ("astro-no-relpos", "linearized"))
-LM = "wikitext2"
 
 
 def first_reaching(steps, values, threshold: float) -> float:
@@ -155,7 +153,7 @@ def resolution_note(ctx: Context, task: str, steps: bool) -> str:
 def learning_speed(ctx: Context) -> Table:
     rows, data, resolution = [], [], []
     for task in ctx.tasks():
-        if task == LM:
+        if task_registry.get(task).language_model:
             resolution.append(_lm_rows(ctx, task, rows, data))
             continue
         threshold = ctx.threshold(task)
@@ -214,9 +212,7 @@ def speedups(ctx: Context) -> Table:
     speed = learning_speed(ctx).data
     rows, data = [], []
     for task in ctx.tasks():
-        if task == LM:
-            continue
-        for fast, slow in SPEEDUP_PAIRS:
+        for fast, slow in task_registry.get(task).speedup_pairs:
             def pick(model: str, col: str) -> float:
                 r = speed[(speed["task"] == task) & (speed["model"] == model)]
                 if r.empty or (col == "mean" and r.iloc[0]["n_reached"] < r.iloc[0]["n_seeds"]):

@@ -65,6 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from astromorphic.attention import DEFAULT_CHUNK, AttentionSpec, build_attention
+from astromorphic.tasks import TASK_NAMES, get as get_task
 
 __all__ = [
     "TASKS",
@@ -76,7 +77,7 @@ __all__ = [
     "resolve_model_cfg",
 ]
 
-TASKS = ("imdb", "cifar10", "wikitext2")
+TASKS = TASK_NAMES
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -204,6 +205,12 @@ class _BlockStack(nn.Module):
 class TextClassifier(_BlockStack):
     """IMDB encoder classifier: tokens (B, N) int64, key_padding_mask (B, N) bool -> logits (B, n_classes)."""
 
+    @classmethod
+    def from_data(cls, spec: AttentionSpec, cfg: dict, data_info: dict) -> "TextClassifier":
+        return cls(spec, cfg, vocab_size=_positive_int(data_info, "vocab_size"),
+                   n_classes=_positive_int(data_info, "n_classes"), embedding=data_info.get("embedding"),
+                   pad_id=data_info.get("pad_id"))
+
     def __init__(self, spec: AttentionSpec, cfg: dict, vocab_size: int, n_classes: int, embedding=None, pad_id=None):
         super().__init__()
         self.vocab_size = vocab_size
@@ -242,6 +249,10 @@ class TextClassifier(_BlockStack):
 class VisionClassifier(_BlockStack):
     """CIFAR-10 model: images (B, 3, S, S) float, normalised -> logits (B, n_classes)."""
 
+    @classmethod
+    def from_data(cls, spec: AttentionSpec, cfg: dict, data_info: dict) -> "VisionClassifier":
+        return cls(spec, cfg, n_classes=int(data_info.get("n_classes", 10)))
+
     def __init__(self, spec: AttentionSpec, cfg: dict, n_classes: int):
         super().__init__()
         size, patch = cfg["image_size"], cfg["patch"]
@@ -272,6 +283,12 @@ class VisionClassifier(_BlockStack):
 
 class DecoderLM(_BlockStack):
     """WikiText-2 causal LM: tokens (B, N) int64 -> logits (B, N, vocab)."""
+
+    @classmethod
+    def from_data(cls, spec: AttentionSpec, cfg: dict, data_info: dict) -> "DecoderLM":
+        if spec.leaky and spec.kind != "astromorphic":
+            raise _fail("spec.leaky", "only with kind 'astromorphic'", f"kind {spec.kind!r}")
+        return cls(spec, cfg, vocab_size=_positive_int(data_info, "vocab_size"))
 
     def __init__(self, spec: AttentionSpec, cfg: dict, vocab_size: int):
         super().__init__()
@@ -322,18 +339,5 @@ def build_model(task: str, spec: AttentionSpec, model_cfg: Optional[dict], data_
     if not isinstance(spec, AttentionSpec):
         raise _fail("spec", "an AttentionSpec", type(spec).__name__)
     cfg = resolve_model_cfg(task, model_cfg)
-    data_info = dict(data_info or {})
-    if task == "imdb":
-        return TextClassifier(
-            spec,
-            cfg,
-            vocab_size=_positive_int(data_info, "vocab_size"),
-            n_classes=_positive_int(data_info, "n_classes"),
-            embedding=data_info.get("embedding"),
-            pad_id=data_info.get("pad_id"),
-        )
-    if task == "cifar10":
-        return VisionClassifier(spec, cfg, n_classes=int(data_info.get("n_classes", 10)))
-    if spec.leaky and spec.kind != "astromorphic":
-        raise _fail("spec.leaky", "only with kind 'astromorphic'", f"kind {spec.kind!r}")
-    return DecoderLM(spec, cfg, vocab_size=_positive_int(data_info, "vocab_size"))
+    model_class = globals()[get_task(task).model_class]  # the registry names each task's class
+    return model_class.from_data(spec, cfg, dict(data_info or {}))

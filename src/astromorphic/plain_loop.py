@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from astromorphic import tasks as task_registry
+
 
 class PlainBlock(nn.Module):
     """Post-LN block: LN(x + drop(attn(x))), LN(y + drop(FFN(y)))."""
@@ -53,12 +55,14 @@ class PlainModel(nn.Module):
     def __init__(self, task: str, project: nn.Module, dropout: float):
         super().__init__()
         self.task, self.p = task, dropout
+        record = task_registry.get(task)
+        self.images, self.lm = not record.tokenized, record.language_model
         self.blocks = nn.ModuleList(PlainBlock(b, dropout) for b in project.blocks)
         self.pos = None if project.pos is None else nn.Parameter(project.pos.detach().clone())
         for name in ("embed", "embed_proj", "stem", "patchify", "head", "final_ln", "lm_head"):
             if hasattr(project, name):
                 setattr(self, name, copy.deepcopy(getattr(project, name)))
-        if task == "wikitext2" and project.tie_weights:
+        if self.lm and project.tie_weights:
             self.lm_head.weight = self.embed.weight
 
     def _stack(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -70,12 +74,12 @@ class PlainModel(nn.Module):
         return x
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        if self.task == "imdb":
+        if not self.images and not self.lm:  # a text classifier
             h = self._stack(self.embed_proj(self.embed(x)), mask)
             keep = mask.unsqueeze(-1).to(h.dtype)
             pooled = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1.0)
             return self.head(F.dropout(pooled, self.p, self.training))
-        if self.task == "cifar10":
+        if self.images:
             h = self._stack(self.patchify(self.stem(x)).flatten(2).transpose(1, 2))
             return self.head(F.dropout(F.gelu(h).mean(dim=1), self.p, self.training))
         h = self._stack(self.embed(x))
@@ -87,17 +91,19 @@ def random_splits(task: str, cfg: dict, n_train: int, vocab_size: int, seed: int
     gen = torch.Generator().manual_seed(seed)
     from astromorphic.config import train_seq_len
 
-    if task == "cifar10":
+    record = task_registry.get(task)
+    if not record.tokenized:
         split = {"images": torch.randint(0, 256, (n_train, 3, 32, 32), generator=gen, dtype=torch.uint8),
-                 "labels": torch.randint(0, 10, (n_train,), generator=gen)}  # fmt: skip
-        return {"train": split, "test": split}, {"n_classes": 10}
+                 "labels": torch.randint(0, record.n_classes, (n_train,), generator=gen)}  # fmt: skip
+        return {"train": split, "test": split}, {"n_classes": record.n_classes}
     length = int(train_seq_len(cfg))
-    if task == "imdb":
+    if not record.language_model:
         lengths = torch.randint(length // 2, length + 1, (n_train,), generator=gen)
         tokens = torch.randint(1, vocab_size, (n_train, length), generator=gen)
         tokens[torch.arange(length)[None, :] >= lengths[:, None]] = 0
-        split = {"tokens": tokens, "lengths": lengths, "labels": torch.randint(0, 2, (n_train,), generator=gen)}
-        manifest = {"vocab_size": vocab_size, "n_classes": 2, "pad_id": 0, "seq_len": length}
+        labels = torch.randint(0, record.n_classes, (n_train,), generator=gen)
+        split = {"tokens": tokens, "lengths": lengths, "labels": labels}
+        manifest = {"vocab_size": vocab_size, "n_classes": record.n_classes, "pad_id": 0, "seq_len": length}
         return {"train": split, "test": split}, manifest
     stream = torch.randint(0, vocab_size, ((n_train + 1) * length + 1,), generator=gen)
     split = {"tokens": stream}
@@ -107,7 +113,7 @@ def random_splits(task: str, cfg: dict, n_train: int, vocab_size: int, seed: int
 def _plain_batches(task: str, splits: dict, batch_size: int, seq_len: int, gen: torch.Generator):
     """What a plain loop indexes each step: a shuffled batch of inputs and targets."""
     train = splits["train"]
-    if task == "wikitext2":
+    if task_registry.get(task).language_model:
         stream = train["tokens"]
         n = (stream.numel() - 1) // seq_len
         for idx in torch.randperm(n, generator=gen).split(batch_size):
@@ -116,7 +122,7 @@ def _plain_batches(task: str, splits: dict, batch_size: int, seq_len: int, gen: 
         return
     n = train["labels"].shape[0]
     for idx in torch.randperm(n, generator=gen).split(batch_size):
-        if task == "imdb":
+        if task_registry.get(task).tokenized:
             tokens = train["tokens"][idx]
             mask = torch.arange(tokens.shape[1])[None, :] < train["lengths"][idx][:, None]
             yield (tokens, mask), train["labels"][idx]
@@ -125,7 +131,7 @@ def _plain_batches(task: str, splits: dict, batch_size: int, seq_len: int, gen: 
 
 
 def _plain_loss(task: str, logits: Tensor, targets: Tensor) -> Tensor:
-    if task == "wikitext2":
+    if task_registry.get(task).language_model:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     return F.cross_entropy(logits, targets)
 
@@ -145,8 +151,9 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
         cfg["train"]["batch_size"] = cfg["train"]["eval_batch_size"] = int(batch_size)
     train = cfg["train"]
     device = _resolve_device(train["device"])
-    vocab = int(vocab_size or cfg["data"].get("vocab_size") or (50_257 if task == "wikitext2" else 20_000))
-    bs, seq_len = int(train["batch_size"]), int(train_seq_len(cfg)) if task != "cifar10" else 0
+    record = task_registry.get(task)
+    vocab = int(vocab_size or cfg["data"].get("vocab_size") or record.default_vocab_size or 0)
+    bs, seq_len = int(train["batch_size"]), int(train_seq_len(cfg)) if record.tokenized else 0
     splits, manifest = random_splits(task, cfg, steps * bs, vocab)
     with _torch_settings(int(train["threads"]), device, train["tf32"]), tempfile.TemporaryDirectory() as tmp:
         run = _Run(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
@@ -189,9 +196,9 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
     project_rate, plain_rate = _median(project_rates), _median(plain_rates)
     return {
         "task": task, "model": preset, "d_model": cfg["model"]["d_model"], "n_layers": cfg["model"]["n_layers"],
-        "seq_len": 256 if task == "cifar10" else seq_len, "batch_size": bs, "device": device.type,
+        "seq_len": record.fixed_seq_len or seq_len, "batch_size": bs, "device": device.type,
         "dtype": train["dtype"], "threads": int(train["threads"]), "steps": steps, "repeats": repeats,
-        "unit": "tokens" if task == "wikitext2" else "samples", "max_abs_diff": diff,
+        "unit": record.cost_unit, "max_abs_diff": diff,
         "project_throughput": project_rate, "plain_throughput": plain_rate,
         "time_ratio": plain_rate / project_rate,  # project step time / plain step time
         "project_compiled": bool(compile_project),

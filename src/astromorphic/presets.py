@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from astromorphic.attention import POSITION_KINDS, AttentionSpec, attention_kind
+from astromorphic.tasks import LM_TASKS, TASK_NAMES
 
 __all__ = [
     "Preset",
@@ -47,7 +48,7 @@ __all__ = [
     "table2_rows",
 ]
 
-ALL_TASKS = ("imdb", "cifar10", "wikitext2")
+ALL_TASKS = TASK_NAMES
 ATTENTION_CFG_KEYS = ("alpha", "m_scale", "m_scale_factor", "tau", "position")
 
 # (key, label, paper equations) of each mechanism shown in Table II.
@@ -152,7 +153,7 @@ PRESETS: dict[str, Preset] = {
             "diagnostic: astromorphic LM whose attention writes the whole sequence before reading (leaks)",
             "astromorphic",
             leaky=True,
-            tasks=("wikitext2",),
+            tasks=LM_TASKS,
         ),
         Preset(
             "astro-gate-only",

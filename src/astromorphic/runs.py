@@ -60,11 +60,12 @@ from astromorphic.code_identity import (  # noqa: F401 (the names runs has alway
     source_identity,
 )
 from astromorphic.config import run_section
+from astromorphic.tasks import REGISTRY
 
 CHECKPOINT_FORMAT = 2  # 2: tensors and plain containers only, read with torch.load(weights_only=True)
 TIME_COLUMNS = ("time_epoch_s", "time_throughput")
 # The metric that picks a run's ``best`` epoch, and whether higher is better.
-SELECTION = {"imdb": ("test_acc", True), "cifar10": ("test_acc", True), "wikitext2": ("valid_ppl", False)}
+SELECTION = {t.name: (t.selection_metric, t.selection_higher_is_better) for t in REGISTRY}
 FINAL_STATUSES = ("finished", "diverged")
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^@/=]+)$")
 LOCK_NAME = "run.lock"

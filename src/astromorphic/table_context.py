@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 
 from astromorphic.aggregate import TASK_ORDER
+from astromorphic import tasks as task_registry
+from astromorphic.tasks import DISPLAY_NAMES, SUPPLEMENTARY_TABLES
 
-TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
-S_TABLES = {"tableS1": "imdb", "tableS2": "cifar10", "tableS3": "wikitext2"}
+TASK_NAMES = DISPLAY_NAMES
+S_TABLES = SUPPLEMENTARY_TABLES  # table name -> task
 ALL_TABLES = ("table1", "learning_speed", "speedups", "table2", *S_TABLES, "controls", "sweep")
 CONTROL = "no-attention"
 ABLATION = "@position_embedding=none"  # the run-name suffix of the ablation runs (config: ablation)
@@ -147,7 +149,7 @@ class Context:
         if not f:
             return f"{TASK_NAMES[task]}: data provenance unknown (no run records or manifest)."
         parts = [f"embedding: {f['embedding']}"]
-        if task != "cifar10":
+        if task_registry.get(task).tokenized:
             parts.append(f"tokenizer: {self.tokenizer(task)}")
         train_from = f.get("train_from") or "train"
         text = "the training split" if train_from == "train" else f"the {train_from} split (no training split available)"
@@ -161,7 +163,7 @@ class Context:
                          f"the training text plus one unknown token ({100 * vocab['unknown_test']:.1f} % of the test "
                          "tokens), so perplexities are over this compacted vocabulary, not the tokenizer's")
         held = f.get("held_out") or []
-        evaluated = "test" if task != "wikitext2" else "valid, test"
+        evaluated = ", ".join(task_registry.get(task).evaluated_splits)
         not_held = [s for s in evaluated.split(", ") if s not in held]
         parts.append("held out: " + (", ".join(held) or "none"))
         if not_held:

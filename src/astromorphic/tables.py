@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from astromorphic import tasks as task_registry
 from astromorphic.aggregate import TASK_ORDER
 from astromorphic.runs import format_value, parse_model_name
 from astromorphic.table_context import (
@@ -113,7 +114,7 @@ def table1(ctx: Context) -> Table:
     report = ctx.config.get("report") or {}
     rows, data = [], []
     for task in ctx.tasks():
-        lm = task == "wikitext2"
+        lm = task_registry.get(task).language_model
         tokenizer = ctx.tokenizer(task)
         tokens = "GPT-2 tokens" if tokenizer.lower() == "gpt2" else f"{tokenizer} tokens"
         if lm and ctx.per_word_is_per_token(task):
@@ -203,8 +204,7 @@ def table2(ctx: Context) -> Table:
 
 # Hyper-parameters shown in S1-S3 beyond the paper's: our documented defaults (SPEC section 3).
 # What the prepared data were (from the run records): rows of S1-S3 beside the configuration keys.
-DATA_KEYS = {"imdb": ("data_used.embedding", "data_used.tokenizer"), "cifar10": ("data_used.embedding",),
-             "wikitext2": ("data_used.embedding", "data_used.tokenizer")}
+DATA_KEYS = {t.name: t.data_keys for t in task_registry.REGISTRY}
 EXTRA_KEYS = (
     "model.ffn_mult", "model.dropout", "attention.tau", "attention.position", "train.weight_decay",
     "train.schedule", "train.warmup_epochs", "train.grad_clip", "train.augment", "train.max_train_batches",
@@ -263,7 +263,7 @@ def table_s(ctx: Context, name: str) -> Table:
     rows, data = [], []
     keys = list(dict.fromkeys([*ref["metric"], "data.source", *DATA_KEYS.get(task, ()), *EXTRA_KEYS]))
     for key in keys:
-        if key == "train.augment" and task != "cifar10":
+        if key == "train.augment" and "augment" not in cfg["train"]:  # a key of the tasks that augment only
             continue
         ours = ctx.data_facts(task).get(key.split(".", 1)[1]) if key.startswith("data_used.") else _lookup(cfg, key)
         if key == "data_used.tokenizer" and ours is not None:
@@ -318,8 +318,7 @@ def _paired(ctx: Context, task: str, model: str, reference: str, metric: str) ->
 def controls(ctx: Context) -> Table:
     rows, data = [], []
     for task in ctx.tasks():
-        metric = "test_ppl" if task == "wikitext2" else "test_acc"
-        unit = "perplexity" if task == "wikitext2" else "accuracy (pp)"
+        metric, unit = task_registry.get(task).metric, task_registry.get(task).metric_unit
         has_gate = len(ctx.runs(task, GATE_CONTROL)) > 0
         for model in ctx.models(task):
             if model == CONTROL:
@@ -364,7 +363,7 @@ def sweep(ctx: Context) -> Table:
     swept = s[(s["model"] != s["preset"]) & ~s["model"].str.endswith(ABLATION)] if not s.empty else s
     rows, data = [], []
     for task in [t for t in TASK_ORDER if not swept.empty and t in set(swept["task"])]:
-        metric = "test_ppl" if task == "wikitext2" else "test_acc"
+        metric = task_registry.get(task).metric
         base_attention = ctx.task_config(task)["attention"] if task in ctx.tasks() else {}
         sub = swept[swept["task"] == task]
         for (preset, overrides), runs in sub.groupby(["preset", "overrides"], sort=True):
@@ -413,13 +412,14 @@ BUILDERS: dict[str, Callable[..., Table]] = {
 def available_tables(config: dict) -> list[str]:
     """The tables a configuration produces (S tables only for the tasks it runs; the sweep only when it has one)."""
     tasks = set((config.get("tasks") or {}).keys())
+    known = task_registry.in_order(tasks)
     out = []
     for name in ALL_TABLES:
         if name in S_TABLES and S_TABLES[name] not in tasks:
             continue
-        if name in ("learning_speed", "speedups") and not tasks & {"imdb", "cifar10", "wikitext2"}:
+        if name in ("learning_speed", "speedups") and not known:
             continue
-        if name == "speedups" and not tasks & {"imdb", "cifar10"}:
+        if name == "speedups" and not any(task_registry.get(t).speedup_pairs for t in known):
             continue
         if name == "sweep" and not has_sweep(config):
             continue

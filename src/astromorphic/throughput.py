@@ -26,30 +26,14 @@ from astromorphic.config import (
     validate_config,
     validate_run,
 )
-from astromorphic.data.batches import TASK_DATA, Batch
+from astromorphic.data.batches import TASK_DATA
 from astromorphic.evaluation import autocast
 from astromorphic.runs import fmt_cell
+from astromorphic import tasks as task_registry
+from astromorphic.tasks import REGISTRY
 
 # Paper-scale dataset sizes, for the projected time of a full training run (SPEC.md section 6).
-# WikiText-2 counts are those of the word-level release; GPT-2 tokens of the raw text are about 15 % more.
-PAPER_DATA_SIZES = {
-    "imdb": {"train": 25_000, "eval": 25_000},
-    "cifar10": {"train": 50_000, "eval": 10_000},
-    "wikitext2": {"train": 2_088_628, "eval": 217_646 + 245_569},
-}
-
-
-def _random_batch(task: str, cfg: dict, batch_size: int, vocab_size: int, gen: torch.Generator) -> Batch:
-    if task == "cifar10":
-        x = torch.randn(batch_size, 3, 32, 32, generator=gen)
-        return Batch((x,), torch.randint(0, 10, (batch_size,), generator=gen), batch_size, batch_size)
-    length = int(train_seq_len(cfg))
-    tokens = torch.randint(0, vocab_size, (batch_size, length), generator=gen)
-    if task == "imdb":
-        mask = torch.ones(batch_size, length, dtype=torch.bool)
-        return Batch((tokens, mask), torch.randint(0, 2, (batch_size,), generator=gen), batch_size, tokens.numel())
-    targets = torch.randint(0, vocab_size, (batch_size, length), generator=gen)
-    return Batch((tokens,), targets, batch_size, tokens.numel())
+PAPER_DATA_SIZES = {t.name: {"train": t.paper_train_units, "eval": t.paper_eval_units} for t in REGISTRY}
 
 
 def _timed(fn, n: int, device: torch.device) -> float:
@@ -84,15 +68,16 @@ def measure_throughput(
     train = cfg["train"]
     bs = int(batch_size or train["batch_size"])
     device, dtype, threads = _resolve_device(train["device"]), train["dtype"], int(train["threads"])
-    vocab = int(vocab_size or cfg["data"].get("vocab_size") or (50_257 if task == "wikitext2" else 20_000))
-    info = {"vocab_size": vocab, "n_classes": 10 if task == "cifar10" else 2, "pad_id": 0}
+    record = task_registry.get(task)
+    vocab = int(vocab_size or cfg["data"].get("vocab_size") or record.default_vocab_size or 0)
+    info = {"vocab_size": vocab, "n_classes": record.n_classes or 2, "pad_id": 0}
     loss_of = TASK_DATA[task].loss
     with _torch_settings(threads, device):
         _seed_everything(0)
         net, _ = build_run_model(task, preset, cfg, info)
         net.to(device).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=train["lr"], weight_decay=train["weight_decay"])
-        batch = _random_batch(task, cfg, bs, vocab, torch.Generator().manual_seed(0)).to(device)
+        batch = TASK_DATA[task].random_batch(cfg, bs, vocab, torch.Generator().manual_seed(0)).to(device)
 
         def train_step():
             optimizer.zero_grad(set_to_none=True)
@@ -112,13 +97,13 @@ def measure_throughput(
         net.eval()
         eval_step()
         eval_s = _timed(eval_step, n_batches, device)
-    unit_per_batch = batch.tokens if task == "wikitext2" else batch.samples
+    unit_per_batch = batch.tokens if record.cost_unit == "tokens" else batch.samples
     return {
         "task": task, "model": preset, "d_model": cfg["model"]["d_model"], "n_layers": cfg["model"]["n_layers"],
-        "n_heads": cfg["model"]["n_heads"], "seq_len": 256 if task == "cifar10" else int(train_seq_len(cfg)),
-        "batch_size": bs, "vocab_size": vocab if task != "cifar10" else None,
+        "n_heads": cfg["model"]["n_heads"], "seq_len": record.fixed_seq_len or int(train_seq_len(cfg)),
+        "batch_size": bs, "vocab_size": vocab if record.tokenized else None,
         "n_parameters": sum(p.numel() for p in net.parameters()), "device": device.type, "dtype": dtype,
-        "threads": threads, "n_batches": n_batches, "unit": "tokens" if task == "wikitext2" else "samples",
+        "threads": threads, "n_batches": n_batches, "unit": record.cost_unit,
         "train_step_s": step_s, "train_throughput": unit_per_batch / step_s,
         "eval_throughput": unit_per_batch / eval_s, "epochs": int(train["epochs"]),
     }  # fmt: skip
@@ -132,7 +117,7 @@ def run_sizes(task: str, cfg: dict) -> dict:
     """
     d, t = cfg["data"], cfg["train"]
     n_train = d.get("n_train") or PAPER_DATA_SIZES[task]["train"]
-    if task == "wikitext2":
+    if task_registry.get(task).language_model:
         given = d.get("n_train")
         n_eval = (d.get("n_valid") or 0) + (d.get("n_test") or 0) if given else PAPER_DATA_SIZES[task]["eval"]
         if t.get("max_eval_tokens"):

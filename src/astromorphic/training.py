@@ -87,6 +87,7 @@ from astromorphic.run_state import (  # noqa: F401 (part of this module's interf
     _warmup_steps,
     lr_factor,
 )
+from astromorphic.tasks import LM_TASKS
 
 LOG = logging.getLogger("astromorphic.training")
 INJECT_ENV = "ASTROMORPHIC_INJECT_NONFINITE"
@@ -435,7 +436,7 @@ def _causal_kernel(task: str, spec: Any, device: torch.device) -> str | None:
     PyTorch's: "torch")."""
     from astromorphic.attention import causal_read_kernel
 
-    return causal_read_kernel(spec, device) if task == "wikitext2" else None
+    return causal_read_kernel(spec, device) if task in LM_TASKS else None
 
 
 # ================================================================================================ command line

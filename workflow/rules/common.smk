@@ -28,6 +28,7 @@ from astromorphic.io import write_text
 from astromorphic.records import plan_runs, plan_summary
 from astromorphic.runs import code_hash, data_code_hash, format_model_name
 from astromorphic.tables import available_tables
+from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, in_order
 
 # The configuration with every default filled in; an invalid one stops here, naming the key. Snakemake reads the
 # configuration files itself (a key written twice keeps the last): each is read again, strictly, first.
@@ -46,16 +47,15 @@ shell.prefix(
     f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
 )
 
-TASK_ORDER = ("imdb", "cifar10", "wikitext2")
-TASKS = [t for t in TASK_ORDER if t in config["tasks"]]
-FIG4_PANELS = {"imdb": "a", "cifar10": "b"}
+TASK_ORDER = TASK_NAMES
+TASKS = in_order(config["tasks"])
 
 
 wildcard_constraints:
     task="|".join(TASK_ORDER),
     model=r"[A-Za-z0-9-]+(@[A-Za-z_]+=[^/@=]+)*",
     seed=r"\d+",
-    panel="[ab]",
+    panel="|".join(FIG4_PANELS.values()),
     device="cpu|cuda",
 
 
@@ -274,7 +274,7 @@ def table_outputs(ext):
 
 def figure_stems():
     stems = [f"figures/fig4{FIG4_PANELS[t]}_{t}" for t in TASKS if t in FIG4_PANELS]
-    if "wikitext2" in TASKS:
+    if any(t in LM_TASKS for t in TASKS):
         stems.append(PAGE_FIGURES["lm"])
     stems.append("figures/controls_attention")
     stems.append(PAGE_FIGURES["forest"])

@@ -74,6 +74,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from astromorphic import tasks as task_registry
 from astromorphic.data.common import (
     MANIFEST_NAME,
     TIMING_NAME,
@@ -96,11 +97,8 @@ __all__ = [
     "source_from_dir",
 ]
 
-TASKS = {
-    "imdb": "astromorphic.data.imdb",
-    "cifar10": "astromorphic.data.cifar10",
-    "wikitext2": "astromorphic.data.wikitext2",
-}
+# task -> the module that prepares its data (astromorphic.tasks names it)
+TASKS = {t.name: t.data_module for t in task_registry.REGISTRY}
 
 
 def _task_module(task: str):

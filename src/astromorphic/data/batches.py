@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from astromorphic import tasks as task_registry
 from astromorphic.config import train_seq_len
 
 # forward(batch) -> logits, in evaluation mode on the run's device and precision
@@ -173,6 +174,13 @@ class TextData(ClassificationData):
             raise ValueError(f"tasks.imdb.model.max_len ({max_len}) is shorter than the prepared data's seq_len ({seq_len})")
         self.host_lengths = {name: split["lengths"] for name, split in splits.items()}  # token counts, no sync
 
+    @staticmethod
+    def random_batch(cfg: dict, batch_size: int, vocab_size: int, gen: torch.Generator) -> Batch:
+        """A batch of the task's shapes filled with random values (a speed test only)."""
+        tokens = torch.randint(0, vocab_size, (batch_size, int(train_seq_len(cfg))), generator=gen)
+        mask = torch.ones(batch_size, tokens.shape[1], dtype=torch.bool)
+        return Batch((tokens, mask), torch.randint(0, 2, (batch_size,), generator=gen), batch_size, tokens.numel())
+
     def _batch(self, split, idx, gen):
         s = self.splits[split]
         dev_idx = idx.to(self.device, non_blocking=True)
@@ -192,6 +200,12 @@ class ImageData(ClassificationData):
         aug = self.train_cfg.get("augment") or {}
         self.pad = int(aug.get("random_crop_padding") or 0)
         self.hflip = bool(aug.get("hflip", False))
+
+    @staticmethod
+    def random_batch(cfg: dict, batch_size: int, vocab_size: int, gen: torch.Generator) -> Batch:
+        """A batch of the task's shapes filled with random values (a speed test only)."""
+        x = torch.randn(batch_size, 3, 32, 32, generator=gen)
+        return Batch((x,), torch.randint(0, 10, (batch_size,), generator=gen), batch_size, batch_size)
 
     def model_info(self):
         return {"n_classes": 10, **super().model_info()}
@@ -237,6 +251,14 @@ class LMData(TaskData):
     """
 
     unit = "tokens"
+
+    @staticmethod
+    def random_batch(cfg: dict, batch_size: int, vocab_size: int, gen: torch.Generator) -> Batch:
+        """A batch of the task's shapes filled with random values (a speed test only)."""
+        length = int(train_seq_len(cfg))
+        tokens = torch.randint(0, vocab_size, (batch_size, length), generator=gen)
+        targets = torch.randint(0, vocab_size, (batch_size, length), generator=gen)
+        return Batch((tokens,), targets, batch_size, tokens.numel())
     metrics = ("valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl")
     audited = True
 
@@ -350,7 +372,8 @@ def safe_exp(x: float) -> float:
         return float("inf")
 
 
-TASK_DATA: dict[str, type[TaskData]] = {"imdb": TextData, "cifar10": ImageData, "wikitext2": LMData}
+# task -> its TaskData class, named by the registry
+TASK_DATA: dict[str, type[TaskData]] = {t.name: globals()[t.task_data] for t in task_registry.REGISTRY}
 
 
 def make_task_data(task: str, splits: dict, manifest: dict, cfg: dict) -> TaskData:

@@ -41,7 +41,6 @@ from astromorphic.findings.base import (  # noqa: F401
     unit,
 )
 from astromorphic.findings.claims import (  # noqa: F401
-    SPEED_PAIRS,
     Claim,
     DivergedComparison,
     Pair,

@@ -13,10 +13,10 @@ import pandas as pd
 import yaml
 
 from astromorphic.findings.stats import LEVEL, Group, num
+from astromorphic.tasks import CLASSIFIERS, DISPLAY_NAMES, LM_TASKS
 
-CLASSIFIERS = ("imdb", "cifar10")
-LM = "wikitext2"
-TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
+LM = LM_TASKS[0]  # the paper's one language-modelling task, which its claims name
+TASK_NAMES = DISPLAY_NAMES
 TABLE1_MODELS = ("vanilla", "linearized", "astro")
 CONTROL = "no-attention"
 GATE = "astro-gate-only"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from astromorphic import tasks as task_registry
 from astromorphic.findings.base import (
     CLASSIFIERS,
     LM,
@@ -33,9 +34,6 @@ from astromorphic.findings.stats import (
     p_text,
     resolution_text,
 )
-
-# The paper's learning-speed statements (fast, slow), Sec. IV-C-4.
-SPEED_PAIRS = (("astro", "linearized"), ("astro", "astro-no-relpos"), ("astro-no-relpos", "linearized"))
 
 
 @dataclass(frozen=True)
@@ -268,8 +266,9 @@ def speed_claims(f: Findings) -> list[Claim]:
     """The paper's speed statements, direction only (the paper counts epochs to 85 %, we count optimiser steps or
     epochs to our threshold); Holm-adjusted among the pairs of one task."""
     out = []
-    for task in [t for t in f.tasks() if t in CLASSIFIERS]:
-        found = [(fast, slow, speed_comparison(f, task, fast, slow)) for fast, slow in SPEED_PAIRS]
+    for task in [t for t in f.tasks() if task_registry.get(t).speedup_pairs]:
+        pairs = task_registry.get(task).speedup_pairs  # the paper's learning-speed statements, Sec. IV-C-4
+        found = [(fast, slow, speed_comparison(f, task, fast, slow)) for fast, slow in pairs]
         found = [(fast, slow, c) for fast, slow, c in found if c is not None]
         tested = adjust([c[2] for _, _, c in found if c[2] is not None])
         what = speed_rows(f, task)[1]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES
+
 FIGURES = {
     "fig4": "astromorphic.plotting.fig4",
     "lm": "astromorphic.plotting.lm_curves",
@@ -40,13 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("fig4", "test accuracy against epoch, four variants (Fig. 4)")
     p.add_argument("--runs", required=True, help="tidy per-epoch CSV (astromorphic aggregate)")
-    p.add_argument("--task", required=True, choices=["imdb", "cifar10"])
+    p.add_argument("--task", required=True, choices=list(FIG4_PANELS))
     p.add_argument("--threshold", type=float, help="learning-speed threshold drawn as a line (fraction)")
 
     p = add("lm", "perplexity against epoch for every preset")
     p.add_argument("--runs", required=True, help="tidy per-epoch CSV (astromorphic aggregate)")
     p.add_argument("--summary", help="per-run summary CSV, to mark diverged runs")
-    p.add_argument("--task", default="wikitext2")
+    p.add_argument("--task", default=LM_TASKS[0])
 
     p = add("figS2", "attention time and memory against N (Fig. S2)")
     p.add_argument("--bench", required=True, help="CSV of `astromorphic bench attention`")
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", required=True, help="sweep.csv of `astromorphic tables`")
     p.add_argument("--summary", required=True, help="per-run summary CSV (astromorphic aggregate)")
     p.add_argument("--config", required=True, help="the configuration the runs used (for the default value)")
-    p.add_argument("--task", default="imdb")
+    p.add_argument("--task", default=TASK_NAMES[0])
     p.add_argument("--key", default="m_scale", help="swept key, e.g. m_scale, m_scale_factor, alpha, tau")
 
     p = add("forest", "the paper's Table I pairs: our difference with its interval, the paper's difference marked")

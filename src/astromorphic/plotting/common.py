@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from astromorphic.config import FIG4_VARIANTS  # noqa: F401 (the four Fig. 4 variants, defined once)
+from astromorphic.tasks import DISPLAY_NAMES
 
 PRESET_STYLE = {
     # preset: (colour, line style, label)
@@ -27,7 +28,7 @@ PRESET_STYLE = {
     "astro-leaky": ("#8c564b", ":", "astro-leaky (diagnostic, non-causal)"),
     "no-attention": ("#000000", ":", "no attention (control)"),
 }
-TASK_NAMES = {"imdb": "IMDB", "cifar10": "CIFAR-10", "wikitext2": "WikiText-2"}
+TASK_NAMES = DISPLAY_NAMES
 
 
 def setup():

@@ -11,8 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from astromorphic.plotting import common
-
-PANELS = {"imdb": "a", "cifar10": "b"}
+from astromorphic.tasks import FIG4_PANELS as PANELS
 
 
 def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float | None = None,

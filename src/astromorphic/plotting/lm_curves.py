@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from astromorphic.plotting import common
+from astromorphic.tasks import LM_TASKS
 
 METRICS = (("valid_ppl", "validation perplexity per token"), ("test_ppl", "test perplexity per token"),
            ("test_word_ppl", "test perplexity per word"))
 FIRST_EPOCH = 1  # epoch 0 (the initialisation) is left out
 
 
-def plot(runs_csv: str | Path, out_stem: str | Path, task: str = "wikitext2", label: str | None = None,
+def plot(runs_csv: str | Path, out_stem: str | Path, task: str = LM_TASKS[0], label: str | None = None,
          summary_csv: str | Path | None = None) -> list[Path]:
     plt = common.setup()
     runs = common.plain_runs(pd.read_csv(runs_csv), task)

@@ -15,7 +15,9 @@ import pandas as pd
 
 from astromorphic.runs import parse_model_name
 from astromorphic.config import load_config, resolve_task_config
+from astromorphic import tasks as task_registry
 from astromorphic.plotting import common
+from astromorphic.tasks import TASK_NAMES
 
 CONTROL = "no-attention"
 
@@ -36,7 +38,7 @@ def sweep_points(sweep: pd.DataFrame, summary: pd.DataFrame, config: dict, task:
     from astromorphic.tables import run_metric
 
     report = config.get("report") or {}
-    metric = "test_ppl" if task == "wikitext2" else "test_acc"
+    metric = task_registry.get(task).metric
     swept = set(sweep.loc[(sweep["task"] == task) & (sweep["key"] == key), "preset"])
     x_default = default_value(config, task, key)
     rows = []
@@ -52,7 +54,7 @@ def sweep_points(sweep: pd.DataFrame, summary: pd.DataFrame, config: dict, task:
 
 
 def plot(sweep_csv: str | Path, summary_csv: str | Path, config_path: str | Path, out_stem: str | Path,
-         task: str = "imdb", key: str = "m_scale", label: str | None = None) -> list[Path]:
+         task: str = TASK_NAMES[0], key: str = "m_scale", label: str | None = None) -> list[Path]:
     plt = common.setup()
     config = load_config(config_path)
     summary = pd.read_csv(summary_csv)
@@ -68,7 +70,7 @@ def plot(sweep_csv: str | Path, summary_csv: str | Path, config_path: str | Path
     ax.axvline(default_value(config, task, key), color="0.7", linestyle=":", label=f"configured {key}")
     ax.set_xscale("log")
     ax.set_xlabel(key)
-    ax.set_ylabel("test perplexity per token" if task == "wikitext2" else "test accuracy (%)")
+    ax.set_ylabel("test perplexity per token" if task_registry.get(task).language_model else "test accuracy (%)")
     ax.legend(loc="best", fontsize=7)
     fig.suptitle(f"{common.TASK_NAMES.get(task, task)}: metric against {key} (mean ± sd over seeds)\n"
                  f"{common.provenance_line(common.is_synthetic(summary[summary['task'] == task]), label)}",
