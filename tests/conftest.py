@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from _dag import IGNORE, _copy_workflow, snakemake
-from astromorphic.code_identity import PACKAGE_DIR
+from astromorphic.runs.identity import PACKAGE_DIR
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def dag(tmp_path_factory):
 
 @pytest.fixture
 def package_copy(tmp_path):
-    """A copy of the package's sources (the ``root`` of astromorphic.code_identity), to be edited by a test."""
+    """A copy of the package's sources (the ``root`` of astromorphic.runs.identity), to be edited by a test."""
     dest = tmp_path / "astromorphic"
     shutil.copytree(PACKAGE_DIR, dest, ignore=IGNORE)
     return dest

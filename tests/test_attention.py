@@ -633,10 +633,11 @@ def test_module_bad_input():
 
 
 def test_bench_attention_writes_csv(tmp_path):
-    from astromorphic import bench
+    from astromorphic import bench as bench_command
+    from astromorphic.bench import attention as bench
 
     out = tmp_path / "bench.csv"
-    rc = bench.main(
+    rc = bench_command.main(
         ["attention", "--out", str(out), "--n", "24", "--batch", "1", "--heads", "2", "--dim", "8", "--repeats", "1"]
     )
     assert rc == 0
@@ -710,7 +711,8 @@ def test_cuda_lm_causal_and_bf16():
 
 
 def test_registry_builds_each_kind_and_presets_use_only_registered_kinds():
-    from astromorphic import bench, presets
+    from astromorphic import presets
+    from astromorphic.bench import attention as bench
     from astromorphic.attention import ATTENTION_KINDS, ATTENTION_REGISTRY, causal_read_kernel
 
     assert ATTENTION_KINDS == ("softmax", "linearized", "astromorphic", "none")
@@ -735,7 +737,7 @@ def test_registry_builds_each_kind_and_presets_use_only_registered_kinds():
 @pytest.mark.parametrize("causal", [False, True])
 def test_bench_cases_compute_the_presets_cores(causal):
     """The benchmark builds its rows through the presets; they compute the cores it names in its docstring."""
-    from astromorphic import bench
+    from astromorphic.bench import attention as bench
 
     b, h, n, d = 1, 2, 12, 4
     m_scale = 500.0 * h * d

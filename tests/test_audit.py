@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from astromorphic.evaluation import causality_audit
+from astromorphic.training.evaluation import causality_audit
 from astromorphic.models import build_model
 from astromorphic.presets import preset_names, spec_for
 

@@ -1,4 +1,4 @@
-"""Which source files make a run and a task's prepared data (astromorphic.code_identity): the package's import
+"""Which source files make a run and a task's prepared data (astromorphic.runs.identity): the package's import
 graph, followed from the training and preparation commands and from the task's data module, so that a module
 nobody listed counts as soon as the code that computes a run imports it, and reporting code never counts."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from _fake_runs import write_run
-from astromorphic import records
-from astromorphic.code_identity import (
+from astromorphic.runs import records
+from astromorphic.runs.identity import (
     PACKAGE_DIR,
     code_files,
     code_hash,
@@ -26,7 +26,7 @@ from astromorphic.config import resolve_task_config, validate_config
 
 TASKS = ("imdb", "cifar10", "wikitext2")
 # Modules that only report runs: tables, figures, the findings page, aggregation.
-REPORTING = ("astromorphic.tables", "astromorphic.plotting", "astromorphic.findings", "astromorphic.aggregate")
+REPORTING = ("astromorphic.tables", "astromorphic.plotting", "astromorphic.findings", "astromorphic.tables.aggregate")
 
 
 def _write(root: Path, files: dict[str, str]) -> None:

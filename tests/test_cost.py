@@ -1,4 +1,4 @@
-"""The cost model (astromorphic.cost, `astromorphic bench cost`): the plan of runs, projected hours from a
+"""The cost model (astromorphic.bench.cost, `astromorphic bench cost`): the plan of runs, projected hours from a
 throughput CSV, runs sharing a GPU, SLURM time requests, and clear errors."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from astromorphic import cost
+from astromorphic.bench import cost
 from astromorphic.bench import main as bench_main
 from astromorphic.config import ConfigError, load_config, validate_config
-from astromorphic.throughput import run_sizes
+from astromorphic.bench.throughput import run_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"

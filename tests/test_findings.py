@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from _fake_runs import make_runs
-from astromorphic import aggregate, findings, tables
+from astromorphic import findings, tables
+from astromorphic.tables import aggregate
 from astromorphic.findings import Findings, Group, better_sign, claim_verdict, welch_interval
 from astromorphic.runs import RunDir, read_metrics
 

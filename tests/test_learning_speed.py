@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 from _fake_runs import learning_curve, make_runs
-from astromorphic import aggregate, learning_speed, table_context, tables
+from astromorphic import tables
+from astromorphic.tables import aggregate
+from astromorphic.tables import speed as learning_speed
+from astromorphic.tables import context as table_context
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference" / "paper_values.csv"

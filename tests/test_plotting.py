@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from _fake_runs import make_runs
-from astromorphic import aggregate
+from astromorphic.tables import aggregate
 from astromorphic.plotting import main as plot_main
 
 

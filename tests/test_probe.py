@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from astromorphic.data.batches import Batch
-from astromorphic.evaluation import PROBE_KEY_ORDER, attention_probe, probe_columns, probe_flat
+from astromorphic.training.evaluation import PROBE_KEY_ORDER, attention_probe, probe_columns, probe_flat
 from astromorphic.models import build_model
 from astromorphic.presets import preset_names, spec_for
 

@@ -16,7 +16,7 @@ import yaml
 
 from _fake_runs import write_run
 from astromorphic import io as aio
-from astromorphic import records
+from astromorphic.runs import records
 from astromorphic.config import resolve_task_config, validate_config
 from astromorphic.runs import RunDir, code_hash
 from _dag import TINY, _copy_workflow, package_env, planned_jobs, snakemake

@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from _fake_runs import write_run
-from astromorphic import aggregate, records, training
+from astromorphic import training
+from astromorphic.tables import aggregate
+from astromorphic.runs import records
 from astromorphic import data as D
 from astromorphic import io as aio
 from astromorphic.config import MAX_SEED, ConfigError, load_config, validate_config, validate_run

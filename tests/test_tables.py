@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 from _fake_runs import MODELS, make_runs, write_run
-from astromorphic import aggregate, table_context, table_writers, tables
+from astromorphic import tables
+from astromorphic.tables import aggregate
+from astromorphic.tables import context as table_context
+from astromorphic.tables import writers as table_writers
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_values.csv"
 

@@ -20,7 +20,8 @@ import pytest
 import torch
 import yaml
 
-from astromorphic import throughput, training
+from astromorphic import training
+from astromorphic.bench import throughput
 from astromorphic.config import TASK_MODELS, apply_overrides, resolve_task_config, validate_run
 from astromorphic.data.batches import ImageData
 from astromorphic.runs import RunDir, RunError, code_hash, read_metrics

@@ -16,10 +16,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("astromorphic.training", "main", "train one task/model/seed run (resumable)"),
     "simulate": ("astromorphic.neuroglia", "main", "simulate the tripartite synapse (Fig. 3 data)"),
     "bench": ("astromorphic.bench", "main", "benchmarks: `bench attention` (time, memory against N), `bench throughput`"),
-    "aggregate": ("astromorphic.aggregate", "main", "collect run records into one metrics table"),
+    "aggregate": ("astromorphic.tables.aggregate", "main", "collect run records into one metrics table"),
     "tables": ("astromorphic.tables", "main", "write Table I, learning speed, Table II, S1-S3, controls"),
     "plot": ("astromorphic.plotting", "main", "draw one figure"),
-    "records": ("astromorphic.records", "main", "`records export / table / verify`: committed run records"),
+    "records": ("astromorphic.runs.records", "main", "`records export / table / verify`: committed run records"),
     "findings": ("astromorphic.findings", "main", "execute the findings notebook into Markdown and HTML"),
 }
 

@@ -4,7 +4,7 @@ configuration listing), naming everything that differs between tasks.
 This module imports nothing from the package (standard library only), so that anything, the configuration
 and the workflow included, can read it without an import cycle. Classes are named by string and resolved by
 the module that owns them (:mod:`astromorphic.models`, :mod:`astromorphic.data.batches`,
-:mod:`astromorphic.config_tasks`); ``tests/test_tasks.py`` checks that every name resolves.
+:mod:`astromorphic.config.sections`); ``tests/test_tasks.py`` checks that every name resolves.
 
 Adding a task: see the checklist "Adding a task" in ``docs/architecture.md``.
 """
@@ -21,7 +21,7 @@ class Task:
     data_module: str  # dotted path of the module that prepares the task's data (its ``prepare``)
     task_data: str  # class in astromorphic.data.batches: batches, loss, metrics, probe batch of a run
     model_class: str  # class in astromorphic.models
-    config_section: str  # pydantic class in astromorphic.config_tasks: the section ``tasks.<name>``
+    config_section: str  # pydantic class in astromorphic.config.sections: the section ``tasks.<name>``
     language_model: bool  # causal LM: perplexities, causality audit, ``lm_extra_models``, LM curves figure
     selection_metric: str  # the metrics.csv column that picks a run's ``best`` epoch (from epoch 1)
     selection_higher_is_better: bool  # best = the highest value of selection_metric (else the lowest)

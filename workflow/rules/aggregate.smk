@@ -1,5 +1,5 @@
 # All runs -> tidy tables -> the paper's tables (CSV, Markdown, LaTeX, and HTML for the report).
-# Each rule lists the library module it runs as an input, so editing that code reruns the rule.
+# Each rule lists the code its command runs as inputs (module_sources), so editing that code reruns the rule.
 # A run that a committed record stands for (config key `records`) is read from the record instead.
 
 
@@ -7,7 +7,7 @@ rule aggregate:
     input:
         records=expand("{run}/run.json", run=aggregated_run_dirs()),
         metrics=expand("{run}/metrics.csv", run=aggregated_run_dirs()),
-        code="src/astromorphic/aggregate.py",
+        code=module_sources("astromorphic.tables.aggregate"),
     output:
         tidy="results/tables/runs.csv",
         summary="results/tables/runs_summary.csv",
@@ -33,12 +33,7 @@ rule tables:
         reference="results/reference/paper_values.csv",
         # The data prepared here (tasks with runs to train); committed records carry their own data provenance.
         manifests=expand("results/data/{task}/manifest.json", task=prepared_tasks()),
-        code=[
-            "src/astromorphic/tables.py",
-            "src/astromorphic/table_context.py",
-            "src/astromorphic/table_writers.py",
-            "src/astromorphic/learning_speed.py",
-        ],
+        code=module_sources("astromorphic.tables"),
     output:
         table_outputs("csv"),
         table_outputs("md"),
@@ -69,7 +64,7 @@ rule records_table:
     input:
         records=expand("{run}/run.json", run=aggregated_run_dirs()),
         code=expand("results/configs/code/{task}.txt", task=TASKS),
-        module="src/astromorphic/records.py",
+        module=module_sources("astromorphic.runs.records"),
         verification=verification_file(),
     output:
         "results/tables/records.csv",
@@ -88,7 +83,7 @@ rule records_table:
         " --out {output} > {log} 2>&1"
 
 
-# Projected device-hours of every run of the configuration (astromorphic.cost), from the throughput file that
+# Projected device-hours of every run of the configuration (astromorphic.bench.cost), from the throughput file that
 # report.cost_throughput names (measured by `astromorphic bench throughput`), with the measured speed-up of runs
 # sharing a GPU when report.cost_sharing names it (gpu_share_check.sh); the caption names both.
 rule cost_table:
@@ -96,7 +91,7 @@ rule cost_table:
         config="results/configs/all.yaml",
         throughput=lambda wildcards: config["report"]["cost_throughput"],
         sharing=lambda wildcards: config["report"]["cost_sharing"] or [],
-        code="src/astromorphic/cost.py",
+        code=module_sources("astromorphic.bench.cost"),
     output:
         csv="results/tables/cost.csv",
         md=report(

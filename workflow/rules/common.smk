@@ -23,10 +23,11 @@ from astromorphic.config import (
     threshold,
     validate_config,
 )
-from astromorphic.cost import planned_runs
+from astromorphic.bench.cost import planned_runs
 from astromorphic.io import write_text
-from astromorphic.records import plan_runs, plan_summary
+from astromorphic.runs.records import plan_runs, plan_summary
 from astromorphic.runs import code_hash, data_code_hash, format_model_name
+from astromorphic.runs.identity import module_files
 from astromorphic.tables import available_tables
 from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, in_order
 
@@ -68,7 +69,7 @@ def models_for(task):
 
 
 def run_keys(task=None):
-    """(task, model, seed) of every run of the configuration (astromorphic.cost.planned_runs: models x seeds,
+    """(task, model, seed) of every run of the configuration (astromorphic.bench.cost.planned_runs: models x seeds,
     the LM's extra models, the ablation variants and the sweep)."""
     return planned_runs(config, task)
 
@@ -83,7 +84,7 @@ def run_dirs(task=None):
 
 # ------------------------------------------------------------------------------------ committed records
 
-# Which runs a committed record stands for (config key `records`; astromorphic.records.plan_runs): those are
+# Which runs a committed record stands for (config key `records`; astromorphic.runs.records.plan_runs): those are
 # aggregated from the record and never trained here, and a task none of whose runs trains prepares no data.
 # The hash of the code that determines each task's runs, computed once (the same package the jobs import).
 CODE_HASHES = {t: code_hash(t) for t in TASKS}
@@ -116,6 +117,17 @@ def trained_run_dirs(task=None):
 def prepared_tasks():
     """Tasks with at least one run to train: only their data are prepared."""
     return [t for t in TASKS if trained_run_dirs(t)]
+
+
+# ------------------------------------------------------------------------------------ code inputs
+
+
+def module_sources(*modules):
+    """The source files a command runs: ``modules`` and every package module they import, directly or through
+    each other (astromorphic.runs.identity.module_files), as paths from the repository root. A rule lists them
+    as inputs, so that editing any code its command runs reruns it, and a module added later counts at once."""
+    package = Path(workflow.basedir) / "src"
+    return [str(path.relative_to(package.parent)) for path in module_files(modules, package / "astromorphic")]
 
 
 # ------------------------------------------------------------------------------------ configuration snapshots

@@ -1,14 +1,11 @@
-# One rule per figure. Each lists its plotting module (and the shared style module) as inputs, so that
-# editing one plot function reruns only that figure.
+# One rule per figure. Each lists the code its plotting module runs as inputs (module_sources: the module and
+# what it imports), so that editing one plot function reruns only that figure.
 
 
 rule fig4:
     input:
         runs="results/tables/runs.csv",
-        code=[
-            "src/astromorphic/plotting/fig4.py",
-            "src/astromorphic/plotting/common.py",
-        ],
+        code=module_sources("astromorphic.plotting.fig4"),
     output:
         png=report(
             "figures/fig4{panel}_{task}.png",
@@ -33,10 +30,7 @@ rule lm_curves:
     input:
         runs="results/tables/runs.csv",
         summary="results/tables/runs_summary.csv",
-        code=[
-            "src/astromorphic/plotting/lm_curves.py",
-            "src/astromorphic/plotting/common.py",
-        ],
+        code=module_sources("astromorphic.plotting.lm_curves"),
     output:
         png=report(
             "figures/lm_perplexity.png",
@@ -59,10 +53,7 @@ rule lm_curves:
 rule controls_figure:
     input:
         runs="results/tables/runs.csv",
-        code=[
-            "src/astromorphic/plotting/controls.py",
-            "src/astromorphic/plotting/common.py",
-        ],
+        code=module_sources("astromorphic.plotting.controls"),
     output:
         png=report(
             "figures/controls_attention.png",
@@ -85,10 +76,7 @@ rule controls_figure:
 rule figS2:
     input:
         bench="results/bench/attention_{device}.csv",
-        code=[
-            "src/astromorphic/plotting/figS2.py",
-            "src/astromorphic/plotting/common.py",
-        ],
+        code=module_sources("astromorphic.plotting.figS2"),
     output:
         png=report(
             "figures/figS2_attention_{device}.png",
@@ -112,10 +100,7 @@ rule fig3:
     input:
         sweep="results/simulation/sweep.csv",
         fit="results/simulation/fit.csv",
-        code=[
-            "src/astromorphic/plotting/fig3.py",
-            "src/astromorphic/plotting/common.py",
-        ],
+        code=module_sources("astromorphic.plotting.fig3"),
     output:
         png=report(
             "figures/fig3_calcium.png",
@@ -140,12 +125,7 @@ rule sweep_figure:
         sweep="results/tables/sweep.csv",
         summary="results/tables/runs_summary.csv",
         config="results/configs/all.yaml",
-        code=[
-            "src/astromorphic/plotting/sweep.py",
-            "src/astromorphic/plotting/common.py",
-            "src/astromorphic/tables.py",  # the sweep points use the tables' per-run metric
-            "src/astromorphic/table_context.py",
-        ],
+        code=module_sources("astromorphic.plotting.sweep"),
     output:
         png=report(
             "figures/sweep_{task}_{key}.png",
@@ -169,10 +149,7 @@ rule sweep_figure:
 rule forest:
     input:
         claims="results/findings/claims.csv",
-        code=[
-            "src/astromorphic/plotting/forest.py",
-            "src/astromorphic/plotting/common.py",
-        ],
+        code=module_sources("astromorphic.plotting.forest"),
     output:
         png=report(
             "figures/forest_claims.png",

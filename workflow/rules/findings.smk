@@ -3,15 +3,7 @@
 # The claims' comparisons are written first as a table of their own (rule claims), which the forest plot draws
 # (rule forest, figures.smk) and the page shows, with the language model's perplexity curves (findings_figures).
 
-FINDINGS_CODE = [
-    "src/astromorphic/findings/__init__.py",
-    "src/astromorphic/findings/base.py",
-    "src/astromorphic/findings/claims.py",
-    "src/astromorphic/findings/controls.py",
-    "src/astromorphic/findings/render.py",
-    "src/astromorphic/findings/stats.py",
-    "src/astromorphic/tables.py",  # run_metric: which epoch a run's number comes from (the LM's ratios)
-]
+FINDINGS_CODE = module_sources("astromorphic.findings")
 
 
 rule claims:

@@ -257,7 +257,7 @@ def records_note(f: Findings) -> str:
     folder = f.config.get("records") or "the records folder"
     text = f"- Runs read from committed records ({folder}): {len(used)} of {len(rec)}"
     if len(other):
-        from astromorphic.records import verification_sentence  # set when `records verify` ran with this code
+        from astromorphic.runs.records import verification_sentence  # set when `records verify` ran with this code
 
         verified = verification_sentence(rec)
         if verified and verified.endswith(": identical"):

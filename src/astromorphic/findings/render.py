@@ -90,7 +90,7 @@ def render(notebook: str | Path, tables: str | Path | Iterable[str | Path], conf
 
 def write_claims(tables: str | Path | Iterable[str | Path], config_path: str | Path, out: str | Path) -> Path:
     """The tidy table of the claims' comparisons (astromorphic.findings.claims_frame), for the forest plot."""
-    from astromorphic.aggregate import write_csv
+    from astromorphic.tables.aggregate import write_csv
     from astromorphic.findings.base import load
     from astromorphic.findings.claims import claims_frame
 

@@ -1,7 +1,7 @@
 """Fig. S2 as a measurement: time and peak memory of softmax, linearized and astromorphic attention against N.
 
 Reads the CSV of ``astromorphic bench attention`` (one row per device, dtype, kind, causal and N; see
-``astromorphic.bench``) and draws forward time, forward + backward time and peak memory on log-log axes,
+``astromorphic.bench.attention``) and draws forward time, forward + backward time and peak memory on log-log axes,
 solid for bidirectional and dashed for causal attention. The numbers are timings of the machine that ran the
 benchmark, so unlike the other figures this one changes when the benchmark is run again; drawn twice from
 the same CSV it is byte-identical.
@@ -30,7 +30,7 @@ PANELS = (("fwd_ms", "forward (ms)"), ("fwdbwd_ms", "forward + backward (ms)"), 
 
 
 def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) -> list[Path]:
-    from astromorphic.bench import KINDS  # the benchmarked mechanisms (imports torch: only when drawing)
+    from astromorphic.bench.attention import KINDS  # the benchmarked mechanisms (imports torch: only when drawing)
     from astromorphic.attention import ATTENTION_REGISTRY
 
     plt = common.setup()

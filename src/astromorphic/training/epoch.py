@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from astromorphic.evaluation import autocast
+from astromorphic.training.evaluation import autocast
 from astromorphic.runs import fmt_cell
 
 DEFAULT_SYNC_EVERY_CUDA = 50  # train.sync_every when null on CUDA: steps between reads of the losses

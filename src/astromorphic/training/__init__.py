@@ -1,9 +1,9 @@
 """Training: one task/model/seed run, resumable, traceable, deterministic on CPU.
 
 ``astromorphic train --task T --model M --seed S --config CFG.yaml --out RUN_DIR [--data DATA_DIR]``
-(library: ``train_run``). The step loop of an epoch: astromorphic.epoch; the schedule, random states and torch
-settings: astromorphic.run_state. What a run directory holds and how its summary is computed: astromorphic.runs;
-the metrics, probe and causality audit: astromorphic.evaluation; batches and per-task behaviour:
+(library: ``train_run``). The step loop of an epoch: astromorphic.training.epoch; the schedule, random states and torch
+settings: astromorphic.training.state. What a run directory holds and how its summary is computed: astromorphic.runs;
+the metrics, probe and causality audit: astromorphic.training.evaluation; batches and per-task behaviour:
 astromorphic.data.batches. Running the same command again resumes from the checkpoint; a killed epoch is
 rerun from its start and gives the same numbers as an uninterrupted run. A run whose ``run.json`` says
 ``finished`` or ``diverged`` for the same fingerprint (configuration, data, seed, code) is not retrained.
@@ -52,7 +52,7 @@ from astromorphic.config import (
     with_run_name_overrides,
 )
 from astromorphic.data.batches import TaskData, make_task_data
-from astromorphic.evaluation import (
+from astromorphic.training.evaluation import (
     attention_probe,
     audit_run,
     curve_point,
@@ -77,8 +77,8 @@ from astromorphic.runs import (
     parse_model_name,
 )
 
-from astromorphic.epoch import DEFAULT_SYNC_EVERY_CUDA, _train_epoch  # noqa: F401 (the step loop; tests and bench use it)
-from astromorphic.run_state import (  # noqa: F401 (part of this module's interface)
+from astromorphic.training.epoch import DEFAULT_SYNC_EVERY_CUDA, _train_epoch  # noqa: F401 (the step loop; tests and bench use it)
+from astromorphic.training.state import (  # noqa: F401 (part of this module's interface)
     _resolve_device,
     _rng_state,
     _seed_everything,

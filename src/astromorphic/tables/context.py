@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from astromorphic.aggregate import TASK_ORDER
+from astromorphic.tables.aggregate import TASK_ORDER
 from astromorphic import tasks as task_registry
 from astromorphic.tasks import DISPLAY_NAMES, SUPPLEMENTARY_TABLES
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 from pydantic import AfterValidator, Field, StrictBool, field_validator, model_validator
 
 from astromorphic import tasks as task_registry
-from astromorphic.config_types import (  # noqa: F401
+from astromorphic.config.types import (  # noqa: F401
     TASKS,
     ModelName,
     NonNegInt,

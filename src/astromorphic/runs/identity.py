@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the package: this file is in its runs/ folder
 PACKAGE = "astromorphic"  # the name the sources import the package by, wherever a copy of it lies
 # Source files: a Python module counts when it is imported, the others (the kernels' C++, compiled on first use)
 # with the package whose folder holds them.
@@ -152,7 +152,11 @@ def _entry(command: str, root: Path) -> str:
     raise LookupError(f"no COMMANDS table in {PACKAGE}.cli under {root}")
 
 
-def _files(entries: list[str], root: Path) -> list[Path]:
+def module_files(entries: Iterable[str], root: str | os.PathLike | None = None) -> list[Path]:
+    """The source files that run when the modules ``entries`` are imported (:func:`reachable`), with the
+    non-Python sources of the packages among them, in a fixed order: a run's code (:func:`code_files`), and
+    the code inputs of the workflow's rules."""
+    root = Path(root) if root is not None else PACKAGE_DIR
     modules = reachable(entries, root)
     packages = {m for m in modules if module_file(m, root).name == "__init__.py"}
     files = {module_file(m, root) for m in modules} | _package_sources(packages, root)
@@ -164,7 +168,7 @@ def code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
     what the training command imports, directly or through each other, and what the task's data module
     imports, with the non-Python sources of the packages among them."""
     root = Path(root) if root is not None else PACKAGE_DIR
-    return _files([_entry("train", root), data_modules()[task]], root)
+    return module_files([_entry("train", root), data_modules()[task]], root)
 
 
 _C_TOKENS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*.*?\*/', re.S)
@@ -221,7 +225,7 @@ def data_code_files(task: str, root: str | os.PathLike | None = None) -> list[Pa
     """The source files that prepare ``task``'s data: what the prepare command and the task's data module
     import, directly or through each other."""
     root = Path(root) if root is not None else PACKAGE_DIR
-    return _files([_entry("prepare", root), data_modules()[task]], root)
+    return module_files([_entry("prepare", root), data_modules()[task]], root)
 
 
 def data_code_hash(task: str, root: str | os.PathLike | None = None) -> str:

@@ -140,7 +140,7 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
             vocab_size: int | None = None, batch_size: int | None = None, compile_project: bool = False) -> dict:  # fmt: skip
     """Samples (LM: tokens) per second of the project's training step and of the plain loop, interleaved."""
     from astromorphic.config import require_device, train_seq_len, validate_run
-    from astromorphic.evaluation import autocast
+    from astromorphic.training.evaluation import autocast
     from astromorphic.runs import RunDir
     from astromorphic.training import _Run, _resolve_device, _torch_settings, _train_epoch  # noqa: F401
 

@@ -178,7 +178,7 @@ def read_sharing(path: str | Path | None) -> dict[tuple[str, int], float]:
 def cost_table(config: dict, throughput: str | Path, *, dtype: str | None = None, device: str | None = None,
                margin: float = DEFAULT_MARGIN, sharing: str | Path | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per task and a total: runs, projected hours per run, device-hours alone and shared, SLURM minutes."""
-    from astromorphic.throughput import run_sizes
+    from astromorphic.bench.throughput import run_sizes
 
     table = read_throughput(throughput, device)
     speedups = read_sharing(sharing)

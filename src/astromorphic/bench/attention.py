@@ -62,8 +62,7 @@ from typing import Callable, Optional
 
 import torch
 
-from astromorphic import cost, kernels, throughput
-from astromorphic import presets
+from astromorphic import kernels, presets
 from astromorphic.attention import (
     ATTENTION_REGISTRY,
     DEFAULT_CHUNK,
@@ -493,9 +492,8 @@ def _causal_list(text: str) -> list[bool]:
     return table[text.lower()]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="astromorphic bench", description="benchmarks")
-    sub = parser.add_subparsers(dest="what", required=True)
+def add_parser(sub) -> None:
+    """The ``attention`` sub-command of ``astromorphic bench``."""
     p = sub.add_parser("attention", help="time and peak memory of the attention kinds against N")
     p.add_argument("--out", required=True, help="CSV file to write (atomically)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, or both comma-separated (default cpu)")
@@ -517,28 +515,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--causal", type=_causal_list, default=[False, True], help="false, true or both (default both)")
     p.add_argument("--max-seconds", type=float, default=120.0, help="skip larger N of a kind after a slower point")
-    throughput.add_parser(sub)
-    cost.add_parser(sub)
-    return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.what == "throughput":
-        return throughput.run(args)
-    if args.what == "cost":
-        return cost.run(args)
-    if args.what == "attention":
-        for name in ("batch", "heads", "repeats", "chunk"):
-            if getattr(args, name) is not None and getattr(args, name) < 1:
-                raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
-        rows = run_attention(args)
-        write_text(args.out, _rows_to_csv(rows))
-        for line in summarise(rows):
-            print(line)
-        print(f"wrote {args.out} ({len(rows)} rows)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``astromorphic bench attention``: the rows to ``--out``, the ratios printed."""
+    for name in ("batch", "heads", "repeats", "chunk"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+    rows = run_attention(args)
+    write_text(args.out, _rows_to_csv(rows))
+    for line in summarise(rows):
+        print(line)
+    print(f"wrote {args.out} ({len(rows)} rows)")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

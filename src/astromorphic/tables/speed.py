@@ -16,8 +16,8 @@ import math
 import pandas as pd
 
 from astromorphic import tasks as task_registry
-from astromorphic.aggregate import epochs_to_threshold
-from astromorphic.table_context import (
+from astromorphic.tables.aggregate import epochs_to_threshold
+from astromorphic.tables.context import (
     ABLATION,
     DASH,
     TASK_NAMES,

@@ -1,4 +1,4 @@
-"""The writers of ``astromorphic tables``: one :class:`~astromorphic.table_context.Table` as Markdown (tabulate
+"""The writers of ``astromorphic tables``: one :class:`~astromorphic.tables.context.Table` as Markdown (tabulate
 through ``DataFrame.to_markdown``), LaTeX (``Styler.to_latex``) and HTML (``DataFrame.to_html``), beside its CSV,
 each with the caption that names the configuration and the data it comes from.
 """
@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from astromorphic.aggregate import FLOAT_FORMAT
+from astromorphic.tables.aggregate import FLOAT_FORMAT
 from astromorphic.io import atomic_path, write_text
-from astromorphic.table_context import Table
+from astromorphic.tables.context import Table
 
 # LaTeX and HTML special characters are escaped by pandas (``escape="latex"``, ``DataFrame.to_html``); tabulate
 # leaves ``|`` alone, so Markdown cells have it escaped first. After pandas' LaTeX escaping, these symbols

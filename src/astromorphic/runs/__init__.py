@@ -51,7 +51,7 @@ from typing import Any, Iterator
 
 from astromorphic import __version__
 from astromorphic import io as aio
-from astromorphic.code_identity import (  # noqa: F401 (the names runs has always offered)
+from astromorphic.runs.identity import (  # noqa: F401 (the names runs has always offered)
     PACKAGE_DIR,
     code_files,
     code_hash,
@@ -181,7 +181,7 @@ def _parse_number(text: str) -> Any:
 def git_commit() -> str | None:
     """The commit checked out where the package runs from (or, for a copy outside git, the working folder's),
     ``-dirty`` appended when tracked files differ from it; None without git."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     for folder in (root, Path.cwd()):
         if not (folder / ".git").exists():
             continue

@@ -27,7 +27,7 @@ from astromorphic.config import (
     validate_run,
 )
 from astromorphic.data.batches import TASK_DATA
-from astromorphic.evaluation import autocast
+from astromorphic.training.evaluation import autocast
 from astromorphic.runs import fmt_cell
 from astromorphic import tasks as task_registry
 from astromorphic.tasks import REGISTRY
@@ -155,11 +155,11 @@ def _append_csv(path: Path, rows: list[dict]) -> None:
 
 
 def run_reference(config: dict, tasks: list[str], models: str | None, args: argparse.Namespace) -> list[dict]:
-    """``--reference``: the project's training step against the plain loop (astromorphic.plain_loop); each row is
+    """``--reference``: the project's training step against the plain loop (astromorphic.bench.plain_loop); each row is
     appended to ``--csv`` as soon as it is measured (a time limit keeps what finished)."""
     import os
 
-    from astromorphic.plain_loop import compare
+    from astromorphic.bench.plain_loop import compare
 
     rows = []  # also returned, for callers that want them
     for task in tasks:
@@ -226,7 +226,7 @@ def add_parser(sub) -> None:
         "--reference",
         action="store_true",
         help="time the project's training step against a plain PyTorch loop of the identical model, interleaved "
-        "(--n-batches steps per epoch, --repeats epochs each; astromorphic.plain_loop)",
+        "(--n-batches steps per epoch, --repeats epochs each; astromorphic.bench.plain_loop)",
     )
     p.add_argument("--repeats", type=int, default=3, help="--reference: timed epochs of each, interleaved")
     p.add_argument("--compile", action="store_true", help="--reference: torch.compile the project's model (a measurement)")

@@ -46,7 +46,7 @@ from pydantic import (
     model_validator,
 )
 
-from astromorphic.config_tasks import (  # noqa: F401 (the task sections: part of this module's interface)
+from astromorphic.config.sections import (  # noqa: F401 (the task sections: part of this module's interface)
     TASK_MODELS,
     AttentionConfig,
     Augment,
@@ -68,7 +68,7 @@ from astromorphic.config_tasks import (  # noqa: F401 (the task sections: part o
     WikiText2Train,
     _TaskConfig,
 )
-from astromorphic.config_types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg: part of this module's interface)
+from astromorphic.config.types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg: part of this module's interface)
     LM_TASKS,
     MAX_SEED,
     TASKS,
@@ -84,7 +84,7 @@ from astromorphic.config_types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg:
 )
 from astromorphic.tasks import FIG4_PANELS
 
-SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "config.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.json"
 # The presets every task trains by default (astromorphic.presets holds their definitions).
 DEFAULT_MODELS = (
     "vanilla",
@@ -105,8 +105,8 @@ class ConfigError(ValueError):
 
 # ---------------------------------------------------------------------------------------------- value types
 # ---------------------------------------------------------------------------------------------- sections
-# (astromorphic.config_types: numbers, integers, seeds, preset names, the strict YAML reader, the section base;
-# astromorphic.config_tasks: the task sections)
+# (astromorphic.config.types: numbers, integers, seeds, preset names, the strict YAML reader, the section base;
+# astromorphic.config.sections: the task sections)
 
 
 # ---------------------------------------------------------------------------------------------- other sections
@@ -547,6 +547,3 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

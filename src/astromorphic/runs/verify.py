@@ -1,7 +1,7 @@
 """Re-derivation on demand: ``astromorphic records verify --records DIR --sample K [--seed S]``.
 
 K records of a records folder, chosen by a seed among those that hold together
-(:func:`astromorphic.records.record_problem`), are trained again with the current code, on the same data
+(:func:`astromorphic.runs.records.record_problem`), are trained again with the current code, on the same data
 (prepared again from the source and options the record holds, or from ``--data-dir`` as the workflow's
 ``data_dir`` reads local copies, or read from its ``data_dir`` when the manifest there is the one it trained on;
 a record whose data cannot be made again identically is an error naming it) and under the same configuration (its ``config`` section), into a work folder.
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from astromorphic import io as aio
-from astromorphic.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, _same, record_problem
+from astromorphic.runs.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, _same, record_problem
 from astromorphic.runs import TIME_COLUMNS, RunDir, code_hash, git_commit, read_metrics
 
 COMPARED_RECORD_KEYS = ("status", "epochs_completed", "n_parameters", *SUMMARY_KEYS)

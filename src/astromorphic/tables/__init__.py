@@ -10,7 +10,7 @@ can never be mistaken for a reproduction of the paper's numbers.
 * ``learning_speed`` optimiser steps (from the runs' learning curves; epochs for records without one) until
                      accuracy first reaches the threshold, and the speed-ups (slow - fast) / slow as the paper
                      computes them; the LM's steps (epochs) to its best validation perplexity
-                     (``astromorphic.learning_speed``).
+                     (``astromorphic.tables.speed``).
 * ``table2``         Table II: which equations each preset uses, from the model registry.
 * ``tableS1..S3``    the hyper-parameters of IMDB, CIFAR-10 and WikiText-2, from the configuration that ran.
 * ``controls``       what the attention adds: each preset against the ``no-attention`` control.
@@ -32,9 +32,9 @@ import pandas as pd
 import yaml
 
 from astromorphic import tasks as task_registry
-from astromorphic.aggregate import TASK_ORDER
+from astromorphic.tables.aggregate import TASK_ORDER
 from astromorphic.runs import format_value, parse_model_name
-from astromorphic.table_context import (
+from astromorphic.tables.context import (
     ABLATION,
     ALL_TABLES,
     CONTROL,
@@ -53,7 +53,7 @@ from astromorphic.table_context import (
     fmt_paper,
     mean_sd,
 )
-from astromorphic.table_writers import write_table
+from astromorphic.tables.writers import write_table
 
 # ------------------------------------------------------------------------------------------ Table I
 
@@ -386,14 +386,14 @@ def sweep(ctx: Context) -> Table:
 
 
 def learning_speed(ctx: Context) -> Table:
-    """The learning-speed table (astromorphic.learning_speed, built on this module's Table and Context)."""
-    from astromorphic import learning_speed as speed
+    """The learning-speed table (astromorphic.tables.speed, built on this module's Table and Context)."""
+    from astromorphic.tables import speed
 
     return speed.learning_speed(ctx)
 
 
 def speedups(ctx: Context) -> Table:
-    from astromorphic import learning_speed as speed
+    from astromorphic.tables import speed
 
     return speed.speedups(ctx)
 

@@ -23,7 +23,7 @@ refused with one line naming the file, and the workflow trains its run instead; 
 A record made by other code (its ``code_hash`` differs from the current code's) is still used, and counted as
 such in ``records.csv`` (:func:`records_table`), which the findings page reports; with ``records_strict: true``
 the workflow retrains those runs instead. ``astromorphic records verify --sample K`` retrains K records chosen by
-a seed with the current code (:mod:`astromorphic.verify`) and writes ``<records>/verification.json``; the page then
+a seed with the current code (:mod:`astromorphic.runs.verify`) and writes ``<records>/verification.json``; the page then
 says how many re-derived identically instead of warning about other code.
 """
 
@@ -323,7 +323,7 @@ def export_records(runs_root: str | Path, out: str | Path) -> ExportResult:
     """Copy run.json and metrics.csv of every complete run under ``runs_root`` to ``<out>/runs/...`` (atomically),
     run.json with the checksum of metrics.csv (:func:`sealed_record`); runs still going, and runs whose record does
     not hold together, are skipped with the reason. Returns the counts and the size of the records folder."""
-    from astromorphic.aggregate import find_run_dirs
+    from astromorphic.tables.aggregate import find_run_dirs
 
     exported, skipped = 0, []
     for run in find_run_dirs([runs_root]):
@@ -373,7 +373,7 @@ def _error(message: str) -> int:
 
 
 def _table(args: argparse.Namespace) -> int:
-    from astromorphic.aggregate import write_csv
+    from astromorphic.tables.aggregate import write_csv
 
     table = records_table(args.runs, args.records, args.verification)
     try:
@@ -389,7 +389,7 @@ def _table(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from astromorphic.data import DataError
     from astromorphic.runs import RunError
-    from astromorphic.verify import verify_records
+    from astromorphic.runs.verify import verify_records
 
     try:
         result = verify_records(args.records, args.sample, seed=args.seed, work=args.work, out=args.out,
