@@ -72,10 +72,14 @@ def lock_inputs(root: str | Path = ".") -> dict:
     root = Path(root)
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project.get("optional-dependencies", {})
+    missing = [extra for extra in LOCKED_EXTRAS if extra not in extras]
+    if missing:
+        raise LockError(f"pyproject.toml has no extra {', '.join(missing)}: update LOCKED_EXTRAS in "
+                        "astromorphic/lock.py and the Makefile's `lock` target, then run `make lock`")
     torch = [line.split("#")[0].strip() for line in (root / TORCH_PINS).read_text(encoding="utf-8").splitlines()]
     return {
         "dependencies": sorted(project.get("dependencies", [])),
-        "extras": {extra: sorted(extras.get(extra, [])) for extra in LOCKED_EXTRAS},
+        "extras": {extra: sorted(extras[extra]) for extra in LOCKED_EXTRAS},
         "constraints": sorted(line for line in torch if line),
         "python": project.get("requires-python", ""),
     }
