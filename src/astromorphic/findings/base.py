@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from astromorphic.findings.stats import LEVEL, Group, num
+from astromorphic.lock import LOCK_FILE
 
 CLASSIFIERS = ("imdb", "cifar10")
 LM = "wikitext2"
@@ -159,6 +160,7 @@ def provenance(f: Findings) -> str:
         per_task = ", ".join(f"{TASK_NAMES.get(t, t)} {int((summary['task'] == t).sum())}" for t in f.tasks())
         lines.append(f"- Runs aggregated: {len(summary)} ({per_task}).")
     lines.append(records_note(f))
+    lines.append(packages_note(f))
     return "\n".join(line for line in lines if line) + "\n"
 
 
@@ -243,6 +245,20 @@ def method_section(f: Findings) -> str:
         f"- Diagnostic presets ({', '.join(f'`{d}`' for d in DIAGNOSTICS)}: it sees future tokens) are shown, never "
         "counted as results.",
     ]) + "\n"
+
+
+def packages_note(f: Findings) -> str:
+    """Whether the runs were made with the locked package versions (records.csv ``packages_other``, from each
+    run.json's ``packages`` against requirements-lock.txt); empty when records.csv does not say."""
+    rec = f.table("records")
+    if rec.empty or "packages_other" not in rec.columns:
+        return ""
+    other = rec["packages_other"].fillna("").astype(str)
+    text = f"- Packages: {int((other == '').sum())} of {len(rec)} runs made with the locked versions (`{LOCK_FILE}`)"
+    if (other == "").all():
+        return text + "."
+    items = sorted({item for cell in other[other != ""] for item in cell.split("; ")})
+    return text + f"; **{int((other != '').sum())} made with other versions**: {', '.join(items)}."
 
 
 def records_note(f: Findings) -> str:
