@@ -18,6 +18,8 @@ setup: $(VENV)/.installed
 # built with the locked setuptools. The copy of the lock marks the environment as a locked install
 # (tests/test_lock.py then checks that the installed versions are the pins).
 $(VENV)/.installed: $(LOCK) pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info[:2] == (3, 11) else "$(LOCK) is for Python 3.11, " \
+		f"$(PYTHON) is {sys.version.split()[0]}: run make with PYTHON=python3.11 (docs/reproduction.md)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
