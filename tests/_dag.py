@@ -18,7 +18,7 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 def _copy_workflow(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "profiles", "src"):
+    for name in ("Snakefile", "workflow", "config", "profiles", "src", "requirements-lock.txt"):
         src = REPO / name
         (shutil.copytree(src, dest / name, ignore=IGNORE) if src.is_dir() else shutil.copy2(src, dest / name))
     (dest / "results" / "reference").mkdir(parents=True)

@@ -321,3 +321,38 @@ def test_the_findings_page_reports_a_verification_instead_of_the_other_code_warn
     assert "**3 of them were made by other code" in note and "1 identical, 1 different (imdb/astro/seed1)" in note
     unverified = [{**r, "verified": ""} for r in rows]
     assert "**3 of them" in records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(unverified)}))
+
+
+def test_records_csv_names_the_packages_a_record_was_made_with_against_the_lock(tmp_path, capsys):
+    from astromorphic.findings import Findings, packages_note, provenance
+    from astromorphic.lock import LOCK_FILE, read_lock
+
+    runs = [_record(tmp_path, seed) for seed in range(3)]
+    made_with = {"python": "3.11.7", "astromorphic": "0.1.0", "pandas": "2.2.3", "PyYAML": "6.0.2", "torch": "2.14.1"}
+    for run, packages in zip(runs, [made_with, {**made_with, "pandas": "2.3.1"}, None]):
+        record = json.loads((run / "run.json").read_text())
+        record.pop("packages", None)  # the last: made before run.json held its packages
+        (run / "run.json").write_text(json.dumps({**record, **({"packages": packages} if packages else {})}))
+    lock = tmp_path / LOCK_FILE
+    lock.write_text("# inputs-sha256: 0\npandas==2.3.1 \\\n    --hash=sha256:" + "a" * 64 + "\n"
+                    "pyyaml==6.0.2 \\\n    --hash=sha256:" + "b" * 64 + "\n", encoding="utf-8")
+    out = tmp_path / "records.csv"
+    assert records.main(["table", "--runs", *map(str, runs), "--records", str(tmp_path), "--lock", str(lock),
+                         "--out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table["packages_other"]) == ["pandas 2.2.3 (locked 2.3.1)", "", records.PACKAGES_NOT_RECORDED]
+    assert "packages_other" not in records.records_table(runs, tmp_path).columns  # no lock, no claim about it
+
+    page = Findings({"records": str(tmp_path)}, {"records": table})
+    assert packages_note(page) == (f"- Packages: 1 of 3 runs made with the locked versions (`{LOCK_FILE}`); "
+                                   "**2 made with other versions**: packages not recorded, "
+                                   "pandas 2.2.3 (locked 2.3.1).")
+    assert packages_note(page) in provenance(page)
+    same = Findings({}, {"records": records.records_table(runs[1:2], tmp_path, read_lock(lock))})
+    assert packages_note(same) == f"- Packages: 1 of 1 runs made with the locked versions (`{LOCK_FILE}`)."
+    assert packages_note(Findings({}, {"records": table.drop(columns="packages_other")})) == ""
+
+    capsys.readouterr()
+    assert records.main(["table", "--runs", str(runs[0]), "--lock", str(tmp_path / "none.txt"), "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert "none.txt" in error and "`make lock` writes it" in error

@@ -57,14 +57,16 @@ rule tables:
         " --reference {input.reference} --manifests {input.manifests} --out-dir results/tables > {log} 2>&1"
 
 
-# Where each aggregated run came from (a committed record or this workflow), whether the current code made it and
-# whether `astromorphic records verify` re-derived it; the findings page reports it. The code snapshots make it
-# follow a change of the code, the verification file (when there is one) a new verification.
+# Where each aggregated run came from (a committed record or this workflow), whether the current code made it,
+# whether `astromorphic records verify` re-derived it and which of its packages differ from the lock's versions;
+# the findings page reports it. The code snapshots make it follow a change of the code, the verification file
+# (when there is one) a new verification, the lock a re-lock.
 rule records_table:
     input:
         records=expand("{run}/run.json", run=aggregated_run_dirs()),
         code=expand("results/configs/code/{task}.txt", task=TASKS),
         module=module_sources("astromorphic.runs.records"),
+        lock="requirements-lock.txt",
         verification=verification_file(),
     output:
         "results/tables/records.csv",
@@ -80,7 +82,7 @@ rule records_table:
         ),
     shell:
         "astromorphic records table --runs {params.runs} --records {params.records:q}{params.verification}"
-        " --out {output} > {log} 2>&1"
+        " --lock {input.lock} --out {output} > {log} 2>&1"
 
 
 # Projected device-hours of every run of the configuration (astromorphic.bench.cost), from the throughput file that

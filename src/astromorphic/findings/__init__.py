@@ -36,6 +36,7 @@ from astromorphic.findings.base import (  # noqa: F401
     mean_sd_text,
     method_section,
     provenance,
+    packages_note,
     records_note,
     thresholds,
     unit,

@@ -14,6 +14,7 @@ import yaml
 
 from astromorphic.findings.stats import LEVEL, Group, num
 from astromorphic.tasks import CLASSIFIERS, DISPLAY_NAMES, LM_TASKS
+from astromorphic.lock import LOCK_FILE
 
 LM = LM_TASKS[0]  # the paper's one language-modelling task, which its claims name
 TASK_NAMES = DISPLAY_NAMES
@@ -161,6 +162,7 @@ def provenance(f: Findings) -> str:
         per_task = ", ".join(f"{TASK_NAMES.get(t, t)} {int((summary['task'] == t).sum())}" for t in f.tasks())
         lines.append(f"- Runs aggregated: {len(summary)} ({per_task}).")
     lines.append(records_note(f))
+    lines.append(packages_note(f))
     return "\n".join(line for line in lines if line) + "\n"
 
 
@@ -245,6 +247,20 @@ def method_section(f: Findings) -> str:
         f"- Diagnostic presets ({', '.join(f'`{d}`' for d in DIAGNOSTICS)}: it sees future tokens) are shown, never "
         "counted as results.",
     ]) + "\n"
+
+
+def packages_note(f: Findings) -> str:
+    """Whether the runs were made with the locked package versions (records.csv ``packages_other``, from each
+    run.json's ``packages`` against requirements-lock.txt); empty when records.csv does not say."""
+    rec = f.table("records")
+    if rec.empty or "packages_other" not in rec.columns:
+        return ""
+    other = rec["packages_other"].fillna("").astype(str)
+    text = f"- Packages: {int((other == '').sum())} of {len(rec)} runs made with the locked versions (`{LOCK_FILE}`)"
+    if (other == "").all():
+        return text + "."
+    items = sorted({item for cell in other[other != ""] for item in cell.split("; ")})
+    return text + f"; **{int((other != '').sum())} made with other versions**: {', '.join(items)}."
 
 
 def records_note(f: Findings) -> str:

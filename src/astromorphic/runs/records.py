@@ -42,6 +42,7 @@ import pandas as pd
 
 from astromorphic import io as aio
 from astromorphic.config import resolve_task_config, with_run_name_overrides
+from astromorphic.lock import LOCK_FILE, LockError, Pin, read_lock, version_differences
 from astromorphic.runs import (
     FINAL_STATUSES,
     RunDir,
@@ -56,6 +57,7 @@ from astromorphic.runs import (
 RECORD_FILES = ("run.json", "metrics.csv")
 DEFAULT_MAX_MB = 25.0  # a records folder is committed: it must stay small
 VERIFICATION_FILE = "verification.json"  # written by `astromorphic records verify` into the records folder
+PACKAGES_NOT_RECORDED = "packages not recorded"  # records.csv `packages_other` of a run.json without `packages`
 SUMMARY_KEYS = ("final", "best", "attn_ratio_init", "attn_ratio_final", "value_sens_init", "value_sens_final")
 
 
@@ -237,11 +239,14 @@ def plan_summary(plan: dict[tuple[str, str, int], Decision], records: str | None
 
 
 def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
-                  verification: str | Path | None = None) -> pd.DataFrame:
+                  verification: str | Path | None = None, pins: dict[str, Pin] | None = None) -> pd.DataFrame:
     """One row per aggregated run: where it came from (``record`` or ``trained``), its status, whether the
     code that made it is the current code (``code_current``) and, for a record that ``records verify`` retrained
     with the current code, the outcome (``verified``: ``identical`` or ``different``; empty otherwise) as the
-    given ``verification`` file (``<records>/verification.json``) says; none given, no record is verified."""
+    given ``verification`` file (``<records>/verification.json``) says; none given, no record is verified. Given
+    the lock's ``pins``, also ``packages_other``: the packages of its ``run.json`` at other versions than the
+    lock's (``"pandas 2.2.3 (locked 2.3.1); ..."``, empty when all match, ``packages not recorded`` when it has
+    none)."""
     root = Path(records).resolve() if records else None
     codes: dict[str, str] = {}
     verified = verification_outcomes(verification) if verification else {}
@@ -261,8 +266,12 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
             "code_version": record.get("code_version", ""),
             "verified": outcome[0] if from_record and outcome and outcome[1] == codes.get(task) else "",
         })  # fmt: skip
+        if pins is not None:
+            packages = record.get("packages")
+            rows[-1]["packages_other"] = ("; ".join(version_differences(packages, pins)) if isinstance(packages, dict)
+                                          else PACKAGES_NOT_RECORDED)
     columns = ["task", "model", "seed", "source", "status", "code_current", "code_version", "verified"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns + (["packages_other"] if pins is not None else []))
 
 
 def verification_outcomes(path: str | Path) -> dict[tuple[str, str, int], tuple[str, str]]:
@@ -375,7 +384,11 @@ def _error(message: str) -> int:
 def _table(args: argparse.Namespace) -> int:
     from astromorphic.tables.aggregate import write_csv
 
-    table = records_table(args.runs, args.records, args.verification)
+    try:
+        pins = read_lock(args.lock) if args.lock else None
+    except LockError as exc:
+        return _error(str(exc))
+    table = records_table(args.runs, args.records, args.verification, pins)
     try:
         write_csv(table, args.out)
     except OSError as exc:
@@ -419,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     tab.add_argument("--records", help="the records folder of the configuration (none: every run was trained)")
     tab.add_argument("--verification", help=f"the records' {VERIFICATION_FILE} (none: no record was re-derived)")
     tab.add_argument("--out", required=True)
+    tab.add_argument("--lock", help=f"the lock ({LOCK_FILE}): add `packages_other`, the packages each run was made "
+                                    "with at other versions than the lock's")
     ver = sub.add_parser("verify", help="retrain K records chosen by a seed with the current code (same data and "
                                         "configuration) and compare every non-timing number")
     ver.add_argument("--records", required=True, help="the records folder, e.g. results/reference/real-small")
