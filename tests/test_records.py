@@ -348,7 +348,7 @@ def test_records_csv_names_the_packages_a_record_was_made_with_against_the_lock(
                                    "**2 made with other versions**: packages not recorded, "
                                    "pandas 2.2.3 (locked 2.3.1).")
     assert packages_note(page) in provenance(page)
-    same = Findings({}, {"records": records.records_table(runs[1:2], tmp_path, read_lock(lock))})
+    same = Findings({}, {"records": records.records_table(runs[1:2], tmp_path, pins=read_lock(lock))})
     assert packages_note(same) == f"- Packages: 1 of 1 runs made with the locked versions (`{LOCK_FILE}`)."
     assert packages_note(Findings({}, {"records": table.drop(columns="packages_other")})) == ""
 
