@@ -16,7 +16,7 @@ import yaml
 
 from _fake_runs import write_run
 from astromorphic import io as aio
-from astromorphic.runs import records
+from astromorphic.runs import records, records_command
 from astromorphic.config import resolve_task_config, validate_config
 from astromorphic.runs import RunDir, code_hash
 from _dag import TINY, _copy_workflow, package_env, planned_jobs, snakemake
@@ -153,7 +153,7 @@ def test_a_tampered_record_is_refused_naming_the_file(tiny_records, how, says):
 
 
 def test_records_verify_re_derives_a_sample_identically(tiny_records, capsys):
-    assert records.main(["verify", "--records", str(tiny_records), "--sample", "2", "--seed", "0"]) == 0
+    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "2", "--seed", "0"]) == 0
     assert "2 of 4 records re-derived with this code: identical" in capsys.readouterr().out
     result = json.loads((tiny_records / records.VERIFICATION_FILE).read_text())
     assert len(result["runs"]) == 2 and all(r["identical"] and not r["differences"] for r in result["runs"])
@@ -178,7 +178,7 @@ def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):
                                                        record["probe_init"]).items()})
     (folder / "run.json").write_text(json.dumps(records.json_safe(record)))
     assert records.record_problem(folder) is None  # a forgery that holds together: only re-deriving finds it
-    assert records.main(["verify", "--records", str(tiny_records), "--sample", "4"]) == 1
+    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "4"]) == 1
     out = capsys.readouterr().out
     assert "imdb/astro/seed1: DIFFERENT: metrics.csv test_acc at epochs [2]" in out
     table = records.records_table(sorted(tiny_records.glob("runs/*/*/seed*")), tiny_records,
@@ -196,7 +196,7 @@ def test_export_copies_only_the_record_and_the_metrics(tmp_path, capsys):
     state["status"] = "running"
     (going / "run.json").write_text(json.dumps(state))
     out = tmp_path / "reference" / "fake"
-    assert records.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out)]) == 0
+    assert records_command.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "exported 1 runs" in text and " MB (limit 25 MB)" in text and "skipped" in text
     copied = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
@@ -204,7 +204,7 @@ def test_export_copies_only_the_record_and_the_metrics(tmp_path, capsys):
     assert (out / "runs/imdb/astro/seed0/metrics.csv").read_bytes() == (done / "metrics.csv").read_bytes()
     sealed = json.loads((out / "runs/imdb/astro/seed0/run.json").read_text())
     assert sealed["metrics_sha256"] == aio.sha256_file(done / "metrics.csv")
-    assert records.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out),
+    assert records_command.main(["export", "--runs", str(tmp_path / "results" / "runs"), "--out", str(out),
                          "--max-mb", "0.000001"]) == 1
 
 
@@ -337,7 +337,7 @@ def test_records_csv_names_the_packages_a_record_was_made_with_against_the_lock(
     lock.write_text("# inputs-sha256: 0\npandas==2.3.1 \\\n    --hash=sha256:" + "a" * 64 + "\n"
                     "pyyaml==6.0.2 \\\n    --hash=sha256:" + "b" * 64 + "\n", encoding="utf-8")
     out = tmp_path / "records.csv"
-    assert records.main(["table", "--runs", *map(str, runs), "--records", str(tmp_path), "--lock", str(lock),
+    assert records_command.main(["table", "--runs", *map(str, runs), "--records", str(tmp_path), "--lock", str(lock),
                          "--out", str(out)]) == 0
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table["packages_other"]) == ["pandas 2.2.3 (locked 2.3.1)", "", records.PACKAGES_NOT_RECORDED]
@@ -353,6 +353,6 @@ def test_records_csv_names_the_packages_a_record_was_made_with_against_the_lock(
     assert packages_note(Findings({}, {"records": table.drop(columns="packages_other")})) == ""
 
     capsys.readouterr()
-    assert records.main(["table", "--runs", str(runs[0]), "--lock", str(tmp_path / "none.txt"), "--out", str(out)]) == 1
+    assert records_command.main(["table", "--runs", str(runs[0]), "--lock", str(tmp_path / "none.txt"), "--out", str(out)]) == 1
     error = capsys.readouterr().err
     assert "none.txt" in error and "`make lock` writes it" in error

@@ -17,7 +17,7 @@ import yaml
 from _fake_runs import write_run
 from astromorphic import training
 from astromorphic.tables import aggregate
-from astromorphic.runs import records
+from astromorphic.runs import records, records_command
 from astromorphic import data as D
 from astromorphic import io as aio
 from astromorphic.config import MAX_SEED, ConfigError, load_config, validate_config, validate_run
@@ -80,7 +80,7 @@ def test_records_export_on_a_full_disk_names_the_file(tmp_path, monkeypatch, cap
     write_run(tmp_path / "runs", "imdb", "astro", 0, epochs=2)
     target = tmp_path / "records" / "runs" / "imdb" / "astro" / "seed0" / "metrics.csv"
     monkeypatch.setattr(aio, "write_bytes", _disk_full(target))
-    assert records.main(["export", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "records")]) == 1
+    assert records_command.main(["export", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "records")]) == 1
     _one_line_error(capsys.readouterr().err, "astromorphic records: error:", str(target), "No space left")
 
 

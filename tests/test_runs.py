@@ -24,18 +24,8 @@ from astromorphic import tables
 from astromorphic.tables import aggregate
 from astromorphic import io as aio
 from astromorphic.config import ConfigError, validate_config
-from astromorphic.runs import (
-    PACKAGE_DIR,
-    RunDir,
-    RunError,
-    code_files,
-    code_hash,
-    data_code_hash,
-    fingerprint,
-    format_model_name,
-    format_value,
-    parse_model_name,
-)
+from astromorphic.runs import PACKAGE_DIR, RunDir, RunError, code_files, code_hash, data_code_hash, fingerprint
+from astromorphic.run_names import format_model_name, format_value, parse_model_name
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference" / "paper_values.csv"

@@ -16,6 +16,7 @@ from _fake_runs import MODELS, make_runs, write_run
 from astromorphic import tables
 from astromorphic.tables import aggregate
 from astromorphic.tables import context as table_context
+from astromorphic.run_names import format_model_name
 from astromorphic.tables import writers as table_writers
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_values.csv"
@@ -35,7 +36,7 @@ def built(tmp_path_factory):
 
 def test_model_names_round_trip():
     assert aggregate.parse_model_name("astro") == ("astro", {})
-    name = aggregate.format_model_name("astro", {"m_scale_factor": 50.0, "alpha": 0.3})
+    name = format_model_name("astro", {"m_scale_factor": 50.0, "alpha": 0.3})
     assert name == "astro@m_scale_factor=50@alpha=0.3"
     assert aggregate.parse_model_name(name) == ("astro", {"m_scale_factor": 50, "alpha": 0.3})
     with pytest.raises(ValueError):

@@ -26,7 +26,8 @@ from astromorphic.config import (
 from astromorphic.bench.cost import planned_runs
 from astromorphic.io import write_text
 from astromorphic.runs.records import plan_runs, plan_summary
-from astromorphic.runs import code_hash, data_code_hash, format_model_name
+from astromorphic.runs import code_hash, data_code_hash
+from astromorphic.run_names import format_model_name
 from astromorphic.runs.identity import module_files
 from astromorphic.tables import available_tables
 from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, in_order

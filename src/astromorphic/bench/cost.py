@@ -48,7 +48,7 @@ from astromorphic.config import (
     validate_run,
     with_run_name_overrides,
 )
-from astromorphic.runs import format_model_name, parse_model_name
+from astromorphic.run_names import format_model_name, parse_model_name
 from astromorphic.tasks import in_order
 
 STARTUP_MIN = 10  # minutes added to every SLURM time request: start-up, data loading, checkpoints

@@ -196,7 +196,7 @@ class SweepEntry(_Section):
 
     @model_validator(mode="after")
     def _names_fit_a_folder(self):
-        from astromorphic.runs import format_model_name
+        from astromorphic.run_names import format_model_name
 
         for model in self.models:
             for value in self.values:

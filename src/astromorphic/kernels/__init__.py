@@ -34,6 +34,8 @@ from typing import Iterator, Optional
 import torch
 from torch import Tensor
 
+from astromorphic.kernels.choice import CHOICES, ENV_VAR
+
 __all__ = [
     "ENV_VAR",
     "CHOICES",
@@ -44,8 +46,6 @@ __all__ = [
     "causal_sigmoid_read",
 ]
 
-ENV_VAR = "ASTROMORPHIC_CAUSAL_KERNEL"
-CHOICES = ("auto", "torch", "cpp", "triton")
 CPP_DTYPES = (torch.float32, torch.float64)
 TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 

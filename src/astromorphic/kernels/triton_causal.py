@@ -32,6 +32,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from astromorphic.kernels.choice import ENV_VAR
+
 __all__ = ["problem", "TritonCausalSigmoidRead", "TritonKernelError", "block_sizes"]
 
 try:  # Triton is optional: without it the dispatch uses another path
@@ -83,8 +85,6 @@ def _launch(kernel, grid, *args, **meta) -> None:
     except torch.cuda.OutOfMemoryError:
         raise
     except Exception as err:
-        from astromorphic.kernels import ENV_VAR
-
         raise TritonKernelError(
             f"the Triton causal kernel failed to compile or launch ({_first_line(err)}); it needs a C compiler, "
             f"the Python headers (Python.h) and a writable TRITON_CACHE_DIR; set {ENV_VAR}=torch to use the "

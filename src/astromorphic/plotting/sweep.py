@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from astromorphic.runs import parse_model_name
+from astromorphic.run_names import parse_model_name
 from astromorphic.config import load_config, resolve_task_config
 from astromorphic import tasks as task_registry
 from astromorphic.plotting import common

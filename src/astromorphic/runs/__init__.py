@@ -41,7 +41,6 @@ import json
 import math
 import os
 import platform
-import re
 import socket
 import subprocess
 import tempfile
@@ -67,7 +66,6 @@ TIME_COLUMNS = ("time_epoch_s", "time_throughput")
 # The metric that picks a run's ``best`` epoch, and whether higher is better.
 SELECTION = {t.name: (t.selection_metric, t.selection_higher_is_better) for t in REGISTRY}
 FINAL_STATUSES = ("finished", "diverged")
-_OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^@/=]+)$")
 LOCK_NAME = "run.lock"
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
 
@@ -128,51 +126,6 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     """metrics.csv back as a list of dicts of numbers (None for empty cells)."""
     with open(path, newline="", encoding="utf-8") as fh:
         return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
-# ================================================================================================ run names
-
-
-def parse_model_name(name: str) -> tuple[str, dict[str, Any]]:
-    """``"astro@m_scale_factor=50@tau=8"`` -> ``("astro", {"m_scale_factor": 50, "tau": 8})``."""
-    preset, *parts = name.split("@")
-    overrides: dict[str, Any] = {}
-    for part in parts:
-        match = _OVERRIDE.match(part)
-        if not match:
-            raise ValueError(f"model name {name!r}: override {part!r} is not <key>=<value>")
-        overrides[match["key"]] = _parse_number(match["value"])
-    return preset, overrides
-
-
-def format_model_name(preset: str, overrides: dict[str, Any] | None = None) -> str:
-    """Inverse of :func:`parse_model_name`; keys keep the given order."""
-    parts = [preset] + [f"{key}={format_value(value)}" for key, value in (overrides or {}).items()]
-    return "@".join(parts)
-
-
-def format_value(value: Any) -> str:
-    """The exact spelling of a swept value in a directory name: it reads back (:func:`parse_model_name`) as an
-    equal number. Integers as written (``1234567``), integral floats like the integer (``1.0`` -> ``1``),
-    other floats by ``repr`` (``0.25``, ``1e-05``)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 2**53:
-            return str(int(value))
-        return repr(value)
-    return str(value)
-
-
-def _parse_number(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 # ================================================================================================ provenance

@@ -54,50 +54,71 @@ def _with_parents(name: str, root: Path) -> set[str]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _imported_names(source: bytes, package: str) -> frozenset[str]:
-    """The absolute module names a Python source names in its imports, at any depth (functions and classes
-    too): ``import a.b``; ``from a import b`` (both ``a`` and ``a.b``: b may be a submodule or a name of
-    ``a/__init__``); relative imports from ``package``; ``importlib.import_module`` with a constant name.
-    Cached by the source's text: every workflow start reads the graph six times."""
+def _import_statements(source: bytes, package: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The imports a Python source makes, at any depth (functions and classes too), as (module, names):
+    ``import a.b`` is ("a.b", ()), ``from a import b, c`` ("a", ("b", "c")) with relative imports resolved from
+    ``package``, ``importlib.import_module("a.b")`` with a constant name ("a.b", ()). Cached by the source's
+    text: every workflow start reads the graph several times."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return frozenset()  # counted by its bytes (source_identity); it cannot run, so it imports nothing
-    names = set()
+        return ()  # counted by its bytes (source_identity); it cannot run, so it imports nothing
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
+            found += [(alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 above = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(above + ([node.module] if node.module else []))
-            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+            found.append((base, tuple(alias.name for alias in node.names)))
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
                 and isinstance(node.args[0].value, str) \
                 and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module":  # fmt: skip
-            names.add(node.args[0].value)
-    return frozenset(names)
+            found.append((node.args[0].value, ()))
+    return tuple(found)
+
+
+def _package_of(path: Path, root: Path) -> tuple[str, str]:
+    name = _module_name(path, root)
+    return name, name if path.name == "__init__.py" else name.rpartition(".")[0]
 
 
 def _imports(path: Path, root: Path) -> set[str]:
-    """The package modules under ``root`` that the Python file ``path`` imports (:func:`_imported_names`),
-    with the packages above them. A name built at run time (cli.py's dispatch, a task's data module) cannot
-    be followed: :func:`code_files` names those entries itself."""
-    name = _module_name(path, root)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    """The package modules under ``root`` that run when the Python file ``path`` runs its imports
+    (:func:`_import_statements`): each module named, with the packages above it (``from a import b`` runs
+    ``a`` and, when b is a module, ``a.b``). A name built at run time (cli.py's dispatch, a task's data module)
+    cannot be followed: :func:`code_files` names those entries itself."""
+    name, package = _package_of(path, root)
     found = set()
-    for imported in _imported_names(path.read_bytes(), package):
-        found |= _with_parents(imported, root)
+    for module, names in _import_statements(path.read_bytes(), package):
+        for imported in [module, *(f"{module}.{n}" for n in names)]:
+            found |= _with_parents(imported, root)
     return found - {name}
 
 
-def import_graph(root: str | os.PathLike | None = None) -> dict[str, set[str]]:
+def _named_imports(path: Path, root: Path) -> set[str]:
+    """The package modules the Python file ``path`` names in its imports, as written: ``from a import b`` is
+    ``a.b`` when that is a module, else ``a``; ``import a.b`` is ``a.b``; the packages Python runs first are
+    not added."""
+    name, package = _package_of(path, root)
+    found = set()
+    for module, names in _import_statements(path.read_bytes(), package):
+        for imported in [f"{module}.{n}" for n in names] or [module]:
+            found.add(imported if module_file(imported, root) else module)
+    return {m for m in found if module_file(m, root)} - {name}
+
+
+def import_graph(root: str | os.PathLike | None = None, *, parents: bool = True) -> dict[str, set[str]]:
     """Every module of the package under ``root`` (default the installed package) -> the package modules it
-    imports (:func:`_imports`), read from the sources without running them."""
+    imports (:func:`_imports`), read from the sources without running them. ``parents=False``: the modules as
+    its imports name them (:func:`_named_imports`), without the packages Python runs first: the graph in which
+    an import circle is a design fault (a package's ``__init__`` importing its own modules is none)."""
     root = Path(root) if root is not None else PACKAGE_DIR
     files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    return {_module_name(p, root): _imports(p, root) for p in files if module_file(_module_name(p, root), root) == p}
+    edges = _imports if parents else _named_imports
+    return {_module_name(p, root): edges(p, root) for p in files if module_file(_module_name(p, root), root) == p}
 
 
 def reachable(entries: Iterable[str], root: str | os.PathLike | None = None) -> set[str]:

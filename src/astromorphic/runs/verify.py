@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from astromorphic import io as aio
-from astromorphic.runs.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, _same, record_problem
+from astromorphic.runs.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, same_value, record_problem
 from astromorphic.runs import TIME_COLUMNS, RunDir, code_hash, git_commit, read_metrics
 
 COMPARED_RECORD_KEYS = ("status", "epochs_completed", "n_parameters", *SUMMARY_KEYS)
@@ -46,11 +46,11 @@ def compare_runs(record_folder: Path, rerun_folder: Path) -> list[str]:
         differences.append(f"metrics.csv rows {len(old)} -> {len(new)}")
     else:
         for column in columns(old):
-            epochs = [r["epoch"] for r, s in zip(old, new) if not _same(r[column], s[column])]
+            epochs = [r["epoch"] for r, s in zip(old, new) if not same_value(r[column], s[column])]
             if epochs:
                 differences.append(f"metrics.csv {column} at epochs {epochs[:5]}")
     a, b = RunDir(record_folder).read_record() or {}, RunDir(rerun_folder).read_record() or {}
-    differences += [f"run.json {key}" for key in COMPARED_RECORD_KEYS if key in a and not _same(a[key], b.get(key))]
+    differences += [f"run.json {key}" for key in COMPARED_RECORD_KEYS if key in a and not same_value(a[key], b.get(key))]
     return differences
 
 

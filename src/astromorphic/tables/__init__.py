@@ -33,7 +33,7 @@ import yaml
 
 from astromorphic import tasks as task_registry
 from astromorphic.tables.aggregate import TASK_ORDER
-from astromorphic.runs import format_value, parse_model_name
+from astromorphic.run_names import format_value, parse_model_name
 from astromorphic.tables.context import (
     ABLATION,
     ALL_TABLES,

@@ -29,7 +29,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 from astromorphic.io import atomic_path
-from astromorphic.runs import FINAL_STATUSES, RunError, format_model_name, format_value, parse_model_name, read_run
+from astromorphic.runs import FINAL_STATUSES, RunError, read_run
+from astromorphic.run_names import format_value, parse_model_name
 from astromorphic.tasks import TASK_NAMES
 
 TASK_ORDER = TASK_NAMES

@@ -74,8 +74,8 @@ from astromorphic.runs import (
     fingerprint,
     fmt_cell,
     package_versions,
-    parse_model_name,
 )
+from astromorphic.run_names import parse_model_name
 
 from astromorphic.training.epoch import DEFAULT_SYNC_EVERY_CUDA, _train_epoch  # noqa: F401 (the step loop; tests and bench use it)
 from astromorphic.training.state import (  # noqa: F401 (part of this module's interface)
