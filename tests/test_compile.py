@@ -73,18 +73,18 @@ def test_a_compiled_run_is_deterministic_resumes_and_says_it_was_compiled(data_d
     assert strip_time(tmp_path / "b" / "metrics.csv") == strip_time(tmp_path / "a" / "metrics.csv")
 
     # Stopped after epoch 1, then run again: resumes from the checkpoint to the same numbers.
-    real_epoch = training._Run.epoch
+    real_epoch = training.TrainingRun.epoch
 
     def stop_in_epoch_2(self, epoch, *args):
         if epoch == 2:
             raise _Stop
         return real_epoch(self, epoch, *args)
 
-    monkeypatch.setattr(training._Run, "epoch", stop_in_epoch_2)
+    monkeypatch.setattr(training.TrainingRun, "epoch", stop_in_epoch_2)
     with pytest.raises(_Stop):
         train_run("imdb", "astro", 3, config, tmp_path / "c", data_dirs["imdb"])
     assert len(read_metrics(tmp_path / "c" / "metrics.csv")) == 2  # epochs 0 and 1
-    monkeypatch.setattr(training._Run, "epoch", real_epoch)
+    monkeypatch.setattr(training.TrainingRun, "epoch", real_epoch)
     resumed = train_run("imdb", "astro", 3, config, tmp_path / "c", data_dirs["imdb"])
     assert resumed["resumed_from_epochs"] == [1]
     assert strip_time(tmp_path / "c" / "metrics.csv") == strip_time(tmp_path / "a" / "metrics.csv")

@@ -380,12 +380,12 @@ def test_a_code_change_retrains_from_scratch_and_replaces_the_stale_record(data_
         train_run("imdb", "astro", 0, config, out, data_dirs["imdb"])
     assert json.loads((out / "run.json").read_text()) == old
 
-    initial_epoch = training._Run.initial_epoch
+    initial_epoch = training.TrainingRun.initial_epoch
 
     def stop(self):
         raise KeyboardInterrupt  # the rerun is stopped before its first epoch
 
-    monkeypatch.setattr(training._Run, "initial_epoch", stop)
+    monkeypatch.setattr(training.TrainingRun, "initial_epoch", stop)
     with pytest.raises(KeyboardInterrupt):
         train_run("imdb", "astro", 0, config, out, data_dirs["imdb"], force=True)
     record = json.loads((out / "run.json").read_text())  # nothing of the old code's run is left to be read
@@ -393,7 +393,7 @@ def test_a_code_change_retrains_from_scratch_and_replaces_the_stale_record(data_
     assert record["fingerprint"] != old["fingerprint"] and record["epochs_completed"] == 0
     assert not (out / "metrics.csv").exists() and not (out / "checkpoint.pt").exists()
 
-    monkeypatch.setattr(training._Run, "initial_epoch", initial_epoch)
+    monkeypatch.setattr(training.TrainingRun, "initial_epoch", initial_epoch)
     new = train_run("imdb", "astro", 0, config, out, data_dirs["imdb"], force=True)
     assert new["status"] == "finished" and new["code_hash"] == "0" * 64 and new["resumed_from_epochs"] == []
     assert strip_time(out / "metrics.csv") == old_metrics  # the same code really: the same numbers
@@ -517,14 +517,14 @@ def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
     cpu, gen = torch.device("cpu"), torch.Generator().manual_seed(5)
     np.random.seed(3), random.seed(4), torch.manual_seed(6)
     np.random.standard_normal()  # leaves numpy's cached gaussian set
-    RunDir(tmp_path).save_checkpoint({"fingerprint": "f", "rng": training._rng_state(gen, cpu)})
+    RunDir(tmp_path).save_checkpoint({"fingerprint": "f", "rng": training.rng_state(gen, cpu)})
     def draw():
         return np.random.standard_normal(3).tolist(), random.random(), torch.rand(2), torch.rand(2, generator=gen)
 
     expected = draw()
     np.random.seed(0), random.seed(0), torch.manual_seed(0), gen.manual_seed(0)
     state = RunDir(tmp_path).load_checkpoint("f", training.LOG)
-    training._set_rng_state(state["rng"], gen, cpu)
+    training.set_rng_state(state["rng"], gen, cpu)
     got = draw()
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2]) and torch.equal(got[3], expected[3])
 
@@ -556,7 +556,7 @@ def test_the_training_step_reads_from_the_device_once_per_interval(task, data_di
         config = tiny_config(task, max_train_batches=12, sync_every=sync_every)
         cfg = validate_run(config, task, "astro")
         splits, manifest = load_prepared(data_dirs[task])
-        run = training._Run(task, "astro", 0, config, cfg, RunDir(tmp_path / str(sync_every)), splits, manifest,
+        run = training.TrainingRun(task, "astro", 0, config, cfg, RunDir(tmp_path / str(sync_every)), splits, manifest,
                             torch.device("cpu"))  # fmt: skip
         counts = {"reads": 0}
         originals = {name: getattr(torch.Tensor, name) for name in _READS}
@@ -572,7 +572,7 @@ def test_the_training_step_reads_from_the_device_once_per_interval(task, data_di
         with monkeypatch.context() as patch:
             for name in _READS:
                 patch.setattr(torch.Tensor, name, counting(name))
-            out = training._train_epoch(run, 1, None, 0.0, False)
+            out = training.train_epoch(run, 1, None, 0.0, False)
         assert out["diverged"] is None and out["units"] > 0
         return counts["reads"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from astromorphic import __version__
 
 # command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -39,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] in {"-V", "--version"}:
-        from astromorphic import __version__
-
         print(__version__)
         return 0
     name, rest = argv[0], argv[1:]

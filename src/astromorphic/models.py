@@ -66,6 +66,7 @@ from torch import Tensor, nn
 
 from astromorphic.attention import DEFAULT_CHUNK, AttentionSpec, build_attention
 from astromorphic.tasks import TASK_NAMES, get as get_task
+from astromorphic.config import TASK_MODELS, ConfigError, describe_error
 
 __all__ = [
     "TASKS",
@@ -315,8 +316,6 @@ def resolve_model_cfg(task: str, model_cfg: Optional[dict]) -> dict:
     Unknown keys and bad values are a ValueError naming the key.
     """
     from pydantic import ValidationError
-
-    from astromorphic.config import TASK_MODELS, ConfigError, describe_error
 
     if task not in TASK_MODELS:
         raise _fail("task", f"one of {TASKS}", repr(task))

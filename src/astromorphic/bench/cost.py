@@ -50,6 +50,7 @@ from astromorphic.config import (
 )
 from astromorphic.run_names import format_model_name, parse_model_name
 from astromorphic.tasks import in_order
+from astromorphic.bench.throughput import run_sizes
 
 STARTUP_MIN = 10  # minutes added to every SLURM time request: start-up, data loading, checkpoints
 DEFAULT_MARGIN = 2.0
@@ -178,8 +179,6 @@ def read_sharing(path: str | Path | None) -> dict[tuple[str, int], float]:
 def cost_table(config: dict, throughput: str | Path, *, dtype: str | None = None, device: str | None = None,
                margin: float = DEFAULT_MARGIN, sharing: str | Path | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per task and a total: runs, projected hours per run, device-hours alone and shared, SLURM minutes."""
-    from astromorphic.bench.throughput import run_sizes
-
     table = read_throughput(throughput, device)
     speedups = read_sharing(sharing)
     measured_device = str(table["device"].iloc[0])

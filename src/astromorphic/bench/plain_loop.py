@@ -1,7 +1,7 @@
 """The speed reference of the trainer: the same model trained by a minimal PyTorch loop.
 
 ``astromorphic bench throughput --reference`` times, for each task model and preset of a configuration,
-the project's training step (``astromorphic.training._train_epoch``, the code path of ``train_run``: its
+the project's training step (``astromorphic.training.train_epoch``, the code path of ``train_run``: its
 batches, checks, divergence and gradient-norm bookkeeping and schedule at their real frequency) against the
 loop a PyTorch user would write in a few lines, on the identical model, interleaved in one process:
 
@@ -29,6 +29,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from astromorphic import tasks as task_registry
+from astromorphic.config import train_seq_len
+from astromorphic.config import require_device, train_seq_len, validate_run
+from astromorphic.training.evaluation import autocast
+from astromorphic.runs import RunDir
+from astromorphic.training import TrainingRun, resolve_device, torch_settings, train_epoch
 
 
 class PlainBlock(nn.Module):
@@ -89,7 +94,6 @@ class PlainModel(nn.Module):
 def random_splits(task: str, cfg: dict, n_train: int, vocab_size: int, seed: int = 0) -> tuple[dict, dict]:
     """Prepared-data splits and manifest of the task's shapes filled with random values (a speed test only)."""
     gen = torch.Generator().manual_seed(seed)
-    from astromorphic.config import train_seq_len
 
     record = task_registry.get(task)
     if not record.tokenized:
@@ -139,24 +143,19 @@ def _plain_loss(task: str, logits: Tensor, targets: Tensor) -> Tensor:
 def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: int = 3,
             vocab_size: int | None = None, batch_size: int | None = None, compile_project: bool = False) -> dict:  # fmt: skip
     """Samples (LM: tokens) per second of the project's training step and of the plain loop, interleaved."""
-    from astromorphic.config import require_device, train_seq_len, validate_run
-    from astromorphic.training.evaluation import autocast
-    from astromorphic.runs import RunDir
-    from astromorphic.training import _Run, _resolve_device, _torch_settings, _train_epoch  # noqa: F401
-
     cfg = validate_run(config, task, preset)
     require_device(cfg, task)
     cfg["train"]["max_train_batches"] = steps
     if batch_size:
         cfg["train"]["batch_size"] = cfg["train"]["eval_batch_size"] = int(batch_size)
     train = cfg["train"]
-    device = _resolve_device(train["device"])
+    device = resolve_device(train["device"])
     record = task_registry.get(task)
     vocab = int(vocab_size or cfg["data"].get("vocab_size") or record.default_vocab_size or 0)
     bs, seq_len = int(train["batch_size"]), int(train_seq_len(cfg)) if record.tokenized else 0
     splits, manifest = random_splits(task, cfg, steps * bs, vocab)
-    with _torch_settings(int(train["threads"]), device, train["tf32"]), tempfile.TemporaryDirectory() as tmp:
-        run = _Run(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
+    with torch_settings(int(train["threads"]), device, train["tf32"]), tempfile.TemporaryDirectory() as tmp:
+        run = TrainingRun(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
         plain = PlainModel(task, run.net, float(cfg["model"]["dropout"])).to(device)
         if compile_project:  # a measurement only: torch.compile of the project's model (inductor, the machine's compiler)
             run.net = torch.compile(run.net)
@@ -182,7 +181,7 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
             return time.perf_counter() - t0, units
 
         def project_epoch() -> tuple[float, int]:
-            out = _train_epoch(run, 1, None, 0.0, False)
+            out = train_epoch(run, 1, None, 0.0, False)
             _sync(device)
             return out["train_s"], out["units"]
 

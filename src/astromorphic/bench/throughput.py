@@ -31,6 +31,8 @@ from astromorphic.training.evaluation import autocast
 from astromorphic.runs import fmt_cell
 from astromorphic import tasks as task_registry
 from astromorphic.tasks import REGISTRY
+from astromorphic.training import resolve_device, seed_everything, torch_settings, build_run_model
+from astromorphic.bench.plain_loop import compare
 
 # Paper-scale dataset sizes, for the projected time of a full training run (SPEC.md section 6).
 PAPER_DATA_SIZES = {t.name: {"train": t.paper_train_units, "eval": t.paper_eval_units} for t in REGISTRY}
@@ -61,19 +63,17 @@ def measure_throughput(
 
     Vocabulary sizes, unless given in ``data.vocab_size``: IMDB 20,000 word types, WikiText-2 50,257 (GPT-2).
     """
-    from astromorphic.training import _resolve_device, _seed_everything, _torch_settings, build_run_model
-
     cfg = validate_run(config, task, preset)
     require_device(cfg, task)
     train = cfg["train"]
     bs = int(batch_size or train["batch_size"])
-    device, dtype, threads = _resolve_device(train["device"]), train["dtype"], int(train["threads"])
+    device, dtype, threads = resolve_device(train["device"]), train["dtype"], int(train["threads"])
     record = task_registry.get(task)
     vocab = int(vocab_size or cfg["data"].get("vocab_size") or record.default_vocab_size or 0)
     info = {"vocab_size": vocab, "n_classes": record.n_classes or 2, "pad_id": 0}
     loss_of = TASK_DATA[task].loss
-    with _torch_settings(threads, device):
-        _seed_everything(0)
+    with torch_settings(threads, device):
+        seed_everything(0)
         net, _ = build_run_model(task, preset, cfg, info)
         net.to(device).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=train["lr"], weight_decay=train["weight_decay"])
@@ -158,8 +158,6 @@ def run_reference(config: dict, tasks: list[str], models: str | None, args: argp
     """``--reference``: the project's training step against the plain loop (astromorphic.bench.plain_loop); each row is
     appended to ``--csv`` as soon as it is measured (a time limit keeps what finished)."""
     import os
-
-    from astromorphic.bench.plain_loop import compare
 
     rows = []  # also returned, for callers that want them
     for task in tasks:

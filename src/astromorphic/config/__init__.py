@@ -66,23 +66,25 @@ from astromorphic.config.sections import (  # noqa: F401 (the task sections: par
     WikiText2Model,
     WikiText2Task,
     WikiText2Train,
-    _TaskConfig,
+    TaskConfig,
 )
 from astromorphic.config.types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg: part of this module's interface)
     LM_TASKS,
     MAX_SEED,
     TASKS,
-    _Section,
+    Section,
     ModelName,
     NonNegInt,
     PosInt,
     Real,
     Seed,
     UniqueKeyLoader,
-    _unique,
+    unique_items,
     seed_arg,
 )
 from astromorphic.tasks import FIG4_PANELS
+from astromorphic.run_names import format_model_name
+from astromorphic.io import write_text
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.json"
 # The presets every task trains by default (astromorphic.presets holds their definitions).
@@ -112,7 +114,7 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------------- other sections
 
 
-class ReportConfig(_Section):
+class ReportConfig(Section):
     """How the tables pick one number per run (reporting only: changing it retrains nothing)."""
 
     classifier_metric: Literal["final", "best"] = Field(
@@ -130,7 +132,7 @@ class ReportConfig(_Section):
     )
 
 
-class BenchConfig(_Section):
+class BenchConfig(Section):
     """The attention benchmark behind Fig. S2."""
 
     enabled: StrictBool = True
@@ -141,7 +143,7 @@ class BenchConfig(_Section):
     resources: Resources = Field(default_factory=Resources)
 
 
-class SimulationConfig(_Section):
+class SimulationConfig(Section):
     """The neuron-astrocyte simulation behind Fig. 3 (astromorphic.neuroglia)."""
 
     enabled: StrictBool = True
@@ -170,10 +172,10 @@ SWEEP_KEYS = ("m_scale", "m_scale_factor", "alpha", "tau")
 MAX_NAME_BYTES = 255  # a file name on Linux and macOS file systems: a run folder <preset>@<key>=<value>
 
 
-class SweepEntry(_Section):
+class SweepEntry(Section):
     key: Literal["m_scale", "m_scale_factor", "alpha", "tau"]
-    values: Annotated[list[Real(gt=0)], Field(min_length=1), AfterValidator(_unique)]
-    models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)]
+    values: Annotated[list[Real(gt=0)], Field(min_length=1), AfterValidator(unique_items)]
+    models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(unique_items)]
 
     @model_validator(mode="after")
     def _values_in_range(self):
@@ -186,6 +188,7 @@ class SweepEntry(_Section):
 
     @model_validator(mode="after")
     def _presets_use_the_key(self):
+        # deferred: the preset registry imports torch; the configuration is read without it (the workflow, the tables)
         from astromorphic.presets import attention_keys_used
 
         unaffected = [m for m in self.models if self.key not in attention_keys_used(m)]
@@ -196,8 +199,6 @@ class SweepEntry(_Section):
 
     @model_validator(mode="after")
     def _names_fit_a_folder(self):
-        from astromorphic.run_names import format_model_name
-
         for model in self.models:
             for value in self.values:
                 name = format_model_name(model, {self.key: value})
@@ -207,11 +208,11 @@ class SweepEntry(_Section):
         return self
 
 
-class SweepConfig(_Section):
+class SweepConfig(Section):
     """Attention constants swept one key at a time: results/runs/<task>/<model>@<key>=<value>/seed<k>/."""
 
-    tasks: Annotated[list[Literal[TASKS]], AfterValidator(_unique)] = []
-    seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]] = Field(
+    tasks: Annotated[list[Literal[TASKS]], AfterValidator(unique_items)] = []
+    seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(unique_items)]] = Field(
         None, description="null = the top-level seeds"
     )
     grid: list[SweepEntry] = []
@@ -220,17 +221,17 @@ class SweepConfig(_Section):
 FIG4_VARIANTS = ("astro", "astro-no-relpos", "astro-no-nonlin", "linearized")
 
 
-class AblationConfig(_Section):
+class AblationConfig(Section):
     """Extra runs that take one more mechanism away: the Fig. 4 variants without the absolute position
     embedding (run name ``<preset>@position_embedding=none``), since with it ``astro-no-relpos`` still sees
     positions (SPEC decision 10)."""
 
     no_position_embedding: StrictBool = Field(False, description="run the variants with position_embedding: none")
-    tasks: Annotated[list[Literal[TASKS]], AfterValidator(_unique)] = list(FIG4_PANELS)
-    models: Annotated[list[ModelName], AfterValidator(_unique)] = list(FIG4_VARIANTS)
+    tasks: Annotated[list[Literal[TASKS]], AfterValidator(unique_items)] = list(FIG4_PANELS)
+    models: Annotated[list[ModelName], AfterValidator(unique_items)] = list(FIG4_VARIANTS)
 
 
-class PipelineConfig(_Section):
+class PipelineConfig(Section):
     """A whole configuration file."""
 
     label: str = Field("", description='printed on every table and figure (e.g. "quick synthetic")')
@@ -245,9 +246,9 @@ class PipelineConfig(_Section):
     records_strict: StrictBool = Field(
         False, description="retrain runs whose record was made by other code (another code_hash) instead of using it"
     )
-    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2]
-    models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)] = list(DEFAULT_MODELS)
-    lm_extra_models: Annotated[list[ModelName], AfterValidator(_unique)] = Field(
+    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(unique_items)] = [0, 1, 2]
+    models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(unique_items)] = list(DEFAULT_MODELS)
+    lm_extra_models: Annotated[list[ModelName], AfterValidator(unique_items)] = Field(
         list(DEFAULT_LM_EXTRA_MODELS), description="presets trained on the language-modelling task only"
     )
     tasks: Tasks = Field(default_factory=lambda: Tasks(imdb={}, cifar10={}, wikitext2={}))
@@ -264,6 +265,7 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _task_models_exist_for_their_task(self):
+        # deferred: the preset registry imports torch; the configuration is read without it (the workflow, the tables)
         from astromorphic.presets import preset_names
 
         for task in TASKS:
@@ -387,6 +389,7 @@ def validate_run(config: dict, task: str, model: str) -> dict:
     if task not in TASKS:
         raise ConfigError(f"task {task!r} unknown; expected one of {', '.join(TASKS)}")
     validated = validate_config(config)
+    # deferred: the preset registry imports torch; the configuration is read without it (the workflow, the tables)
     from astromorphic.presets import preset_names, spec_for
 
     if model not in preset_names(task):
@@ -454,6 +457,7 @@ def run_section(task_cfg: dict, *, runtime: bool = True) -> dict:
 def models_for_task(config: dict, task: str) -> list[str]:
     """Plain presets trained on ``task``: ``tasks.<task>.models`` when set, else ``models``, plus
     ``lm_extra_models`` for the LM, those defined for it."""
+    # deferred: the preset registry imports torch; the configuration is read without it (the workflow, the tables)
     from astromorphic.presets import preset_names
 
     task_models = (((config.get("tasks") or {}).get(task)) or {}).get("models")
@@ -481,6 +485,7 @@ def ablation_models(config: dict, task: str) -> list[str]:
     ablation = config.get("ablation") or {}
     if not ablation.get("no_position_embedding") or task not in ablation.get("tasks", []):
         return []
+    # deferred: the preset registry imports torch; the configuration is read without it (the workflow, the tables)
     from astromorphic.presets import preset_names
 
     valid = set(preset_names(task))
@@ -535,8 +540,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", metavar="CONFIG", help="validate a configuration file and print it resolved")
     args = parser.parse_args(argv)
     if args.write_schema:
-        from astromorphic.io import write_text
-
         write_text(SCHEMA_FILE, schema_text())
         print(f"wrote {SCHEMA_FILE}")
     if args.check:

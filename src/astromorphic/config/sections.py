@@ -17,15 +17,15 @@ from astromorphic.config.types import (  # noqa: F401
     PosInt,
     Real,
     Seed,
-    _Section,
-    _unique,
+    Section,
+    unique_items,
 )
 
 
 # ---------------------------------------------------------------------------------------------- task: data
 
 
-class _DataOptions(_Section):
+class _DataOptions(Section):
     """Options of ``astromorphic prepare`` (astromorphic.data). None = the default for the chosen source:
     ``REAL`` for downloads and local copies, ``REAL`` updated by ``SYNTHETIC`` for the stand-ins."""
 
@@ -80,6 +80,7 @@ class ImdbData(_DataOptions):
     @field_validator("vocab_size")
     @classmethod
     def _generator_fills_it(cls, value):
+        # deferred: importing the data package imports this configuration (its models check the data options)
         from astromorphic.data.synthetic import IMDB_VOCAB_RANGE
 
         low, high = IMDB_VOCAB_RANGE
@@ -136,7 +137,7 @@ class WikiText2Data(_DataOptions):
 # ---------------------------------------------------------------------------------------------- task: model
 
 
-class _ModelSection(_Section):
+class _ModelSection(Section):
     """Architecture (astromorphic.models). Post-LN blocks of attention + FFN (Eq. 18)."""
 
     d_model: PosInt
@@ -194,7 +195,7 @@ class WikiText2Model(_ModelSection):
 # ---------------------------------------------------------------------------------------------- task: attention
 
 
-class AttentionConfig(_Section):
+class AttentionConfig(Section):
     """The astromorphic constants (astromorphic.presets resolves them into an AttentionSpec)."""
 
     alpha: Real(gt=0, le=1) = Field(0.25, description="presynaptic exponent (Eq. 14)")
@@ -211,14 +212,14 @@ class LMAttention(AttentionConfig):
 # ---------------------------------------------------------------------------------------------- task: train
 
 
-class Augment(_Section):
+class Augment(Section):
     """CIFAR-10 training augmentation; ``{}`` switches it off."""
 
     random_crop_padding: NonNegInt = 0
     hflip: StrictBool = False
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     """Optimisation (AdamW) and run-time settings of ``astromorphic train``."""
 
     lr: Real(gt=0) = 1.0e-3
@@ -281,7 +282,7 @@ class WikiText2Train(TrainConfig):
     probe_samples: PosInt = 4
 
 
-class Resources(_Section):
+class Resources(Section):
     """Scheduling only (local cores, SLURM request); never part of a run's numbers."""
 
     threads: PosInt = 1
@@ -297,11 +298,11 @@ class Resources(_Section):
 # ---------------------------------------------------------------------------------------------- tasks
 
 
-class _TaskConfig(_Section):
-    seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]] = Field(
+class TaskConfig(Section):
+    seeds: Optional[Annotated[list[Seed], Field(min_length=1), AfterValidator(unique_items)]] = Field(
         None, description="seeds of this task's runs; null = the top-level seeds (scheduling: not part of a run)"
     )
-    models: Optional[Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)]] = Field(
+    models: Optional[Annotated[list[ModelName], Field(min_length=1), AfterValidator(unique_items)]] = Field(
         None, description="presets trained on this task; null = the top-level models (and lm_extra_models for the "
         "language model) (scheduling: not part of a run)"
     )
@@ -326,19 +327,19 @@ class _TaskConfig(_Section):
         return self
 
 
-class ImdbTask(_TaskConfig):
+class ImdbTask(TaskConfig):
     data: ImdbData = Field(default_factory=ImdbData)
     model: ImdbModel = Field(default_factory=ImdbModel)
     train: ImdbTrain = Field(default_factory=ImdbTrain)
 
 
-class Cifar10Task(_TaskConfig):
+class Cifar10Task(TaskConfig):
     data: Cifar10Data = Field(default_factory=Cifar10Data)
     model: Cifar10Model = Field(default_factory=Cifar10Model)
     train: Cifar10Train = Field(default_factory=Cifar10Train)
 
 
-class WikiText2Task(_TaskConfig):
+class WikiText2Task(TaskConfig):
     data: WikiText2Data = Field(default_factory=WikiText2Data)
     model: WikiText2Model = Field(default_factory=WikiText2Model)
     attention: LMAttention = Field(default_factory=LMAttention)
@@ -346,10 +347,10 @@ class WikiText2Task(_TaskConfig):
 
 
 # tasks.<name> -> its section class, named by the registry
-TASK_MODELS: dict[str, type[_TaskConfig]] = {t.name: globals()[t.config_section] for t in task_registry.REGISTRY}
+TASK_MODELS: dict[str, type[TaskConfig]] = {t.name: globals()[t.config_section] for t in task_registry.REGISTRY}
 
 
-class Tasks(_Section):
+class Tasks(Section):
     """The tasks to run: each one named is run, its missing keys filled from the paper."""
 
     imdb: Optional[ImdbTask] = None

@@ -61,7 +61,7 @@ PosInt = Annotated[StrictInt, Field(ge=1)]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
 
 
-def _unique(values: list) -> list:
+def unique_items(values: list) -> list:
     seen: list = []
     for v in values:
         if any(v == s for s in seen):  # 1 and 1.0 are the same value
@@ -71,6 +71,7 @@ def _unique(values: list) -> list:
 
 
 def _known_preset(name: str) -> str:
+    # deferred: the preset registry imports torch; the configuration is read without it
     from astromorphic.presets import preset_names
 
     names = preset_names()
@@ -80,6 +81,7 @@ def _known_preset(name: str) -> str:
 
 
 def _preset_enum(schema: dict) -> None:
+    # deferred: the preset registry imports torch; the configuration is read without it
     from astromorphic.presets import preset_names
 
     schema["enum"] = preset_names()
@@ -133,7 +135,7 @@ TASKS = tasks.TASK_NAMES
 LM_TASKS = tasks.LM_TASKS
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     """Unknown keys are errors; defaults are validated too."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)

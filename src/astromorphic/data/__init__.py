@@ -81,6 +81,11 @@ from astromorphic.data.common import (
     DataError,
     SourceUnavailableError,
 )
+from astromorphic import __version__
+from astromorphic.data import common
+from astromorphic import io as aio
+from astromorphic.config import seed_arg
+from astromorphic.config import ConfigError, apply_overrides, parse_assignment
 
 __all__ = [
     "MANIFEST_NAME",
@@ -113,9 +118,6 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
     Nothing is written unless preparation succeeds; errors are :class:`DataError` with a message that
     names the file or source and what was expected.
     """
-    from astromorphic import __version__
-    from astromorphic.data import common
-
     module = _task_module(task)
     kind, arg = common.parse_source(source)
     options = {k: v for k, v in options.items() if k != "source"}
@@ -133,7 +135,6 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
     with timer.stage("write"):
         common.write_prepared(out_dir, files, manifest)
     timing = {"task": task, "source": source, **timer.as_dict()}
-    from astromorphic import io as aio
 
     aio.write_json(Path(out_dir) / TIMING_NAME, timing)
     return json.loads((Path(out_dir) / MANIFEST_NAME).read_text())
@@ -205,8 +206,6 @@ def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str
     """Read a prepared folder: ``({split: {name: tensor}}, manifest)``. ``verify`` checks every file's sha256."""
     import torch
 
-    from astromorphic import io as aio
-
     directory = Path(directory)
     manifest_path = directory / MANIFEST_NAME
     manifest = read_manifest(directory)
@@ -258,8 +257,6 @@ def _config_options(path: str, task: str) -> dict[str, Any]:
 
 
 def _seed_arg(text: str) -> int:
-    from astromorphic.config import seed_arg
-
     return seed_arg(text)
 
 
@@ -304,8 +301,6 @@ FLAG_OPTIONS = ("seq_len", "max_vocab", "min_freq", "vocab_size", "n_train", "n_
 def _cli_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The source and the options of a command line: the config section, then the flags, ``--set``,
     ``--split-map`` and ``--from-dir`` over it."""
-    from astromorphic.config import ConfigError, apply_overrides, parse_assignment
-
     options: dict[str, Any] = _config_options(args.config, args.task) if args.config else {}
     options.update({key: getattr(args, key) for key in FLAG_OPTIONS if getattr(args, key) is not None})
     try:
@@ -331,8 +326,6 @@ def _check_writable(folder: Path) -> None:
     that nothing is left behind; ``OSError`` naming that folder when it cannot be written."""
     import os
     import tempfile
-
-    from astromorphic import io as aio
 
     where = folder.absolute()
     while not where.is_dir() and where != where.parent:

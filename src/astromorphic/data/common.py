@@ -32,6 +32,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from astromorphic import io as aio
+from astromorphic import config
+from astromorphic.config import describe_error
+from astromorphic.data.synthetic import GENERATOR_VERSION
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -93,8 +96,6 @@ def need_path(kind: str, arg: str | None, what: str) -> str:
 
 def data_model(task: str) -> Any:
     """The pydantic model of ``tasks.<task>.data`` (astromorphic.config): option names, types and defaults."""
-    from astromorphic import config
-
     if task not in config.TASK_MODELS:
         raise DataError(f"unknown task {task!r}; expected one of {', '.join(config.TASK_MODELS)}")
     return config.TASK_MODELS[task].model_fields["data"].annotation
@@ -107,8 +108,6 @@ def resolve_options(task: str, source_kind: str, options: dict[str, Any]) -> dic
     of None means "the default for this source" (so a configuration may hold every key, null when unset).
     """
     from pydantic import ValidationError
-
-    from astromorphic.config import describe_error
 
     model = data_model(task)
     merged = model.defaults_for(source_kind)
@@ -393,8 +392,6 @@ def synthetic_record(name: str, rule: str, **settings: Any) -> dict[str, Any]:
     """The manifest entries of a synthetic stand-in: the warning note and the generator (name, version, numpy
     version, the seeds and settings given, and the rule that makes the task learnable)."""
     import numpy as np
-
-    from astromorphic.data.synthetic import GENERATOR_VERSION
 
     generator = {"name": name, "version": GENERATOR_VERSION, "numpy": np.__version__, **settings, "rule": rule}
     return {"note": SYNTHETIC_NOTE, "generator": generator}

@@ -15,6 +15,9 @@ import yaml
 from astromorphic.findings.stats import LEVEL, Group, num
 from astromorphic.tasks import CLASSIFIERS, DISPLAY_NAMES, LM_TASKS
 from astromorphic.lock import LOCK_FILE
+from astromorphic.tables import run_metric
+from astromorphic.config import ReportConfig
+from astromorphic.runs.records import verification_sentence
 
 LM = LM_TASKS[0]  # the paper's one language-modelling task, which its claims name
 TASK_NAMES = DISPLAY_NAMES
@@ -85,8 +88,6 @@ class Findings:
         (runs_summary; diverged seeds left out, as there): the language model's perplexities are compared as
         ratios, so that a ratio of the paper's can be set against ours at another perplexity scale. None when the
         table has no run of ``model``; NaN mean and n = 0 when none of its runs has a finite number."""
-        from astromorphic.tables import run_metric  # the one rule for which epoch a run's number comes from
-
         s = self.table("runs_summary")
         if s.empty:
             return None
@@ -168,8 +169,6 @@ def provenance(f: Findings) -> str:
 
 def report_choice(f: Findings, key: str) -> str:
     """``report.<key>`` of the configuration snapshot, else its default (astromorphic.config.ReportConfig)."""
-    from astromorphic.config import ReportConfig
-
     value = (f.config.get("report") or {}).get(key)
     return str(value if value is not None else ReportConfig.model_fields[key].default)
 
@@ -273,8 +272,6 @@ def records_note(f: Findings) -> str:
     folder = f.config.get("records") or "the records folder"
     text = f"- Runs read from committed records ({folder}): {len(used)} of {len(rec)}"
     if len(other):
-        from astromorphic.runs.records import verification_sentence  # set when `records verify` ran with this code
-
         verified = verification_sentence(rec)
         if verified and verified.endswith(": identical"):
             return text + f". {len(other)} of them were made by earlier code (their `code_hash` differs); {verified}."

@@ -31,6 +31,7 @@ from astromorphic.findings.stats import (
     p_text,
     resolution_text,
 )
+from astromorphic.config import resolve_task_config
 
 DIAGNOSTIC_VERDICT = "diagnostic: not a result"
 
@@ -189,8 +190,6 @@ def sweep_section(f: Findings) -> str:
 
 
 def audit_tolerance(f: Findings) -> float:
-    from astromorphic.config import resolve_task_config
-
     try:
         return float(resolve_task_config(f.config, LM)["train"]["audit_tol"])
     except Exception:  # a configuration snapshot of an older schema: the tables' own pass/fail column decides

@@ -7,6 +7,10 @@ import base64
 import shutil
 from pathlib import Path
 from typing import Any, Iterable
+from astromorphic.io import atomic_path, write_text
+from astromorphic.tables.aggregate import write_csv
+from astromorphic.findings.base import load
+from astromorphic.findings.claims import claims_frame
 
 # The figures the page can show, by the name the notebook asks for (FIGURES[name]), with their alt text.
 FIGURE_ALT = {
@@ -59,8 +63,6 @@ def render(notebook: str | Path, tables: str | Path | Iterable[str | Path], conf
     from nbconvert import HTMLExporter, MarkdownExporter
     from traitlets.config import Config
 
-    from astromorphic.io import atomic_path, write_text
-
     nb = jupytext.read(str(notebook))
     figures = {name: str(path) for name, path in (figures or {}).items()}
     tables = str(tables) if isinstance(tables, (str, Path)) else [str(path) for path in tables]
@@ -90,10 +92,6 @@ def render(notebook: str | Path, tables: str | Path | Iterable[str | Path], conf
 
 def write_claims(tables: str | Path | Iterable[str | Path], config_path: str | Path, out: str | Path) -> Path:
     """The tidy table of the claims' comparisons (astromorphic.findings.claims_frame), for the forest plot."""
-    from astromorphic.tables.aggregate import write_csv
-    from astromorphic.findings.base import load
-    from astromorphic.findings.claims import claims_frame
-
     write_csv(claims_frame(load(tables, config_path)), out)
     return Path(out)
 

@@ -34,6 +34,7 @@ from typing import Iterator, Optional
 import torch
 from torch import Tensor
 
+from astromorphic.kernels import cpu_causal
 from astromorphic.kernels.choice import CHOICES, ENV_VAR
 
 __all__ = [
@@ -88,8 +89,6 @@ def _cpp_problem(device: torch.device, dtype: torch.dtype) -> Optional[str]:
         return f"it runs on the CPU only, got a tensor on {device.type}"
     if dtype not in CPP_DTYPES:
         return f"it takes float32 or float64, got {dtype}"
-    from astromorphic.kernels import cpu_causal
-
     if cpu_causal.load() is None:
         return f"the library could not be built ({cpu_causal.why_unavailable()})"
     return None
@@ -98,6 +97,7 @@ def _cpp_problem(device: torch.device, dtype: torch.dtype) -> Optional[str]:
 def _triton_problem(device: torch.device, dtype: torch.dtype) -> Optional[str]:
     if dtype not in TRITON_DTYPES:
         return f"it takes float32, bfloat16 or float16, got {dtype}"
+    # deferred: Triton is optional (imported only where a CUDA run asks for its kernel)
     from astromorphic.kernels import triton_causal
 
     return triton_causal.problem(device)
@@ -168,9 +168,10 @@ def causal_sigmoid_read(q: Tensor, k: Tensor, v: Tensor, chunk: int, kernel: str
         return t.reshape(b * h, n, t.shape[-1])
 
     if kernel == "cpp":
-        from astromorphic.kernels.cpu_causal import CppCausalSigmoidRead as Read
+        read = cpu_causal.CppCausalSigmoidRead
     elif kernel == "triton":
-        from astromorphic.kernels.triton_causal import TritonCausalSigmoidRead as Read
+        # deferred: Triton is optional (imported only where a CUDA run asks for its kernel)
+        from astromorphic.kernels.triton_causal import TritonCausalSigmoidRead as read
     else:
         raise ValueError(f"kernel: expected 'cpp' or 'triton', got {kernel!r}")
-    return Read.apply(flat(q), flat(k), flat(v), chunk).reshape(b, h, n, dv)
+    return read.apply(flat(q), flat(k), flat(v), chunk).reshape(b, h, n, dv)

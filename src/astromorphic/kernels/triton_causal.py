@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from astromorphic.kernels.choice import ENV_VAR
+from astromorphic.kernels.cpu_causal import check_inputs
 
 __all__ = ["problem", "TritonCausalSigmoidRead", "TritonKernelError", "block_sizes"]
 
@@ -231,7 +232,6 @@ class TritonCausalSigmoidRead(torch.autograd.Function):
         reason = problem(q.device)
         if reason:
             raise RuntimeError(f"the Triton causal kernel cannot run: {reason}")
-        from astromorphic.kernels.cpu_causal import check_inputs
 
         check_inputs(q, k, v, chunk, dtypes=(torch.float32, torch.bfloat16, torch.float16), where="the Triton kernel")
         q, k, v = q.contiguous(), k.contiguous(), v.contiguous()

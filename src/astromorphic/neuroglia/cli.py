@@ -11,6 +11,9 @@ from typing import Any, Mapping, Sequence
 from astromorphic.neuroglia.fit import fit_table, r_ip3_sweeps
 from astromorphic.neuroglia.model import sweep
 from astromorphic.neuroglia.params import PAPER_ALPHA, SynapseParams
+from astromorphic.config import ConfigError, SimulationConfig, describe_error
+from astromorphic.io import write_json, write_text
+from astromorphic.config import apply_overrides
 
 WORKFLOW_KEYS = ("enabled", "resources")
 
@@ -22,8 +25,6 @@ def resolve_simulation_config(section: Mapping[str, Any] | None) -> dict[str, An
     ``enabled`` and ``resources`` belong to the workflow: checked, then left out of the result. Errors are
     ``ValueError`` (``astromorphic.config.ConfigError``) naming the key, e.g. ``simulation.n_trains``."""
     from pydantic import ValidationError
-
-    from astromorphic.config import ConfigError, SimulationConfig, describe_error
 
     try:
         model = SimulationConfig.model_validate(dict(section or {}))
@@ -63,8 +64,6 @@ def _csv_text(df: "Any") -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     import pandas as pd
 
-    from astromorphic.io import write_json, write_text
-
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     if args.list_params:
         table = SynapseParams().table()
@@ -85,7 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if value is not None:
             section[key] = value
     if args.param:  # NAME=VALUE, read like every other override (astromorphic.config.apply_overrides)
-        from astromorphic.config import apply_overrides
 
         section = apply_overrides(section, [f"params.{item}" for item in args.param])
     cfg = resolve_simulation_config(section)

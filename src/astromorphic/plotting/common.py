@@ -16,6 +16,7 @@ import pandas as pd
 
 from astromorphic.config import FIG4_VARIANTS  # noqa: F401 (the four Fig. 4 variants, defined once)
 from astromorphic.tasks import DISPLAY_NAMES
+from astromorphic.io import save_figure
 
 PRESET_STYLE = {
     # preset: (colour, line style, label)
@@ -134,8 +135,6 @@ def ordered_models(models: Iterable[str]) -> list[str]:
 
 
 def finish(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    from astromorphic.io import save_figure
-
     import matplotlib.pyplot as plt
 
     fig.tight_layout()

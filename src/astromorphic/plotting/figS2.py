@@ -30,7 +30,8 @@ PANELS = (("fwd_ms", "forward (ms)"), ("fwdbwd_ms", "forward + backward (ms)"), 
 
 
 def plot(bench_csv: str | Path, out_stem: str | Path, label: str | None = None) -> list[Path]:
-    from astromorphic.bench.attention import KINDS  # the benchmarked mechanisms (imports torch: only when drawing)
+    # deferred: the benchmark and the attention registry import torch; the other figures are drawn without it
+    from astromorphic.bench.attention import KINDS  # the benchmarked mechanisms
     from astromorphic.attention import ATTENTION_REGISTRY
 
     plt = common.setup()

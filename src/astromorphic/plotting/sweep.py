@@ -18,6 +18,7 @@ from astromorphic.config import load_config, resolve_task_config
 from astromorphic import tasks as task_registry
 from astromorphic.plotting import common
 from astromorphic.tasks import TASK_NAMES
+from astromorphic.tables import run_metric
 
 CONTROL = "no-attention"
 
@@ -35,8 +36,6 @@ def sweep_points(sweep: pd.DataFrame, summary: pd.DataFrame, config: dict, task:
     """One row per run: model (the preset), value of ``key``, seed and the tables' metric. The presets swept
     over ``key`` come from the sweep table; their plain runs and the no-attention control sit at the configured
     value."""
-    from astromorphic.tables import run_metric
-
     report = config.get("report") or {}
     metric = task_registry.get(task).metric
     swept = set(sweep.loc[(sweep["task"] == task) & (sweep["key"] == key), "preset"])

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 from typing import Iterable
+from astromorphic.tasks import REGISTRY
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the package: this file is in its runs/ folder
 PACKAGE = "astromorphic"  # the name the sources import the package by, wherever a copy of it lies
@@ -158,8 +159,6 @@ def _package_sources(packages: set[str], root: Path) -> set[Path]:
 
 def data_modules() -> dict[str, str]:
     """task -> the module that prepares its data: imported by name at run time, so no import names it."""
-    from astromorphic.tasks import REGISTRY
-
     return {task.name: task.data_module for task in REGISTRY}
 
 

@@ -51,6 +51,7 @@ from astromorphic.runs import (
     summarise,
 )
 from astromorphic.run_names import parse_model_name
+from astromorphic.tables.aggregate import find_run_dirs
 
 RECORD_FILES = ("run.json", "metrics.csv")
 DEFAULT_MAX_MB = 25.0  # a records folder is committed: it must stay small
@@ -330,8 +331,6 @@ def export_records(runs_root: str | Path, out: str | Path) -> ExportResult:
     """Copy run.json and metrics.csv of every complete run under ``runs_root`` to ``<out>/runs/...`` (atomically),
     run.json with the checksum of metrics.csv (:func:`sealed_record`); runs still going, and runs whose record does
     not hold together, are skipped with the reason. Returns the counts and the size of the records folder."""
-    from astromorphic.tables.aggregate import find_run_dirs
-
     exported, skipped = 0, []
     for run in find_run_dirs([runs_root]):
         record = RunDir(run).read_record() or {}

@@ -22,6 +22,7 @@ from pathlib import Path
 from astromorphic import io as aio
 from astromorphic.runs.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, same_value, record_problem
 from astromorphic.runs import TIME_COLUMNS, RunDir, code_hash, git_commit, read_metrics
+from astromorphic.data import prepare, source_from_dir
 
 COMPARED_RECORD_KEYS = ("status", "epochs_completed", "n_parameters", *SUMMARY_KEYS)
 
@@ -58,8 +59,6 @@ def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | N
     """The prepared data the record trained on: its ``data_dir`` when the manifest there has the checksum the
     record holds, else prepared again into ``work`` from the record's data section (once per distinct section),
     reading ``<data_dir>/<task>`` as the workflow's ``data_dir`` does when one is given."""
-    from astromorphic.data import prepare, source_from_dir
-
     task, want = record["task"], record.get("data_manifest_sha256")
     given = Path(str(record.get("data_dir") or ""))
     if want and (given / "manifest.json").is_file() and aio.sha256_file(given / "manifest.json") == want:
@@ -84,6 +83,7 @@ def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | N
 def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str | Path | None = None,
                    out: str | Path | None = None, data_dir: str | Path | None = None) -> dict:
     """Retrain ``sample`` records of ``records`` chosen by ``seed``, compare, write and return the result."""
+    # deferred: training imports torch; reading and checking records does not need it
     from astromorphic.training import train_run
 
     folders = record_folders(records)

@@ -54,6 +54,8 @@ from astromorphic.tables.context import (
     mean_sd,
 )
 from astromorphic.tables.writers import write_table
+from astromorphic.config import seeds_for
+from astromorphic.tables import speed
 
 # ------------------------------------------------------------------------------------------ Table I
 
@@ -184,6 +186,7 @@ def table1(ctx: Context) -> Table:
 
 def table2(ctx: Context) -> Table:
     """From the registry (astromorphic.presets.table2_rows): which mechanism each preset computes."""
+    # deferred: the preset registry imports torch; only Table II needs it
     from astromorphic.presets import MECHANISMS, table2_rows
 
     rows, data = [], []
@@ -274,7 +277,6 @@ def table_s(ctx: Context, name: str) -> Table:
         rows.append([KEY_LABELS.get(key, key), key, _fmt_config_value(ours),
                      paper if paper is not None else "not in the paper", same])
         data.append(dict(task=task, key=key, value=_fmt_config_value(ours), paper_value=paper or "", same=same))
-    from astromorphic.config import seeds_for
 
     seeds = seeds_for(ctx.config, task)
     rows.append(["seeds", "seeds", _fmt_config_value(seeds), "not in the paper", DASH])
@@ -387,14 +389,10 @@ def sweep(ctx: Context) -> Table:
 
 def learning_speed(ctx: Context) -> Table:
     """The learning-speed table (astromorphic.tables.speed, built on this module's Table and Context)."""
-    from astromorphic.tables import speed
-
     return speed.learning_speed(ctx)
 
 
 def speedups(ctx: Context) -> Table:
-    from astromorphic.tables import speed
-
     return speed.speedups(ctx)
 
 

@@ -15,6 +15,10 @@ import pandas as pd
 from astromorphic.tables.aggregate import TASK_ORDER
 from astromorphic import tasks as task_registry
 from astromorphic.tasks import DISPLAY_NAMES, SUPPLEMENTARY_TABLES
+from astromorphic.config import models_for_task
+from astromorphic.config import resolve_task_config
+from astromorphic.config import threshold
+from astromorphic.runs import data_provenance
 
 TASK_NAMES = DISPLAY_NAMES
 S_TABLES = SUPPLEMENTARY_TABLES  # table name -> task
@@ -81,8 +85,6 @@ class Context:
 
     def models(self, task: str) -> list[str]:
         """Plain presets run on ``task`` (no sweep variants), in configuration order."""
-        from astromorphic.config import models_for_task
-
         order = models_for_task(self.config, task)
         ran = set(self.runs(task)["model"]) if not self.summary.empty else set()
         listed = [m for m in order if m in ran]
@@ -107,13 +109,9 @@ class Context:
         return [m for m in order if m in names] + sorted(names - set(order))
 
     def task_config(self, task: str) -> dict:
-        from astromorphic.config import resolve_task_config
-
         return resolve_task_config(self.config, task)
 
     def threshold(self, task: str) -> float:
-        from astromorphic.config import threshold
-
         return threshold(self.config, task)
 
     def data_facts(self, task: str) -> dict:
@@ -136,8 +134,6 @@ class Context:
                         "tokens_per_word": r.get("data_tokens_per_word")}  # fmt: skip
         manifest = self.manifests.get(task)
         if manifest:
-            from astromorphic.runs import data_provenance
-
             facts = data_provenance(manifest)
             facts["tokens_per_word"] = (facts.get("tokens_per_word") or {}).get("test")
             return facts

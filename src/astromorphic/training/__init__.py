@@ -77,17 +77,22 @@ from astromorphic.runs import (
 )
 from astromorphic.run_names import parse_model_name
 
-from astromorphic.training.epoch import DEFAULT_SYNC_EVERY_CUDA, _train_epoch  # noqa: F401 (the step loop; tests and bench use it)
+from astromorphic.training.epoch import DEFAULT_SYNC_EVERY_CUDA, train_epoch  # noqa: F401 (the step loop; tests and bench use it)
 from astromorphic.training.state import (  # noqa: F401 (part of this module's interface)
-    _resolve_device,
-    _rng_state,
-    _seed_everything,
-    _set_rng_state,
-    _torch_settings,
-    _warmup_steps,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    torch_settings,
+    warmup_step_count,
     lr_factor,
 )
 from astromorphic.tasks import LM_TASKS
+from astromorphic import presets
+from astromorphic.models import build_model
+from astromorphic.io import sha256_file
+from astromorphic.data import load_embedding, load_prepared
+from astromorphic.attention import causal_read_kernel
 
 LOG = logging.getLogger("astromorphic.training")
 INJECT_ENV = "ASTROMORPHIC_INJECT_NONFINITE"
@@ -132,9 +137,6 @@ def default_data_dir(config: dict, task: str) -> Path:
 
 def build_run_model(task: str, model_name: str, cfg: dict, data_info: dict) -> tuple[torch.nn.Module, Any]:
     """The model of ``task`` with the attention of preset ``model_name`` under the resolved task section."""
-    from astromorphic import presets
-    from astromorphic.models import build_model
-
     spec = presets.spec_for(model_name, cfg["attention"], cfg["model"]["d_model"])
     return build_model(task, spec, dict(cfg["model"]), data_info), spec
 
@@ -175,7 +177,6 @@ def train_run(
     if not manifest_file.exists():
         raise FileNotFoundError(f"no prepared data: {manifest_file} is missing (run `astromorphic prepare` first)")
     check_prepared(data_path, task, cfg["data"])  # the task's data, prepared as the configuration says
-    from astromorphic.io import sha256_file
 
     identity = {"data_manifest_sha256": sha256_file(manifest_file), "code_hash": code_hash(task)}
     fp = fingerprint(task, model, seed, cfg, identity["data_manifest_sha256"], identity["code_hash"])
@@ -188,13 +189,13 @@ def train_run(
         run_dir.check_replace(fp, model, force)
         removed = run_dir.remove_temporaries()
         inject = _parse_inject(inject_nonfinite_at if inject_nonfinite_at is not None else os.environ.get(INJECT_ENV))
-        device = _resolve_device(cfg["train"]["device"])
-        with _run_log(run_dir.log_file), _torch_settings(int(cfg["train"]["threads"]), device, cfg["train"]["tf32"],
+        device = resolve_device(cfg["train"]["device"])
+        with _run_log(run_dir.log_file), torch_settings(int(cfg["train"]["threads"]), device, cfg["train"]["tf32"],
                                                          cfg["train"]["fill_uninitialized_memory"]):
             LOG.info("run %s/%s/seed%d -> %s (data %s)", task, model, seed, run_dir.path, data_path)
             for path in removed:
                 LOG.info("removed %s, left by an interrupted write", path.name)
-            run = _Run.from_prepared(task, model, seed, config, cfg, run_dir, data_path, device)
+            run = TrainingRun.from_prepared(task, model, seed, config, cfg, run_dir, data_path, device)
             config_fp = config_fingerprint(task, model, seed, cfg)
             run.record.update({"preset": preset, "fingerprint": fp, "config_fingerprint": config_fp, **identity})
             show = _progress_enabled() if progress is None else progress
@@ -202,14 +203,12 @@ def train_run(
             return run_dir.read_record() or run.record
 
 
-class _Run:
+class TrainingRun:
     """The state of one training run: data, model, optimiser, schedule, record and metric rows."""
 
     @classmethod
-    def from_prepared(cls, task, model, seed, config, cfg, run_dir: RunDir, data_path: Path, device) -> "_Run":
+    def from_prepared(cls, task, model, seed, config, cfg, run_dir: RunDir, data_path: Path, device) -> "TrainingRun":
         """The run on the prepared data in ``data_path`` (checked against its manifest)."""
-        from astromorphic.data import load_embedding, load_prepared
-
         splits, manifest = load_prepared(data_path, verify=True)
         embedding = load_embedding(data_path, manifest) if manifest.get("embedding_file") else None
         return cls(task, model, seed, config, cfg, run_dir, splits, manifest, device, data_path, embedding)
@@ -225,7 +224,7 @@ class _Run:
         info = self.data.model_info()
         if embedding is not None:
             info["embedding"] = embedding
-        _seed_everything(seed)
+        seed_everything(seed)
         self.net, spec = build_run_model(task, parse_model_name(model)[0], cfg, info)
         self.net.to(device)
         self.net.check_values = False
@@ -261,7 +260,7 @@ class _Run:
         )
         self.steps_per_epoch = self.data.n_train_batches()
         total = self.steps_per_epoch * int(t["epochs"])
-        self.warmup = _warmup_steps(t, self.steps_per_epoch)
+        self.warmup = warmup_step_count(t, self.steps_per_epoch)
         factor = lambda s: lr_factor(  # noqa: E731
             s, total_steps=total, warmup_steps=self.warmup, schedule=t["schedule"], min_ratio=t["min_lr_ratio"]
         )
@@ -279,7 +278,7 @@ class _Run:
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": _rng_state(self.data_gen, self.device),
+            "rng": rng_state(self.data_gen, self.device),
             "rows": self.rows,
             "columns": self.columns,
             "probe_init": self.record["probe_init"],
@@ -294,7 +293,7 @@ class _Run:
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], self.data_gen, self.device)
+        set_rng_state(state["rng"], self.data_gen, self.device)
         self.rows, self.columns = state["rows"], state["columns"]
         self.record["probe_init"] = state["probe_init"]
         self.record.update({k: v for k, v in state["record"].items() if k in self.CARRIED})
@@ -330,7 +329,7 @@ class _Run:
 
     def epoch(self, epoch: int, inject, step_delay: float, show_progress: bool) -> bool:
         """Train and evaluate one epoch; False when it diverged (the record says where)."""
-        outcome = _train_epoch(self, epoch, inject, step_delay, show_progress)
+        outcome = train_epoch(self, epoch, inject, step_delay, show_progress)
         if outcome["diverged"] is not None:
             div = outcome["diverged"]
             self.record.update(status="diverged", diverged_epoch=epoch, divergence=div)
@@ -374,7 +373,7 @@ class _Run:
         return ", ".join(f"{k}={fmt_cell(row.get(k))}" for k in keys if row.get(k) is not None)
 
 
-def _new_record(task, model, seed, config, cfg, spec, run: _Run, manifest: dict, data_path: Path) -> dict:
+def _new_record(task, model, seed, config, cfg, spec, run: TrainingRun, manifest: dict, data_path: Path) -> dict:
     threads = int(cfg["train"]["threads"])
     return {
         "task": task,
@@ -434,8 +433,6 @@ def _causal_kernel(task: str, spec: Any, device: torch.device) -> str | None:
     """The causal sigmoid read that runs (astromorphic.kernels), or None where the run has none (classifiers,
     softmax, no attention, the leaky diagnostic, the gate-only control; without the sigmoid the read is
     PyTorch's: "torch")."""
-    from astromorphic.attention import causal_read_kernel
-
     return causal_read_kernel(spec, device) if task in LM_TASKS else None
 
 

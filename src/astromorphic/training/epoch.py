@@ -19,7 +19,7 @@ from astromorphic.runs import fmt_cell
 DEFAULT_SYNC_EVERY_CUDA = 50  # train.sync_every when null on CUDA: steps between reads of the losses
 
 
-def _train_epoch(run: Any, epoch: int, inject, step_delay: float, show_progress: bool) -> dict:
+def train_epoch(run: Any, epoch: int, inject, step_delay: float, show_progress: bool) -> dict:
     """One pass over the training batches; stops at the first non-finite loss or gradient norm.
 
     The step never waits for the device: each step's loss and gradient norm stay on it (float64) and are

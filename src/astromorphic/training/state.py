@@ -25,7 +25,7 @@ def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str, 
     return 1.0
 
 
-def _warmup_steps(train: dict, steps_per_epoch: int) -> int:
+def warmup_step_count(train: dict, steps_per_epoch: int) -> int:
     if train.get("warmup_steps") is not None:
         return int(train["warmup_steps"])
     return int(round(float(train.get("warmup_epochs") or 0.0) * steps_per_epoch))
@@ -34,7 +34,7 @@ def _warmup_steps(train: dict, steps_per_epoch: int) -> int:
 # ================================================================================================ run state
 
 
-def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
+def rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
     """Every random state of the run as tensors and plain values (a checkpoint is read with weights_only)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
@@ -47,7 +47,7 @@ def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
     }
 
 
-def _set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device) -> None:
+def set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and state.get("cuda") is not None:
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -59,13 +59,13 @@ def _set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device)
     data_gen.set_state(state["data"])
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -74,7 +74,7 @@ def _resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def _torch_settings(threads: int, device: torch.device, tf32: bool = False, fill_memory: bool = True) -> Iterator[None]:
+def torch_settings(threads: int, device: torch.device, tf32: bool = False, fill_memory: bool = True) -> Iterator[None]:
     """Threads and deterministic algorithms for the run; the previous process-wide settings come back afterwards.
 
     ``fill_memory`` is torch's ``torch.utils.deterministic.fill_uninitialized_memory``: in deterministic mode
