@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import yaml
 
 from _fake_runs import write_run
 from astromorphic import io as aio
-from astromorphic.runs import records, records_command
+from astromorphic.runs import records, records_command, verify
 from astromorphic.config import resolve_task_config, validate_config
 from astromorphic.runs import RunDir, code_hash
 from _dag import TINY, _copy_workflow, package_env, planned_jobs, snakemake
@@ -155,7 +156,9 @@ def test_a_tampered_record_is_refused_naming_the_file(tiny_records, how, says):
 def test_records_verify_re_derives_a_sample_identically(tiny_records, capsys):
     assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "2", "--seed", "0"]) == 0
     assert "2 of 4 records re-derived with this code: identical" in capsys.readouterr().out
-    result = json.loads((tiny_records / records.VERIFICATION_FILE).read_text())
+    checks = json.loads((tiny_records / records.VERIFICATION_FILE).read_text())["checks"]
+    assert len(checks) == 1 and checks[0]["date"] and checks[0]["git_commit"] is not None
+    result = checks[0]
     assert len(result["runs"]) == 2 and all(r["identical"] and not r["differences"] for r in result["runs"])
     runs = sorted(tiny_records.glob("runs/*/*/seed*"))
     table = records.records_table(runs, tiny_records, tiny_records / records.VERIFICATION_FILE)
@@ -164,9 +167,44 @@ def test_records_verify_re_derives_a_sample_identically(tiny_records, capsys):
     # The file beside the records is not read unless given (the workflow declares it when there is one).
     assert records.verification_sentence(records.records_table(runs, tiny_records)) is None
     result["code_hash"]["imdb"] = "0" * 64  # verified with other code: says nothing about this code
-    (tiny_records / records.VERIFICATION_FILE).write_text(json.dumps(result))
+    (tiny_records / records.VERIFICATION_FILE).write_text(json.dumps({"checks": [result]}))
     table = records.records_table(runs, tiny_records, tiny_records / records.VERIFICATION_FILE)
     assert records.verification_sentence(table) is None
+
+
+def test_records_verify_keeps_every_check_and_covers_every_task_and_a_variant(tiny_records, tmp_path, capsys):
+    folders = verify.record_folders(tiny_records)
+    variant = tmp_path / "runs" / "imdb" / "astro@m_scale=64" / "seed0"  # a sweep point, as a folder name
+    other_task = tmp_path / "runs" / "cifar10" / "astro" / "seed0"
+    pool = [*folders, variant, other_task]
+    for seed in range(5):
+        chosen = verify.choose_sample(pool, 3, seed, cover=True)
+        assert other_task in chosen and variant in chosen and len(chosen) == 3 == len(set(chosen))
+        assert verify.choose_sample(pool, 3, seed) == sorted(random.Random(seed).sample(pool, 3), key=lambda p: p.as_posix())
+    with pytest.raises(ValueError, match="--cover needs at least 3"):
+        verify.choose_sample(pool, 2, 0, cover=True)
+    # An earlier file of one check is kept as the first check; every check is appended.
+    path = tiny_records / records.VERIFICATION_FILE
+    path.write_text(json.dumps({"code_hash": {"imdb": "0" * 64}, "runs": [
+        {"task": "imdb", "model": "astro", "seed": 0, "identical": False, "differences": ["x"]}]}))
+    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "1", "--seed", "3"]) == 0
+    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "1", "--seed", "4"]) == 0
+    checks = verify.read_checks(path)
+    assert len(checks) == 3 and checks[0]["code_hash"]["imdb"] == "0" * 64
+    assert all(c["date"] and c["wall_s"] >= 0 and c["code_hash"]["imdb"] == records.code_hash("imdb") for c in checks[1:])
+
+
+def test_records_verify_compares_the_learning_curve(tiny_records):
+    folder = tiny_records / "runs" / "imdb" / "astro" / "seed0"
+    twin = tiny_records.parent / "twin"
+    shutil.copytree(folder, twin)
+    assert verify.compare_runs(folder, twin) == []
+    record = json.loads((twin / "run.json").read_text())
+    curve = record.get("learning_curve") or {"metric": "test_acc", "every_steps": 2, "n_examples": 8, "steps": [0, 2],
+                                             "values": [0.5, 0.75]}
+    record["learning_curve"] = {**curve, "values": [v + 0.125 for v in curve["values"]]}
+    (twin / "run.json").write_text(json.dumps(record))
+    assert verify.compare_runs(twin, folder) == ["run.json learning_curve"]  # the record's curve, not re-derived
 
 
 def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):

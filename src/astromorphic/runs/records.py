@@ -274,13 +274,15 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
 
 
 def verification_outcomes(path: str | Path) -> dict[tuple[str, str, int], tuple[str, str]]:
-    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it), from a
-    verification file (``<records>/verification.json``); empty when the file is not readable."""
+    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it), from the checks
+    of a verification file (``<records>/verification.json``), the latest check of a record winning; empty when
+    the file is not readable."""
     try:
-        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        checks = data["checks"] if "checks" in data else [data]  # a file of one check, as written before
         return {(r["task"], r["model"], int(r["seed"])): ("identical" if r["identical"] else "different",
-                                                          result["code_hash"][r["task"]])
-                for r in result["runs"]}  # fmt: skip
+                                                          check["code_hash"][r["task"]])
+                for check in checks for r in check["runs"]}  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 

@@ -64,7 +64,7 @@ def _table(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     try:
         result = verify_records(args.records, args.sample, seed=args.seed, work=args.work, out=args.out,
-                                data_dir=args.data_dir)
+                                data_dir=args.data_dir, cover=args.cover)
     except (RecordError, DataError, RunError, OSError, ValueError) as exc:  # ConfigError is a ValueError
         where = getattr(exc, "filename", None)
         return _error(f"{where}: {exc.strerror}" if where and getattr(exc, "strerror", None) else str(exc))
@@ -73,7 +73,8 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"{run['task']}/{run['model']}/seed{run['seed']}: {outcome}")
     n_same = sum(r["identical"] for r in result["runs"])
     print(f"{len(result['runs'])} of {result['records']} records re-derived with this code: "
-          f"{'identical' if n_same == len(result['runs']) else f'{n_same} identical'} -> {result['file']}")
+          f"{'identical' if n_same == len(result['runs']) else f'{n_same} identical'} ({result['wall_s']} s) "
+          f"-> {result['file']}")
     return 0 if n_same == len(result["runs"]) else 1
 
 
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ver.add_argument("--seed", type=int, default=0, help="chooses the sample (default: %(default)s)")
     ver.add_argument("--work", help="folder for the prepared data and the runs (default: a temporary folder)")
     ver.add_argument("--out", help=f"the result (default: <records>/{VERIFICATION_FILE})")
+    ver.add_argument("--cover", action="store_true", help="the sample holds one record of every task and a run "
+                                                            "variant (sweep or ablation) first, then random ones")
     ver.add_argument("--data-dir", help="local copies of the data, one folder per task (the configuration's data_dir)")
     args = parser.parse_args(argv)
     return {"export": _export, "table": _table, "verify": _verify}[args.command](args)

@@ -5,15 +5,20 @@ K records of a records folder, chosen by a seed among those that hold together
 (prepared again from the source and options the record holds, or from ``--data-dir`` as the workflow's
 ``data_dir`` reads local copies, or read from its ``data_dir`` when the manifest there is the one it trained on;
 a record whose data cannot be made again identically is an error naming it) and under the same configuration (its ``config`` section), into a work folder.
-Every non-timing column of ``metrics.csv`` and the summary of ``run.json`` are compared with the record's.
+Every non-timing column of ``metrics.csv``, the summary of ``run.json`` and the learning curve (its steps and
+values, on which the learning-speed verdicts rest) are compared with the record's. ``--cover`` makes the sample
+hold at least one record of every task and one run variant (a sweep point or an ablation, ``astro@m_scale=64``)
+when the folder has any, chosen by the seed, the rest drawn at random.
 
-The result goes to ``<records>/verification.json``: the code hash of each task it was verified with, and one
-entry per retrained record (identical or not, and what differed). ``records table`` reads it, and the findings
-page says "K of N records re-derived with this code: identical" while the code hash is the same.
+Each check is appended to ``<records>/verification.json`` (``checks``: every check with its date, commit, the code
+hash of each task it was verified with, and one entry per retrained record: identical or not, and what differed).
+``records table`` reads it, and the findings page says "K of N records re-derived with this code: identical"
+while the code hash is the same.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import tempfile
@@ -24,7 +29,7 @@ from astromorphic.runs.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordErr
 from astromorphic.runs import TIME_COLUMNS, RunDir, code_hash, git_commit, read_metrics
 from astromorphic.data import prepare, source_from_dir
 
-COMPARED_RECORD_KEYS = ("status", "epochs_completed", "n_parameters", *SUMMARY_KEYS)
+COMPARED_RECORD_KEYS = ("status", "epochs_completed", "n_parameters", *SUMMARY_KEYS, "learning_curve")
 
 
 def record_folders(records: str | Path) -> list[Path]:
@@ -80,9 +85,41 @@ def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | N
     return folder
 
 
+def choose_sample(folders: list[Path], sample: int, seed: int, cover: bool = False) -> list[Path]:
+    """``sample`` of ``folders`` chosen by ``seed``; with ``cover``, first one record of every task and one run
+    variant (a run name with ``@``) when there is one, each drawn by the seed, then the rest at random."""
+    rng = random.Random(seed)
+    chosen: list[Path] = []
+    if cover:
+        by_task: dict[str, list[Path]] = {}
+        for folder in folders:
+            by_task.setdefault(folder.parent.parent.name, []).append(folder)
+        chosen = [rng.choice(by_task[task]) for task in sorted(by_task)]
+        variants = [f for f in folders if "@" in f.parent.name]
+        if variants and not any("@" in f.parent.name for f in chosen):
+            chosen.append(rng.choice(variants))
+        if sample < len(chosen):
+            raise ValueError(f"--sample {sample}: --cover needs at least {len(chosen)} records (one per task and a "
+                             "run variant)")
+    rest = [f for f in folders if f not in chosen]
+    chosen += rng.sample(rest, sample - len(chosen))
+    return sorted(chosen, key=lambda p: p.as_posix())
+
+
+def read_checks(path: str | Path) -> list[dict]:
+    """The checks of a verification file, oldest first (a file of one check, as written before checks were kept,
+    is that check); empty when there is none."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return list(data["checks"]) if isinstance(data, dict) and "checks" in data else [data]
+
+
 def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str | Path | None = None,
-                   out: str | Path | None = None, data_dir: str | Path | None = None) -> dict:
-    """Retrain ``sample`` records of ``records`` chosen by ``seed``, compare, write and return the result."""
+                   out: str | Path | None = None, data_dir: str | Path | None = None, cover: bool = False) -> dict:
+    """Retrain ``sample`` records of ``records`` chosen by ``seed`` (:func:`choose_sample`), compare, append the
+    check to the verification file and return it."""
     # deferred: training imports torch; reading and checking records does not need it
     from astromorphic.training import train_run
 
@@ -92,8 +129,9 @@ def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str
     sound = [f for f in folders if record_problem(f) is None]
     if sample > len(sound):
         raise ValueError(f"--sample {sample}: {records} holds {len(sound)} records that hold together")
-    chosen = sorted(random.Random(seed).sample(sound, sample), key=lambda p: p.as_posix())
+    chosen = choose_sample(sound, sample, seed, cover)
     out = Path(out) if out else Path(records) / VERIFICATION_FILE
+    started = datetime.datetime.now(datetime.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="astromorphic-verify-") as tmp:
         work = Path(work) if work else Path(tmp)
         prepared: dict = {}
@@ -109,7 +147,9 @@ def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str
             runs.append({"task": task, "model": model, "seed": rseed, "identical": not differences,
                          "differences": differences})  # fmt: skip
     tasks = sorted({r["task"] for r in runs})
-    result = {"seed": seed, "sample": sample, "records": len(folders), "git_commit": git_commit(),
-              "code_hash": {t: code_hash(t) for t in tasks}, "runs": runs}  # fmt: skip
-    aio.write_json(out, result)
-    return {**result, "file": str(out)}
+    check = {"date": started.isoformat(timespec="seconds"),
+             "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),
+             "seed": seed, "sample": sample, "cover": cover, "records": len(folders), "git_commit": git_commit(),
+             "code_hash": {t: code_hash(t) for t in tasks}, "runs": runs}  # fmt: skip
+    aio.write_json(out, {"checks": [*read_checks(out), check]})
+    return {**check, "file": str(out)}
