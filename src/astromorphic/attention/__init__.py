@@ -5,6 +5,9 @@ The package, by layer (each module imports only the ones above it):
 * ``checks``: input checks (one ValueError naming the argument).
 * ``causal``: the chunk-wise causal reads, with the recomputing autograd Function ``CausalSigmoidRead``
   (the PyTorch reference of the fused kernels in ``astromorphic.kernels``) and the chunk length.
+* ``fused``: the bidirectional core as one autograd Function with a hand-written backward
+  (``BidirectionalCore``: the fewest operator calls per training step; the eager GPU step is bound by
+  kernel launches).
 * ``functional``: the functional core ``astromorphic_attention`` (Eq. 9-17), ``softmax_attention``,
   ``value_sensitivity``.
 * ``relpos``: the relative-position activity W_astro (Eq. 12).

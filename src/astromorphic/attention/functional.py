@@ -25,6 +25,8 @@ Decisions documented here
   non-zero entries" (Eq. 16), P_i = 0 where C_i == 0 (likewise where the token count is zero), and
   ``g = 0 ** alpha`` is taken as 0 with a zero gradient. No epsilon is added anywhere, so the maths is
   unchanged for every C_i > 0.
+* Bidirectional: one autograd Function with a hand-written backward (``attention.fused``), equal to the
+  elementary-operator ``_core`` (the causal path, and its reference) within float rounding.
 * Causal reads: chunk-wise, memory O(N d + N d^2 / chunk_size) per head (``attention.causal``).
 * Half precision. float16/bfloat16 inputs are computed in float32 (long prefix sums of positive terms
   stall in 8-bit mantissas) and the result is cast back.
@@ -52,6 +54,7 @@ from astromorphic.attention.checks import (
     check_tensor,
     fail,
 )
+from astromorphic.attention.fused import CoreSwitches, bidirectional_core
 
 
 def feature_map(x: Tensor) -> Tensor:
@@ -131,22 +134,35 @@ def astromorphic_attention(
 
     out_dtype = q.dtype
     compute = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
+    q, k, v = as_dtype(q, compute), as_dtype(k, compute), as_dtype(v, compute)
+    w_astro = None if w_astro is None else as_dtype(w_astro, compute)
     with autocast_off(q.device.type):
-        out = _core(
-            q.to(compute),
-            k.to(compute),
-            v.to(compute),
-            None if w_astro is None else w_astro.to(compute),
-            alpha,
-            sigmoid,
-            feedback,
-            causal,
-            m_scale,
-            key_padding_mask,
-            chunk_size,
-            bool(value_path),
-        )
-    return out.to(out_dtype)
+        if causal:
+            out = _core(
+                q,
+                k,
+                v,
+                w_astro,
+                alpha,
+                sigmoid,
+                feedback,
+                True,
+                m_scale,
+                key_padding_mask,
+                chunk_size,
+                bool(value_path),
+            )
+        else:
+            real = None if key_padding_mask is None else key_padding_mask[:, None, :, None].to(compute)
+            rows = None if w_astro is None else w_astro.transpose(-1, -2) * (1.0 / m_scale)  # (H, N, d_k) / m
+            switches = CoreSwitches("bhn", m_scale, alpha, bool(sigmoid), bool(feedback), bool(value_path))
+            out = bidirectional_core(q, k, v, rows, real, switches)
+    return as_dtype(out, out_dtype)
+
+
+def as_dtype(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """t in ``dtype``; t itself when it has it (a no-op cast still costs an operator call)."""
+    return t if t.dtype == dtype else t.to(dtype)
 
 
 def autocast_off(device_type: str):
@@ -159,6 +175,8 @@ def autocast_off(device_type: str):
 def _core(
     q, k, v, w_astro, alpha, sigmoid, feedback, causal, m_scale, key_padding_mask, chunk_size, value_path=True
 ) -> Tensor:
+    """The core from elementary operators, differentiated by autograd: the causal path, and for the
+    bidirectional one the reference that ``BidirectionalCore`` (``attention.fused``) is tested against."""
     phi_q = feature_map(q)
     phi_k = feature_map(k)
     real = None

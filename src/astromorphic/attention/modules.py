@@ -14,7 +14,9 @@ astromorphic and linearized models iso-architecture with the softmax baseline. K
   all max_len positions and a sequence of length N <= max_len uses the first N columns of W_astro),
   ``feedback`` and ``value_path`` (off: no M, since W_astro only enters the cut sigmoid argument).
   M is initialised from N(0, 0.02^2): small, so that W_astro = phi(a) starts close to 1 everywhere and
-  the astrocyte term starts as a plain sum of the values.
+  the astrocyte term starts as a plain sum of the values. P of Eq. 12 is the non-persistent buffer
+  ``decay`` (built once; not in the state dict). The bidirectional module runs its core on the
+  (B, N, H, d) views of the projections through ``BidirectionalCore`` (``attention.fused``).
 * ``none``: the no-attention control; returns zeros, has no parameters.
 
 ``spec.leaky`` in a causal model makes the astromorphic attention write the whole sequence before reading
@@ -37,8 +39,22 @@ from torch import Tensor, nn
 
 from astromorphic.attention.causal import DEFAULT_CHUNK
 from astromorphic.attention.checks import check_chunk, check_mask, check_positive_number, check_tensor, fail
-from astromorphic.attention.functional import astromorphic_attention, feature_map, softmax_attention, value_sensitivity
-from astromorphic.attention.relpos import POSITION_KINDS, relative_position_activity
+from astromorphic.attention.functional import (
+    as_dtype,
+    astromorphic_attention,
+    autocast_off,
+    feature_map,
+    softmax_attention,
+    value_sensitivity,
+)
+from astromorphic.attention.fused import CoreSwitches, bidirectional_core
+from astromorphic.attention.relpos import (
+    DENSE_MAX_N,
+    POSITION_KINDS,
+    position_activity,
+    relative_position_activity,
+    relative_position_matrix,
+)
 
 M_INIT_STD = 0.02
 
@@ -144,10 +160,28 @@ class AstromorphicAttention(ProjectedAttention):
         # Activations are not checked for NaN/inf (a diverging run must reach the training loop's
         # divergence check rather than raise); set True to check them (it synchronises a GPU).
         self.check_finite = False
+        decay = None
         if relative_position and self.value_path:  # without the value path W_astro would be unused
             self.M = nn.Parameter(torch.randn(n_heads, self.d_head, max_len) * M_INIT_STD)
+            if max_len <= max(DENSE_MAX_N.values()):  # P is formed densely on some device
+                decay = relative_position_matrix(max_len, self.tau, position)
         else:
             self.register_parameter("M", None)
+        # P of Eq. 12 depends on the positions only: built once, moved and cast with the module, and not
+        # part of the state dict (checkpoints stay as they were)
+        self.register_buffer("decay", decay, persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        # a cast buffer would hold the old dtype's rounding of P: rebuild it in the new one (float32 for
+        # half modules, the precision relative_position_activity computes in), so it equals a fresh P
+        super()._apply(fn, recurse)
+        if self.decay is not None:
+            half = self.decay.dtype in (torch.float16, torch.bfloat16)
+            dtype = torch.float32 if half else self.decay.dtype
+            self.decay = relative_position_matrix(
+                self.max_len, self.tau, self.position, device=self.decay.device, dtype=dtype
+            )
+        return self
 
     def extra_repr(self) -> str:
         return (
@@ -165,7 +199,31 @@ class AstromorphicAttention(ProjectedAttention):
         """
         if self.M is None:
             return None
-        return relative_position_activity(self.M, self.tau, position=self.position, validate=self.check_finite, n=n)
+        return relative_position_activity(
+            self.M, self.tau, position=self.position, validate=self.check_finite, n=n, decay=self.decay
+        )
+
+    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+        """The bidirectional core runs on the (B, N, H, d) views of the projections (no transposes) through
+        ``BidirectionalCore``; the causal model, the probe and the checked mode take the general path."""
+        if self.causal or self.record_stats or self.check_finite:
+            return super().forward(x, key_padding_mask)
+        self._check_input(x, key_padding_mask)
+        b, n, _ = x.shape
+        heads = (b, n, self.n_heads, self.d_head)
+        q, k, v = self.w_q(x).view(heads), self.w_k(x).view(heads), self.w_v(x).view(heads)
+        out_dtype = q.dtype
+        compute = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
+        with autocast_off(x.device.type):
+            q, k, v = as_dtype(q, compute), as_dtype(k, compute), as_dtype(v, compute)
+            rows = None
+            if self.M is not None:  # W_astro / m as (N, H, d_k) rows
+                m = as_dtype(self.M, compute)
+                rows = position_activity(m, self.tau, self.position, "auto", n, 1.0 / self.m_scale, "nhj", self.decay)
+            real = None if key_padding_mask is None else key_padding_mask[:, :, None, None].to(compute)
+            switches = CoreSwitches("bnh", self.m_scale, self.alpha, self.sigmoid, self.feedback, self.value_path)
+            out = bidirectional_core(q, k, v, rows, real, switches)
+        return self.w_o(as_dtype(out, out_dtype).reshape(b, n, self.d_model))
 
     def attend(self, q, k, v, key_padding_mask, value_path: Optional[bool] = None):
         return astromorphic_attention(

@@ -13,7 +13,8 @@ token content (SPEC decision 7). The modules build D = M P M^T on all ``max_len`
 first N columns of W_astro for a sequence of length N, so column t is the same for every window length
 (prefix consistency: the causal output at t depends on tokens 0..t only, not on how long the window is),
 and the same function of position in the causal and bidirectional models. It is computed once per forward
-(position only; linear in max_len with the scan).
+(position only; linear in max_len with the scan). The dense form is one autograd Function with a
+hand-written backward (``DenseActivity``, P symmetric); the modules keep P as a buffer built once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from astromorphic.attention.checks import check_finite_tensor, check_positive_number, check_tensor, fail
-from astromorphic.attention.functional import autocast_off, feature_map
+from astromorphic.attention.functional import autocast_off
 
 POSITION_KINDS = ("exp", "linear")
 
@@ -104,6 +105,63 @@ def relative_position_matrix(n: int, tau: float = 16.0, position: str = "exp", *
     raise fail("position", f"one of {POSITION_KINDS}", repr(position))
 
 
+class DenseActivity(torch.autograd.Function):
+    """scale * phi(a), a = M[..., :n]^T D, D = M P M^T, for a symmetric P (L x L), with its own backward.
+
+    ``axes`` orders the output: "hjn" (H, d_k, n), the public layout of W_astro; "hnj" (H, n, d_k) and
+    "nhj" (n, H, d_k), the rows the bidirectional core adds to phi(k). With P symmetric, D is symmetric and
+    dL/dM = D dL/da^T (first n columns) + (G + G^T) M P with G = M[..., :n] dL/da: six operators backward.
+    """
+
+    @staticmethod
+    def forward(ctx, M, decay, n, scale, axes):
+        mp = torch.matmul(M, decay)  # (H, d_k, L)
+        d = torch.einsum("hkl,hjl->hkj", mp, M)  # D = M P M^T on all L positions
+        m1 = M if n == M.shape[-1] else M[..., :n]
+        a = torch.einsum(f"hkn,hkj->{axes}", m1, d)
+        ctx.scale, ctx.axes = scale, axes
+        ctx.save_for_backward(m1, mp, d, a)
+        return torch.ops.aten.elu(a, 1.0, scale, 1.0).add_(scale)
+
+    @staticmethod
+    def backward(ctx, gw):
+        m1, mp, d, a = ctx.saved_tensors
+        axes = ctx.axes
+        ga = torch.ops.aten.elu_backward(gw, 1.0, ctx.scale, 1.0, False, a)
+        gd = torch.einsum(f"hkn,{axes}->hkj", m1, ga)
+        gm = torch.einsum(f"hkj,{axes}->hkn", d, ga)
+        if gm.shape[-1] != mp.shape[-1]:
+            gm = F.pad(gm, (0, mp.shape[-1] - gm.shape[-1]))
+        return torch.baddbmm(gm, gd + gd.mT, mp), None, None, None, None
+
+
+def position_activity(
+    M: Tensor,
+    tau: float,
+    position: str,
+    method: str,
+    n: int,
+    scale: float,
+    axes: str,
+    decay: Optional[Tensor] = None,
+) -> Tensor:
+    """scale * W_astro for the first n positions in the axis order ``axes`` (see DenseActivity), checked
+    arguments, M in its compute dtype; ``decay``: P (L x L) when already built (a module's buffer)."""
+    length = M.shape[-1]
+    if method == "auto":
+        method = "dense" if length <= DENSE_MAX_N.get(M.device.type, DENSE_MAX_N["cpu"]) else "scan"
+    if method == "dense":
+        if decay is None:
+            decay = relative_position_matrix(length, tau, position, device=M.device, dtype=M.dtype)
+        elif decay.dtype != M.dtype or decay.device != M.device:
+            decay = decay.to(device=M.device, dtype=M.dtype)
+        return DenseActivity.apply(M, decay, n, float(scale), axes)
+    mp = exp_decay_product(M, tau) if position == "exp" else _linear_distance_product(M)
+    d = torch.einsum("hkl,hjl->hkj", mp, M)
+    a = torch.einsum(f"hkn,hkj->{axes}", M[..., :n], d)
+    return torch.ops.aten.elu(a, 1.0, float(scale), 1.0) + scale
+
+
 def relative_position_activity(
     M: Tensor,
     tau: float = 16.0,
@@ -112,6 +170,7 @@ def relative_position_activity(
     method: str = "auto",
     validate: bool = True,
     n: Optional[int] = None,
+    decay: Optional[Tensor] = None,
 ) -> Tensor:
     """W_astro = phi(M^T (M P M^T))^T for M of shape (H, d_k, L); returns (H, d_k, n), n = L by default.
 
@@ -119,6 +178,7 @@ def relative_position_activity(
     first n columns of W_astro, so that they do not depend on n (SPEC decision 7, prefix consistency).
     ``validate=False`` skips the NaN/inf check of M.
     ``method``: "dense" forms P (L x L), "scan" never does, "auto" picks by L and device (DENSE_MAX_N).
+    ``decay``: the dense P when already built (``relative_position_matrix(L, tau, position)``).
     Computed in float32 for half-precision M, with autocast off.
     """
     check_tensor("M", M, 3, "(H, d_k, N)")
@@ -132,20 +192,10 @@ def relative_position_activity(
         tau = check_positive_number("tau", tau)
     if validate:
         check_finite_tensor("M", M)
-    length = M.shape[-1]
-    n = length if n is None else n
-    if method == "auto":
-        method = "dense" if length <= DENSE_MAX_N.get(M.device.type, DENSE_MAX_N["cpu"]) else "scan"
+    n = M.shape[-1] if n is None else n
     out_dtype = M.dtype
     if M.dtype in (torch.float16, torch.bfloat16):
         M = M.float()
     with autocast_off(M.device.type):
-        if method == "dense":
-            mp = M @ relative_position_matrix(length, tau, position, device=M.device, dtype=M.dtype)
-        elif position == "exp":
-            mp = exp_decay_product(M, tau)
-        else:
-            mp = _linear_distance_product(M)
-        d = mp @ M.transpose(-1, -2)  # D = M P M^T, (H, d_k, d_k), on all L positions
-        edges = M[..., :n].transpose(-1, -2) @ d  # a = M^T D for the first n positions, (H, n, d_k)
-        return feature_map(edges).transpose(-1, -2).to(out_dtype)
+        w = position_activity(M, tau, position, method, n, 1.0, "hjn", decay)
+    return w if w.dtype == out_dtype else w.to(out_dtype)
