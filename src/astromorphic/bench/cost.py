@@ -222,7 +222,9 @@ def sorted_group_hours(hours: list[float], k: int) -> float:
 def step_basis(row: pd.Series, eval_batch_size: int) -> list[str]:
     """What a throughput row measured, and which of its inputs await a GPU measurement (``basis`` column)."""
     notes = []
-    if str(row.get("step", "")) != "train_epoch":
+    if isinstance(row.get("note"), str) and row.get("note"):
+        notes.append(str(row["note"]))
+    elif str(row.get("step", "")) != "train_epoch":
         notes.append("step: benchmark loop, not the training step (no TF32, foreach AdamW, one repeat) [awaits GPU]")
     else:
         spread = row.get("train_spread")
@@ -312,9 +314,10 @@ def cost_table(config: dict, throughput: str | Path, *, dtype: str | None = None
     return pd.concat([out, pd.DataFrame([total])], ignore_index=True)
 
 
-def markdown(table: pd.DataFrame, config: dict, throughput: str | Path, sharing: str | Path | None = None) -> str:
+def markdown(table: pd.DataFrame, config: dict, throughput: str | Path, sharing: str | Path | None = None,
+             card: str | None = None) -> str:  # fmt: skip
     device = table["device"].iloc[0]
-    unit = "GPU" if device == "cuda" else "CPU" if device == "cpu" else device
+    unit = card or ("GPU" if device == "cuda" else "CPU" if device == "cpu" else device)
     measured = f"`{throughput}`" + (f" and the sharing measured in `{sharing}`" if sharing else "")
     head = (
         f"Projected {unit}-hours of the configuration '{config.get('label') or ''}' "
@@ -340,11 +343,11 @@ def markdown(table: pd.DataFrame, config: dict, throughput: str | Path, sharing:
 
 
 def write(table: pd.DataFrame, out_stem: str | Path, config: dict, throughput: str | Path,
-          sharing: str | Path | None = None) -> list[Path]:  # fmt: skip
+          sharing: str | Path | None = None, card: str | None = None) -> list[Path]:  # fmt: skip
     out_stem = Path(out_stem)
     csv_path, md_path = out_stem.with_suffix(".csv"), out_stem.with_suffix(".md")
     aio.write_text(csv_path, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    aio.write_text(md_path, markdown(table, config, throughput, sharing))
+    aio.write_text(md_path, markdown(table, config, throughput, sharing, card))
     return [csv_path, md_path]
 
 
@@ -361,6 +364,80 @@ def group_components(config: dict) -> list[str]:
         if share > 1:
             out.append(f"train_{task}={share}")
     return out
+
+
+# ------------------------------------------------------------------------------------------------ the device script
+
+STEP_COLUMNS = ["task", "model", "dtype", "device", "unit", "batch_size", "train_throughput", "eval_throughput",
+                "step", "repeats", "train_spread", "eval_batch_size", "eval_spread", "tf32", "compile",
+                "fill_uninitialized_memory", "sync_every", "settings", "note"]  # fmt: skip
+
+
+def step_bench_inputs(folder: str | Path, fallback: str | Path, variant: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cost table's inputs from ``workflow/scripts/gpu_step_bench.py``'s CSVs in ``folder``: (throughput rows,
+    sharing rows) of one ``variant``, "eager" (the configuration as it runs: the baseline and lm stages' eager
+    rows) or "best" (the fastest run settings: the rows measured with them). A preset the call did not measure
+    takes its row of ``fallback`` (an earlier throughput file) scaled by the ratio of the task's astro step,
+    measured now, to its row there; its note says so. Sharing: the share stage's rows of the variant."""
+    folder = Path(folder)
+    steps = pd.read_csv(folder / "steps.csv")
+    steps = steps[steps["step"] == "train_epoch"]
+    share_file = folder / "share.csv"
+    share = pd.read_csv(share_file) if share_file.exists() else pd.DataFrame(columns=["variant"])
+    share = share[share["variant"] == variant]
+    best = json.loads(share["settings"].iloc[0]) if variant == "best" and len(share) else None
+    if variant == "eager":
+        chosen = steps[steps["settings"] == "{}"]
+    else:
+        if best is None:  # without a share stage, the settings of the presets stage are the best
+            rows = steps[steps["stage"] == "presets"]
+            best = json.loads(rows["settings"].iloc[0]) if len(rows) else {}
+        chosen = steps[steps["settings"] == json.dumps(best, sort_keys=True)]
+    chosen = chosen.drop_duplicates(["task", "model", "dtype"], keep="last").assign(note="")
+    old = pd.read_csv(fallback)
+    scaled = []
+    for (task, dtype), group in chosen.groupby(["task", "dtype"]):
+        anchor = group[group["model"] == "astro"]
+        if anchor.empty:
+            continue
+        ref = old[(old["task"] == task) & (old["model"] == "astro") & (old["dtype"] == dtype)]
+        if ref.empty:
+            continue
+        train_ratio = float(anchor["train_throughput"].iloc[0]) / float(ref["train_throughput"].iloc[-1])
+        eval_ratio = float(anchor["eval_throughput"].iloc[0]) / float(ref["eval_throughput"].iloc[-1])
+        for _, row in old[(old["task"] == task) & (old["dtype"] == dtype)].iterrows():
+            if row["model"] in set(group["model"]):
+                continue
+            scaled.append({**row.to_dict(), "train_throughput": row["train_throughput"] * train_ratio,
+                           "eval_throughput": row["eval_throughput"] * eval_ratio, "step": "scaled",
+                           "note": f"step: {row['model']} scaled by astro's measured step ({train_ratio:.2f}x "
+                                   f"{Path(fallback).name}) [awaits GPU per preset]"})  # fmt: skip
+    out = pd.concat([chosen, pd.DataFrame(scaled)], ignore_index=True)
+    rest = old[~old.set_index(["task", "dtype"]).index.isin(out.set_index(["task", "dtype"]).index)]
+    out = pd.concat([out, rest], ignore_index=True)  # tasks the call did not measure: the earlier file as it is
+    share_rows = share[["task", "model", "concurrency", "process", "train_throughput"]]
+    return out.reindex(columns=STEP_COLUMNS), share_rows
+
+
+def step_bench_cost(folder: str | Path, config_path: str | Path, gpu_dir: str | Path,
+                    fallback: str | Path | None = None) -> list[Path]:  # fmt: skip
+    """Write ``gpu_dir``/cost_paper.{csv,md} (the configuration as it runs, eager) and cost_paper_best.{csv,md}
+    (with the fastest settings the call measured) from the device script's CSVs in ``folder``, with the inputs
+    beside them (``folder``/throughput_<variant>.csv, share_<variant>.csv). The card is the one the CSVs name;
+    presets the call did not measure come from ``fallback`` (default: the configuration's report.cost_throughput)."""
+    folder, gpu_dir = Path(folder), Path(gpu_dir)
+    config = load_config(config_path)
+    fallback = fallback or config["report"]["cost_throughput"]
+    card = pd.read_csv(folder / "steps.csv")["gpu"].iloc[0]
+    written = []
+    for variant, stem in (("eager", "cost_paper"), ("best", "cost_paper_best")):
+        throughput, share = step_bench_inputs(folder, fallback, variant)
+        t_path, s_path = folder / f"throughput_{variant}.csv", folder / f"share_{variant}.csv"
+        aio.write_text(t_path, throughput.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        aio.write_text(s_path, share.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        table = cost_table(config, t_path, sharing=s_path if len(share) else None)
+        written += write(table, gpu_dir / stem, config, t_path, s_path if len(share) else None, card=card)
+    return written
 
 
 # ------------------------------------------------------------------------------------------------ command

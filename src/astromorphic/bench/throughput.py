@@ -34,7 +34,7 @@ from astromorphic.config import (
     validate_config,
     validate_run,
 )
-from astromorphic.training.evaluation import evaluate
+from astromorphic.training.evaluation import autocast, evaluate
 from astromorphic.runs import RunDir, fmt_cell
 from astromorphic import tasks as task_registry
 from astromorphic.tasks import REGISTRY
@@ -115,8 +115,10 @@ def measure_throughput(
     with torch_settings(threads, device, train["tf32"], train["fill_uninitialized_memory"]), \
             tempfile.TemporaryDirectory() as tmp:  # fmt: skip
         run = TrainingRun(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
-        for _ in range(warmup):
+        t0 = time.perf_counter()
+        for _ in range(warmup):  # compilation, autotuning and allocation happen here
             train_epoch(run, 1, None, 0.0, False)
+        warmup_s = time.perf_counter() - t0
         rates = []
         for _ in range(repeats):
             out = train_epoch(run, 1, None, 0.0, False)  # ends with a read of the losses: the device is done
@@ -146,8 +148,74 @@ def measure_throughput(
         "eval_min": ev["min"], "eval_max": ev["max"], "eval_spread": ev["spread"],
         "tf32": bool(train["tf32"]) and device.type == "cuda", "compile": train.get("compile") or "eager",
         "fill_uninitialized_memory": bool(train["fill_uninitialized_memory"]), "sync_every": sync_every,
-        "augment": bool(train.get("augment")),
+        "augment": bool(train.get("augment")), "warmup_s": warmup_s,
     }  # fmt: skip
+
+
+def measure_graphed_step(task: str, preset: str, config: dict, n_batches: int = 20, *, repeats: int = 3,
+                         batch_size: int | None = None, vocab_size: int | None = None) -> dict:  # fmt: skip
+    """CUDA only: the training step (gradients zeroed, forward under the run's autocast, loss, backward, gradient
+    norm, fused AdamW) captured as one CUDA graph and replayed, each step's batch (augmented as the run's)
+    copied into the graph's input tensors; the learning rate stays constant (no schedule). What a step costs
+    without launching its kernels one by one from Python: the bound that ``train.compile`` modes approach."""
+    cfg = validate_run(config, task, preset)
+    train = cfg["train"]
+    if batch_size:
+        train["batch_size"] = int(batch_size)
+    train["max_train_batches"] = int(n_batches)
+    device, bs = resolve_device(train["device"]), int(train["batch_size"])
+    if device.type != "cuda":
+        raise RuntimeError("a CUDA graph needs a CUDA device")
+    record = task_registry.get(task)
+    vocab = int(vocab_size or cfg["data"].get("vocab_size") or record.default_vocab_size or 0)
+    splits, manifest = random_splits(task, cfg, n_batches * bs, vocab)
+    with torch_settings(int(train["threads"]), device, train["tf32"], train["fill_uninitialized_memory"]), \
+            tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+        run = TrainingRun(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
+        net, data = run.net, run.data
+        params = [q for q in net.parameters() if q.requires_grad]
+        opt = torch.optim.AdamW(params, lr=train["lr"], betas=tuple(train["betas"]), eps=train["eps"],
+                                weight_decay=train["weight_decay"], fused=True, capturable=True)  # fmt: skip
+        first = next(data.train_batches(run.data_gen))
+        inputs, targets = tuple(t.clone() for t in first.inputs), first.targets.clone()
+        for q in params:
+            q.grad = torch.zeros_like(q)
+
+        def step() -> None:
+            torch._foreach_zero_([q.grad for q in params])
+            with autocast(device, run.dtype):
+                logits = net(*inputs)
+            data.loss(logits, targets).backward()
+            torch.nn.utils.get_total_norm([q.grad for q in params])
+            opt.step()
+
+        side = torch.cuda.Stream()  # warm-up on a side stream before capture, as CUDA graphs require
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        rates = []
+        for _ in range(repeats):
+            _sync(device)
+            t0, units = time.perf_counter(), 0
+            for batch in data.train_batches(run.data_gen):
+                for dst, src in zip(inputs, batch.inputs):
+                    dst.copy_(src, non_blocking=True)
+                targets.copy_(batch.targets, non_blocking=True)
+                graph.replay()
+                units += data.units(batch)
+            _sync(device)
+            rates.append(units / (time.perf_counter() - t0))
+    spread = _spread(rates)
+    return {"task": task, "model": preset, "device": device.type, "dtype": train["dtype"], "batch_size": bs,
+            "n_batches": n_batches, "unit": record.cost_unit, "step": "cuda_graph", "repeats": repeats,
+            "train_throughput": spread["median"], "train_min": spread["min"], "train_max": spread["max"],
+            "train_spread": spread["spread"], "tf32": bool(train["tf32"]),
+            "fill_uninitialized_memory": bool(train["fill_uninitialized_memory"])}  # fmt: skip
 
 
 def run_sizes(task: str, cfg: dict, lm_counts: dict | None = None) -> dict:
