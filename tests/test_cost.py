@@ -199,3 +199,12 @@ def test_runs_per_gpu_defaults_to_one():
     assert validate_config({"tasks": {"imdb": {}}})["tasks"]["imdb"]["resources"]["runs_per_gpu"] == 1
     with pytest.raises(ConfigError, match="tasks.imdb.resources.runs_per_gpu"):
         validate_config({"tasks": {"imdb": {"resources": {"runs_per_gpu": 0}}}})
+
+
+def test_speedup_needed_for_a_target():
+    table = pd.DataFrame({"task": ["a", "b", "total"], "shared_h": [90.0, 10.0, 100.0]})
+    assert cost.speedup_needed(table, 25.0) == (4.0, "a", 6.0)  # 90 / 6 + 10 = 25
+    assert cost.speedup_needed(table, 5.0)[2] is None  # b alone exceeds 5 h
+    lines = cost.target_lines(table, "GPU")
+    assert "- 24 GPU-hours (shared_h): every step 4.17x faster; or a's alone 6.43x" in lines  # 100/24; 90/(24-10)
+    assert "- 12 GPU-hours (shared_h): every step 8.33x faster; or a's alone 45.00x" in lines  # 90/(12-10)

@@ -54,6 +54,7 @@ from astromorphic import tasks as task_registry
 from astromorphic.tasks import in_order
 from astromorphic.bench.throughput import run_sizes, tokens_per_word
 
+TARGET_H = (24.0, 12.0)  # the reproduction's goal and stretch for the whole plan, in device-hours
 STARTUP_MIN = 10  # minutes added to every SLURM time request: start-up, data loading, checkpoints
 DEFAULT_MARGIN = 2.0
 COLUMNS = [
@@ -339,7 +340,25 @@ def markdown(table: pd.DataFrame, config: dict, throughput: str | Path, sharing:
     shown["sharing_speedup"] = shown["sharing_speedup"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
     for col in ("sharing_basis", "basis"):
         shown[col] = shown[col].fillna("")
-    return head + shown.to_markdown(index=False) + "\n"
+    return head + shown.to_markdown(index=False) + "\n" + target_lines(table, unit)
+
+
+def speedup_needed(table: pd.DataFrame, target_h: float) -> tuple[float, str, float | None]:
+    """(the step speed-up of every run that brings the plan's shared hours to ``target_h``; the costliest task;
+    the speed-up of that task's steps alone that does, None when the other tasks already exceed the target)."""
+    tasks = table[table["task"] != "total"].set_index("task")["shared_h"]
+    top = str(tasks.idxmax())
+    rest = float(tasks.sum() - tasks[top])
+    return float(tasks.sum()) / target_h, top, (float(tasks[top]) / (target_h - rest) if target_h > rest else None)
+
+
+def target_lines(table: pd.DataFrame, unit: str) -> str:
+    lines = []
+    for target in TARGET_H:
+        every, top, alone = speedup_needed(table, target)
+        how = f"; or {top}'s alone {alone:.2f}x" if alone else f"; {top}'s alone cannot (the other tasks exceed it)"
+        lines.append(f"- {target:g} {unit}-hours (shared_h): every step {every:.2f}x faster{how}")
+    return "\nSpeed-up of the training and evaluation steps that the shared hours need to reach:\n" + "\n".join(lines) + "\n"
 
 
 def write(table: pd.DataFrame, out_stem: str | Path, config: dict, throughput: str | Path,
