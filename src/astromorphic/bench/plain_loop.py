@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from astromorphic import tasks as task_registry
-from astromorphic.config import train_seq_len
 from astromorphic.config import require_device, train_seq_len, validate_run
 from astromorphic.training.evaluation import autocast
 from astromorphic.runs import RunDir
@@ -154,7 +153,8 @@ def compare(task: str, preset: str, config: dict, *, steps: int = 20, repeats: i
     vocab = int(vocab_size or cfg["data"].get("vocab_size") or record.default_vocab_size or 0)
     bs, seq_len = int(train["batch_size"]), int(train_seq_len(cfg)) if record.tokenized else 0
     splits, manifest = random_splits(task, cfg, steps * bs, vocab)
-    with torch_settings(int(train["threads"]), device, train["tf32"]), tempfile.TemporaryDirectory() as tmp:
+    with torch_settings(int(train["threads"]), device, train["tf32"], train["fill_uninitialized_memory"]), \
+            tempfile.TemporaryDirectory() as tmp:
         run = TrainingRun(task, preset, 0, config, cfg, RunDir(Path(tmp)), splits, manifest, device)
         plain = PlainModel(task, run.net, float(cfg["model"]["dropout"])).to(device)
         if compile_project:  # a measurement only: torch.compile of the project's model (inductor, the machine's compiler)
