@@ -166,10 +166,13 @@ def test_records_verify_re_derives_a_sample_identically(tiny_records, capsys):
     assert records.verification_sentence(table) == "2 of 4 records re-derived with this code: identical"
     # The file beside the records is not read unless given (the workflow declares it when there is one).
     assert records.verification_sentence(records.records_table(runs, tiny_records)) is None
-    result["code_hash"]["imdb"] = "0" * 64  # verified with other code: says nothing about this code
+    result["code_hash"]["imdb"] = "0" * 64  # verified with other code: says so, with the commit and the date
+    result["git_commit"], result["date"] = "0123456789abcdef", "2026-01-02T03:04:05+00:00"
     (tiny_records / records.VERIFICATION_FILE).write_text(json.dumps({"checks": [result]}))
     table = records.records_table(runs, tiny_records, tiny_records / records.VERIFICATION_FILE)
-    assert records.verification_sentence(table) is None
+    assert (table["verified"] == "").all()
+    assert records.verification_sentence(table) == ("2 of 4 records re-derived by earlier code "
+                                                    "(2 by commit 0123456, 2026-01-02: identical)")
 
 
 def test_records_verify_keeps_every_check_and_covers_every_task_and_a_variant(tiny_records, tmp_path, capsys):

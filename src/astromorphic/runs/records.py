@@ -241,7 +241,8 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
                   verification: str | Path | None = None, pins: dict[str, Pin] | None = None) -> pd.DataFrame:
     """One row per aggregated run: where it came from (``record`` or ``trained``), its status, whether the
     code that made it is the current code (``code_current``) and, for a record that ``records verify`` retrained
-    with the current code, the outcome (``verified``: ``identical`` or ``different``; empty otherwise) as the
+    with the current code, the outcome (``verified``: ``identical`` or ``different``; empty otherwise; a record
+    re-derived by earlier code only: ``verified_earlier``, the outcome with the commit and date) as the
     given ``verification`` file (``<records>/verification.json``) says; none given, no record is verified. Given
     the lock's ``pins``, also ``packages_other``: the packages of its ``run.json`` at other versions than the
     lock's (``"pandas 2.2.3 (locked 2.3.1); ..."``, empty when all match, ``packages not recorded`` when it has
@@ -264,38 +265,57 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
             "code_current": bool(task) and record.get("code_hash") == codes[task],
             "code_version": record.get("code_version", ""),
             "verified": outcome[0] if from_record and outcome and outcome[1] == codes.get(task) else "",
+            "verified_earlier": f"{outcome[0]} ({outcome[2]})" if from_record and outcome
+            and outcome[1] != codes.get(task) else "",
         })  # fmt: skip
         if pins is not None:
             packages = record.get("packages")
             rows[-1]["packages_other"] = ("; ".join(version_differences(packages, pins)) if isinstance(packages, dict)
                                           else PACKAGES_NOT_RECORDED)
-    columns = ["task", "model", "seed", "source", "status", "code_current", "code_version", "verified"]
+    columns = ["task", "model", "seed", "source", "status", "code_current", "code_version", "verified",
+               "verified_earlier"]
     return pd.DataFrame(rows, columns=columns + (["packages_other"] if pins is not None else []))
 
 
-def verification_outcomes(path: str | Path) -> dict[tuple[str, str, int], tuple[str, str]]:
-    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it), from the checks
-    of a verification file (``<records>/verification.json``), the latest check of a record winning; empty when
-    the file is not readable."""
+def verification_outcomes(path: str | Path) -> dict[tuple[str, str, int], tuple[str, str, str]]:
+    """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it, when and by which
+    commit: ``"commit abc1234, 2026-12-06"``), from the checks of a verification file
+    (``<records>/verification.json``), the latest check of a record winning; empty when the file is not readable."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         checks = data["checks"] if "checks" in data else [data]  # a file of one check, as written before
         return {(r["task"], r["model"], int(r["seed"])): ("identical" if r["identical"] else "different",
-                                                          check["code_hash"][r["task"]])
+                                                          check["code_hash"][r["task"]], _check_name(check))
                 for check in checks for r in check["runs"]}  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
 
+def _check_name(check: dict) -> str:
+    commit = str(check.get("git_commit") or "unknown commit")
+    when = str(check.get("date") or "")[:10]
+    return ", ".join(part for part in (f"commit {commit[:7]}" + ("-dirty" if commit.endswith("-dirty") else ""),
+                                       when) if part)
+
+
 def verification_sentence(table: pd.DataFrame) -> str | None:
-    """``"K of N records re-derived with this code: identical"`` (or how many differ) from a records table;
-    None when no record was re-derived with the current code."""
+    """``"K of N records re-derived with this code: identical"`` (or how many differ) from a records table; for
+    records re-derived by earlier code only, when and by which commit (``"K of N records re-derived by earlier
+    code (commit abc1234, 2026-12-06): identical"``); None when no record was re-derived."""
     if "verified" not in table.columns:
         return None
     used = table[table["source"] == "record"]
     done = used[used["verified"].fillna("").astype(str) != ""]
     if done.empty:
-        return None
+        earlier = used.get("verified_earlier", pd.Series(dtype=str)).fillna("").astype(str)
+        earlier = earlier[earlier != ""]
+        if earlier.empty:
+            return None
+        groups = earlier.str.extract(r"^(\w+) \((.*)\)$").groupby(1)[0]
+        parts = [f"{len(outcomes)} by {name}: " + ("identical" if (outcomes == "identical").all()
+                                                     else f"{(outcomes == 'identical').sum()} identical")
+                 for name, outcomes in groups]
+        return f"{len(earlier)} of {len(used)} records re-derived by earlier code ({'; '.join(parts)})"
     different = done[done["verified"] != "identical"]
     head = f"{len(done)} of {len(used)} records re-derived with this code"
     if different.empty:
