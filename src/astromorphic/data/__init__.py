@@ -40,6 +40,10 @@ All tasks:
     ``source`` (str), ``seed`` (int, 0: synthetic generators and random subsets),
     ``n_train``, ``n_test`` (int or null; synthetic: how many to generate; real: a class-balanced random
     subset, null = all), ``network_timeout`` (seconds to wait for a download host, default 10).
+imdb, cifar10:
+    ``valid_size`` (int or null: a validation split of that many training examples, class-balanced; IMDB holds
+    out whole movies, from the release's url files; synthetic: generated; null = none, and the manifest is the one
+    made before the option existed), ``valid_seed`` (the draw; null = 0): :mod:`astromorphic.data.validation`.
 imdb:
     ``seq_len`` (400; synthetic 64), ``truncation`` (head|tail), ``padding`` (right|left),
     ``lowercase`` (null = lower-case unless GloVe is used), ``min_freq`` (2; synthetic 1),

@@ -375,7 +375,9 @@ class TrainingRun:
         if self.data.audited:
             self.record["causality_audit"] = audit_run(self.net, self.data, self.device, self.dtype, self.seed)
         self.publish()
-        LOG.info("run %s after %d epochs", self.record["status"], self.record["epochs_completed"])
+        stopped = (self.record.get("stopped") or {}).get("reason")
+        LOG.info("run %s after %d epochs%s", self.record["status"], self.record["epochs_completed"],
+                 f" ({stopped})" if stopped else "")
 
     def stop_reason(self, patience: int | None) -> dict:
         """Why a finished run stopped: ``{"reason": "early_stopping", "epoch", "patience", "metric"}`` or
