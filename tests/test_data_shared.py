@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from astromorphic.data import load_prepared, prepare, source_from_dir
+import numpy as np
+
+from astromorphic.data import imdb, load_prepared, prepare, source_from_dir
 
 pytestmark = pytest.mark.shared_data
 DATA_DIR_ENV = "ASTRO_DATA_DIR"
@@ -41,6 +43,20 @@ def test_imdb_full_from_archives(tmp_path):
     vocab = json.loads((tmp_path / "imdb" / "vocab.json").read_text())
     first = [vocab[i] for i in splits["train"]["tokens"][12500][:5].tolist()]  # train/pos/0_9.txt
     assert first == ["bromwell", "high", "is", "a", "cartoon"]
+
+
+def test_imdb_validation_split_holds_out_whole_movies_of_the_release():
+    data = need("imdb/aclImdb_train.tar.gz", "imdb/aclImdb_test.tar.gz")
+    urls: dict = {}
+    reviews, _ = imdb.read_aclimdb(data / "imdb", urls)
+    movies = {s: imdb.review_movies(reviews[s], urls, s, "release") for s in imdb.SPLITS}
+    texts = {s: ([r[3] for r in reviews[s]], np.array([r[0] for r in reviews[s]])) for s in imdb.SPLITS}
+    out, out_movies, entry = imdb.split_by_movie(texts, movies, 2500, 0, "aclimdb")
+    counts = imdb.movie_counts(out_movies)
+    assert entry["class_counts"] == [1250, 1250] and len(out["train"][1]) == 22500
+    assert counts["shared_movies"]["train-valid"] == 0 and counts["shared_movies"]["valid-test"] == 0
+    assert counts["movies"] == {"train": 3113, "valid": 343, "test": 3581}
+    assert len(set(movies["train"])) == 3113 + 343
 
 
 def test_cifar10_full_from_jpeg_archives(tmp_path):

@@ -25,6 +25,9 @@ class Task:
     language_model: bool  # causal LM: perplexities, causality audit, ``lm_extra_models``, LM curves figure
     selection_metric: str  # the metrics.csv column that picks a run's ``best`` epoch (from epoch 1)
     selection_higher_is_better: bool  # best = the highest value of selection_metric (else the lowest)
+    # With a validation split (data.valid_size), the column that picks ``best`` and that early stopping watches
+    # instead (same direction); None: selection_metric is already measured on held-out data (the LM's).
+    valid_selection_metric: str | None
     metric: str  # the reported test metric (Table I, controls, sweep): a metrics.csv column
     supplementary_table: str  # the table of its hyper-parameters (tableS1, ...)
     fig4_panel: str | None  # Fig. 4 panel letter of its learning curves; None: no panel
@@ -33,7 +36,8 @@ class Task:
     paper_eval_units: int  # cost_unit per evaluation at paper scale
     speedup_pairs: tuple[tuple[str, str], ...]  # (fast, slow) presets of the paper's learning-speed statements
     data_keys: tuple[str, ...] = ()  # run.json keys shown in its supplementary table besides the config's
-    evaluated_splits: tuple[str, ...] = ("test",)  # the splits its runs evaluate (data provenance line)
+    evaluated_splits: tuple[str, ...] = ("test",)  # the splits its runs evaluate (data provenance line); a
+    # classifier prepared with a validation split evaluates it too (the prepared data's manifest says so)
     n_classes: int | None = None  # classifiers: the number of classes (speed tests on random inputs)
     default_vocab_size: int | None = None  # token inputs: vocabulary of speed tests when the data name none
     fixed_seq_len: int | None = None  # inputs that are not token windows: the sequence length the model sees
@@ -56,16 +60,16 @@ REGISTRY: tuple[Task, ...] = (
     Task(
         name="imdb", display_name="IMDB", data_module="astromorphic.data.imdb", task_data="TextData",
         model_class="TextClassifier", config_section="ImdbTask", language_model=False,
-        selection_metric="test_acc", selection_higher_is_better=True, metric="test_acc",
-        supplementary_table="tableS1", fig4_panel="a", cost_unit="samples",
+        selection_metric="test_acc", selection_higher_is_better=True, valid_selection_metric="valid_acc",
+        metric="test_acc", supplementary_table="tableS1", fig4_panel="a", cost_unit="samples",
         paper_train_units=25_000, paper_eval_units=25_000, speedup_pairs=_FIG4_SPEEDUPS,
         data_keys=("data_used.embedding", "data_used.tokenizer"), n_classes=2, default_vocab_size=20_000,
     ),
     Task(
         name="cifar10", display_name="CIFAR-10", data_module="astromorphic.data.cifar10", task_data="ImageData",
         model_class="VisionClassifier", config_section="Cifar10Task", language_model=False,
-        selection_metric="test_acc", selection_higher_is_better=True, metric="test_acc",
-        supplementary_table="tableS2", fig4_panel="b", cost_unit="samples",
+        selection_metric="test_acc", selection_higher_is_better=True, valid_selection_metric="valid_acc",
+        metric="test_acc", supplementary_table="tableS2", fig4_panel="b", cost_unit="samples",
         paper_train_units=50_000, paper_eval_units=10_000, speedup_pairs=_FIG4_SPEEDUPS,
         data_keys=("data_used.embedding",), n_classes=10, fixed_seq_len=256,  # 16 x 16 patches
     ),
@@ -73,7 +77,8 @@ REGISTRY: tuple[Task, ...] = (
         # Token counts of the word-level release; GPT-2 tokens of the raw text are about 15 % more.
         name="wikitext2", display_name="WikiText-2", data_module="astromorphic.data.wikitext2", task_data="LMData",
         model_class="DecoderLM", config_section="WikiText2Task", language_model=True,
-        selection_metric="valid_ppl", selection_higher_is_better=False, metric="test_ppl",
+        selection_metric="valid_ppl", selection_higher_is_better=False, valid_selection_metric=None,
+        metric="test_ppl",
         supplementary_table="tableS3", fig4_panel=None, cost_unit="tokens",
         paper_train_units=2_088_628, paper_eval_units=217_646 + 245_569, speedup_pairs=(),
         data_keys=("data_used.embedding", "data_used.tokenizer"), evaluated_splits=("valid", "test"),

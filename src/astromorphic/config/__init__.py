@@ -429,12 +429,15 @@ RUNTIME_KEYS = {"train": ("threads", "device", "sync_every", "tf32", "fill_unini
 # fingerprint. The learning curve measures and does not change what a run computes (it evaluates in evaluation
 # mode and draws no random numbers); the language model's compacted output vocabulary and held-out text change
 # the data, and are in the fingerprint whenever they are set; a compiled model (train.compile) rounds in fused
-# kernels, so a compiled run has a fingerprint of its own.
+# kernels, so a compiled run has a fingerprint of its own. A validation split (data.valid_size) changes the
+# training data and the selected epoch, early stopping (train.early_stopping) the epochs a run trains.
 OPTIONAL_KEYS = (
     ("train", "curve_every_steps", "curve_samples"),
     ("train", "compile"),
     ("data", "compact_vocab"),
     ("data", "held_out"),
+    ("data", "valid_size", "valid_seed"),
+    ("train", "early_stopping"),
 )
 
 

@@ -49,7 +49,17 @@ class _DataOptions(Section):
         return out
 
 
-class ImdbData(_DataOptions):
+class _ClassifierData(_DataOptions):
+    """Options of the classifiers' data: a validation split held out of the training data."""
+
+    valid_size: Optional[PosInt] = Field(
+        None, description="validation examples held out of the training split (class-balanced; IMDB: whole movies); "
+        "null = no validation split (selection on the test split)"
+    )
+    valid_seed: Optional[Seed] = Field(None, description="the draw of the validation split; null = 0")
+
+
+class ImdbData(_ClassifierData):
     REAL: ClassVar[dict[str, Any]] = {
         "seq_len": 400,
         "truncation": "head",  # keep the first seq_len tokens ("tail": the last)
@@ -89,7 +99,7 @@ class ImdbData(_DataOptions):
         return value
 
 
-class Cifar10Data(_DataOptions):
+class Cifar10Data(_ClassifierData):
     REAL: ClassVar[dict[str, Any]] = {"download": True, "verify_md5": True}
     SYNTHETIC: ClassVar[dict[str, Any]] = {"n_train": 2000, "n_test": 1000}
 
@@ -247,8 +257,13 @@ class TrainConfig(Section):
         None, description="read losses and gradient norms back every n steps; null: 1 on the CPU, 50 on CUDA"
     )
     eval_batch_size: Optional[PosInt] = Field(None, description="null = batch_size")
+    early_stopping: Optional[PosInt] = Field(
+        None, description="with a validation split: stop when valid_acc has not improved for this many epochs "
+        "(epochs is then the maximum); null = off"
+    )
     curve_every_steps: Optional[PosInt] = Field(
-        None, description="learning curve: evaluate on a fixed held-out subset every n optimiser steps; null = off"
+        None, description="learning curve: evaluate on a fixed held-out subset (the validation split when there is "
+        "one) every n optimiser steps; null = off"
     )
     curve_samples: PosInt = Field(
         1000, description="learning curve: examples of the fixed subset (LM: windows of the validation split)"
@@ -319,6 +334,9 @@ class TaskConfig(Section):
             train.threads = self.resources.threads
         if train.eval_batch_size is None:
             train.eval_batch_size = train.batch_size
+        if train.early_stopping is not None and getattr(self.data, "valid_size", 0) is None:
+            raise ValueError("train.early_stopping stops on the validation accuracy: set data.valid_size (a "
+                             "validation split) or leave early_stopping null")
         if hasattr(self.data, "seq_len"):
             if self.data.seq_len is None:  # the model's length unless the data say otherwise (paper: equal)
                 self.data.seq_len = self.model.max_len

@@ -40,6 +40,10 @@ All tasks:
     ``source`` (str), ``seed`` (int, 0: synthetic generators and random subsets),
     ``n_train``, ``n_test`` (int or null; synthetic: how many to generate; real: a class-balanced random
     subset, null = all), ``network_timeout`` (seconds to wait for a download host, default 10).
+imdb, cifar10:
+    ``valid_size`` (int or null: a validation split of that many training examples, class-balanced; IMDB holds
+    out whole movies, from the release's url files; synthetic: generated; null = none, and the manifest is the one
+    made before the option existed), ``valid_seed`` (the draw; null = 0): :mod:`astromorphic.data.validation`.
 imdb:
     ``seq_len`` (400; synthetic 64), ``truncation`` (head|tail), ``padding`` (right|left),
     ``lowercase`` (null = lower-case unless GloVe is used), ``min_freq`` (2; synthetic 1),
@@ -82,7 +86,7 @@ from astromorphic.data.common import (
     SourceUnavailableError,
 )
 from astromorphic import __version__
-from astromorphic.data import common
+from astromorphic.data import common, validation
 from astromorphic import io as aio
 from astromorphic.config import seed_arg
 from astromorphic.config import ConfigError, apply_overrides, parse_assignment
@@ -91,6 +95,7 @@ __all__ = [
     "MANIFEST_NAME",
     "TASKS",
     "TIMING_NAME",
+    "VALIDATION_OPTIONS",
     "DataError",
     "SourceUnavailableError",
     "load_embedding",
@@ -112,6 +117,11 @@ def _task_module(task: str):
     return importlib.import_module(TASKS[task])
 
 
+# The options of a validation split (astromorphic.data.validation), added after data were prepared: left out of the
+# manifest without one (valid_size null), so that data prepared without them keep their manifest.
+VALIDATION_OPTIONS = ("valid_size", "valid_seed")
+
+
 def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict[str, Any]:
     """Prepare one task's data into ``out_dir`` and return the manifest.
 
@@ -130,7 +140,8 @@ def prepare(task: str, source: str, out_dir: str | Path, **options: Any) -> dict
         "source_spec": source,
         "timing_file": TIMING_NAME,  # wall-clock times stay out of the manifest, which must be deterministic
         **manifest,
-        "options": {k: opts[k] for k in sorted(opts)},
+        "options": {k: opts[k] for k in sorted(opts)
+                    if k not in VALIDATION_OPTIONS or opts.get("valid_size") is not None},  # fmt: skip
     }
     with timer.stage("write"):
         common.write_prepared(out_dir, files, manifest)
@@ -199,7 +210,19 @@ def check_prepared(directory: str | Path, task: str, data_cfg: dict[str, Any] | 
         if want is not None and options.get(key) is not None and options[key] != want:  # None: not used there
             raise DataError(f"{path}: prepared with {key}={options[key]!r} but tasks.{task}.data.{key} is {want!r}; "
                             "prepare the data again under this configuration")
+    if data_cfg is not None:  # a validation split decides what trains and what selects: it must be the one asked for
+        have, want = _validation_draw(options), _validation_draw(data_cfg)
+        if have != want:
+            said = lambda d: f"valid_size={d[0]}, valid_seed={d[1]}" if d else "no validation split"  # noqa: E731
+            raise DataError(f"{path}: prepared with {said(have)} but tasks.{task}.data asks for {said(want)}; prepare "
+                            "the data again under this configuration")
     return manifest
+
+
+def _validation_draw(options: dict[str, Any]) -> tuple[int, int] | None:
+    size = options.get("valid_size")
+    seed = options.get("valid_seed")
+    return None if size is None else (int(size), validation.DEFAULT_SEED if seed is None else int(seed))
 
 
 def load_prepared(directory: str | Path, verify: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:

@@ -108,15 +108,25 @@ class TaskData:
 
 
 class ClassificationData(TaskData):
+    """A classifier's batches. With a validation split (prepared with ``data.valid_size``) every evaluation
+    measures ``valid_acc`` and ``test_acc``, and the learning curve is measured on the validation split: the run
+    selects its epoch on ``valid_acc`` (:func:`astromorphic.runs.summarise`) and never on the test split."""
+
     eval_split = "test"
-    metrics = ("test_acc",)
+    valid_split = "valid"
+    metrics: tuple[str, ...] = ("test_acc",)
 
     def __init__(self, splits, manifest, cfg):
         super().__init__(splits, manifest, cfg)
         self.n_train = int(splits["train"]["labels"].shape[0])
         cap = self.train_cfg.get("max_eval_samples")
-        n_test = int(splits[self.eval_split]["labels"].shape[0])
-        self.n_eval = min(n_test, cap) if cap else n_test
+        self.scored = tuple(s for s in (self.valid_split, self.eval_split) if s in splits)  # the splits evaluated
+        self.metrics = tuple(f"{s}_acc" for s in self.scored)
+        sizes = {s: int(splits[s]["labels"].shape[0]) for s in self.scored}
+        self.n_scored = {s: min(n, cap) if cap else n for s, n in sizes.items()}
+        self.n_eval = self.n_scored[self.eval_split]
+        self.curve_split = self.valid_split if self.valid_split in splits else self.eval_split
+        self.curve_metric = f"{self.curve_split}_acc"
 
     def n_train_batches(self) -> int:
         return self._capped(math.ceil(self.n_train / self.train_cfg["batch_size"]))
@@ -127,36 +137,41 @@ class ClassificationData(TaskData):
         for i in range(self.n_train_batches()):
             yield self._batch("train", order[i * bs : (i + 1) * bs], gen)
 
-    def eval_batches(self) -> Iterator[Batch]:
-        bs = self.train_cfg["eval_batch_size"]
-        for start in range(0, self.n_eval, bs):
-            yield self._batch(self.eval_split, torch.arange(start, min(start + bs, self.n_eval)), None)
+    def eval_batches(self, split: str | None = None) -> Iterator[Batch]:
+        split = split or self.eval_split
+        bs, n = self.train_cfg["eval_batch_size"], self.n_scored[split]
+        for start in range(0, n, bs):
+            yield self._batch(split, torch.arange(start, min(start + bs, n)), None)
 
     def probe_batch(self):
         n = min(self.train_cfg["probe_samples"], self.n_eval)
         return self._batch(self.eval_split, torch.arange(n), None)
 
     def evaluate(self, forward):
-        correct, total = torch.zeros((), dtype=torch.int64, device=self.device), 0
-        for batch in self.eval_batches():
-            logits = forward(batch)
-            correct += (logits.argmax(-1) == batch.targets.to(logits.device)).sum()
-            total += batch.samples
-        return {"test_acc": int(correct) / total if total else float("nan")}
-
-    curve_metric = "test_acc"
+        """The accuracy on each evaluated split (``valid_acc`` with a validation split, ``test_acc``)."""
+        out = {}
+        for split in self.scored:
+            correct, total = torch.zeros((), dtype=torch.int64, device=self.device), 0
+            for batch in self.eval_batches(split):
+                logits = forward(batch)
+                correct += (logits.argmax(-1) == batch.targets.to(logits.device)).sum()
+                total += batch.samples
+            out[f"{split}_acc"] = int(correct) / total if total else float("nan")
+        return out
 
     def curve_indices(self) -> torch.Tensor:
-        """A fixed subset of the evaluation split (the same for every run and seed: a shuffle seeded with 0,
-        so that a split ordered by class gives a class-balanced subset)."""
-        n = min(int(self.train_cfg["curve_samples"]), self.n_eval)
-        return torch.randperm(self.n_eval, generator=torch.Generator().manual_seed(0))[:n].sort().values
+        """A fixed subset of the learning curve's split (the validation split when there is one, else the test
+        split; the same for every run and seed: a shuffle seeded with 0, so that a split ordered by class gives a
+        class-balanced subset)."""
+        total = self.n_scored[self.curve_split]
+        n = min(int(self.train_cfg["curve_samples"]), total)
+        return torch.randperm(total, generator=torch.Generator().manual_seed(0))[:n].sort().values
 
     def curve_point(self, forward):
         idx, bs = self.curve_indices(), self.train_cfg["eval_batch_size"]
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         for start in range(0, len(idx), bs):
-            batch = self._batch(self.eval_split, idx[start : start + bs], None)
+            batch = self._batch(self.curve_split, idx[start : start + bs], None)
             correct += (forward(batch).argmax(-1) == batch.targets).sum()
         return (int(correct) / len(idx) if len(idx) else float("nan")), len(idx)
 

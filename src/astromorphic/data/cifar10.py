@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from astromorphic.data import common, synthetic
+from astromorphic.data import common, synthetic, validation
 from astromorphic.data.common import DataError, SourceUnavailableError
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -460,9 +460,12 @@ def _generate(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> t
     sizes = {s: common.require_int(opts, f"n_{s}") for s in SPLITS}
     with timer.stage("generate"):
         data = {s: synthetic.cifar_like(sizes[s], seeds[s]) for s in SPLITS}
+        extra, valid_entry = validation.synthetic_split(opts, SPLITS, data, synthetic.cifar_like,
+                                                        len(synthetic.CIFAR_LIKE_CLASSES))
     rule = "class = arrangement of three bright blobs of random colours on a 3x3 grid (row, column, diagonal, ...)"
-    record = common.synthetic_record("cifar_like", rule, seed=seed, test_seed=seeds["test"])
-    return data, {**record, "inputs": [], "class_names": list(synthetic.CIFAR_LIKE_CLASSES)}
+    record = common.synthetic_record("cifar_like", rule, seed=seed, test_seed=seeds["test"], **extra)
+    return data, {**record, "inputs": [], "class_names": list(synthetic.CIFAR_LIKE_CLASSES),
+                  **({"validation": valid_entry} if valid_entry else {})}
 
 
 SOURCES = {"imagefolder": _from_imagefolder, "torchvision": _from_torchvision, "synthetic": _generate}
@@ -480,14 +483,19 @@ def prepare(
     data, read_info = common.read_source("cifar10", kind, arg, opts, timer, SOURCES, SOURCE_FORMS)
     class_names = list(read_info["class_names"])
     n_classes = len(class_names)
+    valid = validation.valid_options(opts, n_classes, "cifar10")
     subsets: dict[str, Any] = {}
+    valid_record = None
     if kind != "synthetic":
+        if valid is not None:
+            data, valid_record = split_valid(data, *valid, n_classes)
         data, subsets = common.balanced_subsets(data, opts, n_classes, "cifar10")
+    splits = tuple(s for s in ("train", validation.SPLIT, "test") if s in data)
     with timer.stage("statistics"):
         mean, std = channel_stats(data["train"][0])
     files = {}
     with timer.stage("serialize"):
-        for split in SPLITS:
+        for split in splits:
             images, labels = data[split]
             files[f"{split}.pt"] = common.tensor_file_bytes(
                 {"images": torch.from_numpy(images), "labels": torch.from_numpy(labels)}
@@ -495,16 +503,30 @@ def prepare(
     manifest = {"task": "cifar10", "source": kind, "synthetic": kind == "synthetic", **read_info}
     manifest.update(
         {
-            "splits": list(SPLITS),
-            "counts": {s: {"examples": len(data[s][1])} for s in SPLITS},
+            "splits": list(splits),
+            "counts": {s: {"examples": len(data[s][1])} for s in splits},
             "subsets": subsets,
             "n_classes": n_classes,
             "class_names": class_names,
-            "class_balance": {s: common.class_counts(data[s][1], n_classes) for s in SPLITS},
+            "class_balance": {s: common.class_counts(data[s][1], n_classes) for s in splits},
             "image_shape": [3, IMAGE_SIZE, IMAGE_SIZE],
             "mean": mean,
             "std": std,
             "stats_of": "train split, per channel, [0, 1] units, population std",
         }
     )
+    if valid_record is not None:
+        manifest["validation"] = valid_record
     return files, manifest
+
+
+def split_valid(data: dict, size: int, seed: int, n_classes: int) -> tuple[dict, dict]:
+    """The validation split: a class-balanced random draw of the training images
+    (:func:`astromorphic.data.validation.balanced_draw`); the data with it, and the manifest's validation entry."""
+    images, labels = data["train"]
+    idx = validation.balanced_draw(labels, size, n_classes, seed, "cifar10 train")
+    held, rest = validation.split_off(images, labels, idx)
+    rule = ("a class-balanced random draw of valid_size / 10 training images per class; the training images are the "
+            "others (n_train subsets are drawn from them)")
+    entry = validation.record(size, seed, held[1], n_classes, validation.from_train(len(labels)), rule)
+    return {**data, "train": rest, validation.SPLIT: held}, entry

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from astromorphic.data import common, synthetic
+from astromorphic.data import common, synthetic, validation
 from astromorphic.data.common import DataError
 
 CLASS_NAMES = ("neg", "pos")
@@ -45,6 +45,8 @@ ACL_EXPECTED = "the aclImdb folder (aclImdb/{train,test}/{pos,neg}/<id>_<rating>
 LOCAL_FORMATS = "an aclImdb/ folder, train/ and test/ folders of it, or .tar.gz archives of it (aclImdb_v1.tar.gz)"
 
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_URLS = re.compile(r"(?:^|/)(train|test)/urls_(pos|neg)\.txt$")  # line i: the IMDb page of review id i's movie
+_TITLE = re.compile(r"/title/(tt\d+)")
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 
@@ -74,20 +76,31 @@ def local_source(folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def read_aclimdb(path: str | Path) -> tuple[dict[str, list[tuple[int, int, int, str]]], list[dict[str, Any]]]:
-    """Reviews per split as ``(label, id, rating, text)`` sorted by label then id, and input file records."""
+def read_aclimdb(
+    path: str | Path, urls: dict[tuple[str, int], list[str]] | None = None
+) -> tuple[dict[str, list[tuple[int, int, int, str]]], list[dict[str, Any]]]:
+    """Reviews per split as ``(label, id, rating, text)`` sorted by label then id, and input file records.
+
+    With a dict ``urls``, the release's ``urls_pos.txt`` / ``urls_neg.txt`` are read into it as well:
+    ``{(split, label): lines}``, line i the IMDb page of the movie of review id i (:func:`review_movies`)."""
     path = Path(path)
     root, archives = _acl_layout(path)
     found: dict[tuple[str, int], dict[int, tuple[int, str]]] = {}
     inputs: list[dict[str, Any]] = []
     if root is not None:
         inputs.append(_read_acl_tree(root, found))
+        if urls is not None:
+            inputs += _read_url_files(root, urls)
     what = "gzip'd tar archive of aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt review files"
+    wanted = (lambda n: bool(_MEMBER.search(n) or _URLS.search(n))) if urls is not None else _MEMBER.search
     for archive in archives:
-        members, record = common.read_archive(archive, lambda n: bool(_MEMBER.search(n)), what, "reviews")
+        members, record = common.read_archive(archive, lambda n: bool(wanted(n)), what, "reviews")
         for name, data in members:
-            if data is not None:
+            if data is not None and _URLS.search(name):
+                _add_urls(urls, name, data, str(archive))
+            elif data is not None:
                 _add_review(found, name, data, str(archive))
+        record["reviews"] = sum(1 for name, data in members if data is not None and _MEMBER.search(name))
         inputs.append(record)
     out: dict[str, list[tuple[int, int, int, str]]] = {}
     for split in SPLITS:
@@ -133,6 +146,45 @@ def _add_review(found: dict, name: str, data: bytes, origin: str) -> None:
     except UnicodeDecodeError as exc:
         raise DataError(f"{origin}: {name} is not UTF-8 text ({exc})") from exc
     bucket[rid] = (rating, text)
+
+
+def _add_urls(urls: dict, name: str, data: bytes, origin: str) -> None:
+    m = _URLS.search(name)
+    assert m is not None
+    try:
+        urls[(m.group(1), CLASS_NAMES.index(m.group(2)))] = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{origin}: {name} is not UTF-8 text ({exc})") from exc
+
+
+def _read_url_files(root: Path, urls: dict) -> list[dict[str, Any]]:
+    """The url files of an aclImdb folder into ``urls``; their input records."""
+    records = []
+    for split in SPLITS:
+        for label in CLASS_NAMES:
+            path = root / split / f"urls_{label}.txt"
+            if path.is_file():
+                _add_urls(urls, path.relative_to(root).as_posix(), path.read_bytes(), str(path))
+                records.append(common.file_record(path, path.relative_to(root.parent).as_posix()))
+    return records
+
+
+def review_movies(reviews: list[tuple[int, int, int, str]], urls: dict, split: str, where: str) -> list[str]:
+    """The movie (IMDb title id, ``tt0453418``) of each review ``(label, id, rating, text)`` of ``split``, from
+    line ``id`` of its class's url file; a :class:`DataError` naming the file when one is missing or short."""
+    movies = []
+    for label, rid, _, _ in reviews:
+        lines = urls.get((split, label))
+        if lines is None:
+            raise DataError(f"{where}: no aclImdb/{split}/urls_{CLASS_NAMES[label]}.txt (each review's movie, in the "
+                            "official release); a validation split by movie needs it: copy it beside the reviews "
+                            "or set data.valid_size null")
+        if rid >= len(lines):
+            raise DataError(f"{where}: aclImdb/{split}/urls_{CLASS_NAMES[label]}.txt has {len(lines)} lines, none for "
+                            f"review {rid}; use the file of the official release")
+        found = _TITLE.search(lines[rid])
+        movies.append(found.group(1) if found else lines[rid].strip())
+    return movies
 
 
 def _read_acl_tree(root: Path, found: dict) -> dict[str, Any]:
@@ -263,15 +315,21 @@ def encode(
 
 
 # ------------------------------------------------------------------------------------------------ sources
-# Each reader returns ({split: (texts, labels as int64 array)}, manifest entries including "inputs").
+# Each reader returns ({split: (texts, labels as int64 array)}, manifest entries including "inputs"); with a
+# validation split (option valid_size), the official release's also holds "movies" ({split: movie of each review},
+# taken out before the manifest is written) and a synthetic stand-in generates a "valid" split.
 
 
 def _from_aclimdb(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
     path = common.need_path("aclimdb", arg, "the aclImdb folder or its .tar.gz archives")
+    urls: dict | None = {} if opts.get("valid_size") is not None else None
     with timer.stage("read"):
-        reviews, inputs = read_aclimdb(path)
+        reviews, inputs = read_aclimdb(path, urls)
     data = {s: ([r[3] for r in reviews[s]], np.array([r[0] for r in reviews[s]], dtype=np.int64)) for s in SPLITS}
-    return data, {"source_path": path, "inputs": inputs}
+    info: dict[str, Any] = {"source_path": path, "inputs": inputs}
+    if urls is not None:
+        info["movies"] = {s: review_movies(reviews[s], urls, s, path) for s in SPLITS}
+    return data, info
 
 
 def _from_hf(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> tuple[dict, dict]:
@@ -288,13 +346,16 @@ def _generate(arg: str | None, opts: dict[str, Any], timer: common.Timings) -> t
     with timer.stage("read"):
         sizes = {s: common.require_int(opts, f"n_{s}", 2) for s in SPLITS}
         data = {s: synthetic.imdb_like(sizes[s], seq_len, vocab_size, seeds[s]) for s in SPLITS}
+        generate = lambda n, at: synthetic.imdb_like(n, seq_len, vocab_size, at)  # noqa: E731
+        extra, valid_entry = validation.synthetic_split(opts, SPLITS, data, generate, len(CLASS_NAMES))
     rule = (
         f"a negator flips the next sentiment word within {synthetic.NEGATION_SCOPE} tokens; after negation all "
         f"sentiment words agree with the label; {synthetic.NEGATION_RATE:.0%} of sentiment words are negated; "
         "stray negators are distractors"
     )
-    record = common.synthetic_record("imdb_like", rule, seed=seed, test_seed=seeds["test"], vocab_size=vocab_size)
-    return data, {**record, "inputs": []}
+    record = common.synthetic_record("imdb_like", rule, seed=seed, test_seed=seeds["test"], vocab_size=vocab_size,
+                                     **extra)
+    return data, {**record, "inputs": [], **({"validation": valid_entry} if valid_entry else {})}
 
 
 SOURCES = {"aclimdb": _from_aclimdb, "hf": _from_hf, "synthetic": _generate}
@@ -349,14 +410,22 @@ def prepare(
         import torch
 
     settings = _settings(kind, opts)
+    valid = validation.valid_options(opts, len(CLASS_NAMES), "imdb")
     data, read_info = common.read_source("imdb", kind, arg, opts, timer, SOURCES, SOURCE_FORMS)
+    movies = read_info.pop("movies", None)
     subsets: dict[str, Any] = {}
+    valid_record = None
     if kind != "synthetic":
-        data, subsets = common.balanced_subsets(data, opts, len(CLASS_NAMES), "imdb", minimum=2)
+        if valid is not None:
+            data, movies, valid_record = split_by_movie(data, movies, *valid, source=kind)
+        data, movies, subsets = _subsets(data, movies, opts)
+        if valid_record is not None:
+            valid_record.update(movie_counts(movies))
+    splits = tuple(s for s in ("train", validation.SPLIT, "test") if s in data)
     with timer.stage("tokenize"):
         token_lists = {
             s: [tokenize(t, settings["lowercase"]) for t in common.progress(data[s][0], desc=f"tokenize {s}")]
-            for s in SPLITS
+            for s in splits
         }
     with timer.stage("vocabulary"):
         counts: Counter = Counter()
@@ -371,7 +440,7 @@ def prepare(
         vocab = build_vocabulary(counts, settings["min_freq"], settings["max_vocab"])
     stoi = {w: i for i, w in enumerate(vocab)}
     length_stats = {}
-    for split in SPLITS:
+    for split in splits:
         with timer.stage("encode"):
             tokens, lengths, length_stats[split] = encode(
                 token_lists[split], stoi, opts["seq_len"], opts["truncation"], opts["padding"]
@@ -381,20 +450,65 @@ def prepare(
             files[f"{split}.pt"] = common.tensor_file_bytes({k: torch.from_numpy(v) for k, v in arrays.items()})
     files["vocab.json"] = common.json_list_bytes(vocab)
     manifest = {"task": "imdb", "source": kind, "synthetic": kind == "synthetic", **read_info, "subsets": subsets}
-    manifest.update(_manifest_entries(data, vocab, counts, settings, opts, embedding_info, length_stats))
+    manifest.update(_manifest_entries(splits, data, vocab, counts, settings, opts, embedding_info, length_stats))
+    if valid_record is not None:
+        manifest["validation"] = valid_record
     return files, manifest
 
 
+def split_by_movie(data: dict, movies: dict | None, size: int, seed: int, source: str) -> tuple[dict, dict, dict]:
+    """The validation split of the training reviews, by movie (:func:`astromorphic.data.validation.group_draw`):
+    ``(data and movies per split with a valid split, the manifest's validation entry)``."""
+    if movies is None:
+        raise DataError(f"tasks.imdb.data.valid_size: the {source} source does not say which movie each review is "
+                        "about, and a validation split must hold out whole movies; use --source aclimdb:PATH (the "
+                        "official release, with its urls_pos.txt / urls_neg.txt) or set valid_size null")
+    texts, labels = data["train"]
+    idx = validation.group_draw(labels, movies["train"], size, len(CLASS_NAMES), seed, "imdb train reviews by movie")
+    held, rest = validation.split_off(texts, labels, idx)
+    held_movies, rest_movies = validation.split_off(movies["train"], labels, idx)
+    out = {**data, "train": rest, validation.SPLIT: held}
+    out_movies = {**movies, "train": rest_movies[0], validation.SPLIT: held_movies[0]}
+    rule = ("whole movies (the IMDb title of each review's URL in urls_pos.txt / urls_neg.txt) in a random order, each "
+            "taken while no class exceeds valid_size / 2 reviews, until both classes have exactly that many (the first "
+            "order drawn with valid_seed that fills them); the training reviews are the others (n_train subsets are "
+            "drawn from them)")
+    return out, out_movies, validation.record(size, seed, held[1], len(CLASS_NAMES), validation.from_train(len(labels)),
+                                              rule)
+
+
+def movie_counts(movies: dict[str, list[str]]) -> dict[str, Any]:
+    """The manifest's movie counts per split and the movies each pair of splits shares; a :class:`DataError` when
+    the training and validation reviews share one (never, by construction: checked all the same)."""
+    ordered = {s: movies[s] for s in ("train", validation.SPLIT, "test") if s in movies}
+    shared = validation.shared_groups(ordered)
+    if shared.get(f"train-{validation.SPLIT}"):
+        raise DataError(f"imdb: {shared['train-valid']} movies are in both the training and the validation reviews")
+    return {"movies": {s: len(set(m)) for s, m in ordered.items()}, "shared_movies": shared}
+
+
+def _subsets(data: dict, movies: dict | None, opts: dict) -> tuple[dict, dict | None, dict]:
+    """Options ``n_<split>`` (:func:`astromorphic.data.common.balanced_subsets`) applied to the reviews and their
+    movies alike."""
+    index = {s: (np.arange(len(labels)), labels) for s, (_, labels) in data.items()}
+    picked, subsets = common.balanced_subsets(index, opts, len(CLASS_NAMES), "imdb", minimum=2)
+    out = {s: ([data[s][0][i] for i in picked[s][0]], picked[s][1]) for s in data}
+    if movies is not None:
+        movies = {s: [movies[s][i] for i in picked[s][0]] for s in movies}
+    return out, movies, subsets
+
+
 def _manifest_entries(
-    data: dict, vocab: list[str], counts: Counter, settings: dict, opts: dict, embedding: dict | None, lengths: dict
+    splits: tuple[str, ...], data: dict, vocab: list[str], counts: Counter, settings: dict, opts: dict,
+    embedding: dict | None, lengths: dict,
 ) -> dict[str, Any]:
     lowercase, use_glove = settings["lowercase"], settings["use_glove"]
     return {
-        "splits": list(SPLITS),
-        "counts": {s: {"examples": len(data[s][1])} for s in SPLITS},
+        "splits": list(splits),
+        "counts": {s: {"examples": len(data[s][1])} for s in splits},
         "n_classes": 2,
         "class_names": list(CLASS_NAMES),
-        "class_balance": {s: common.class_counts(data[s][1], 2) for s in SPLITS},
+        "class_balance": {s: common.class_counts(data[s][1], 2) for s in splits},
         "vocab_size": len(vocab),
         "pad_id": PAD_ID,
         "unk_id": UNK_ID,

@@ -15,8 +15,10 @@ A run directory (``results/runs/<task>/<model>/seed<k>/``) holds
 
 The run summary is computed here once (:func:`summarise`) and stored in ``run.json``; aggregation and
 tables read it. ``final`` is the last completed epoch; ``best`` is the epoch chosen by the task's selection
-metric (classifiers: highest test accuracy; LM: lowest validation perplexity), counted from epoch 1, so the
-untrained model is never reported as a result.
+metric (classifiers with a validation split: highest validation accuracy; without one, as in records made before
+validation splits: highest test accuracy; LM: lowest validation perplexity), counted from epoch 1, so the
+untrained model is never reported as a result. Early stopping (``train.early_stopping``) ends a run at the epoch
+:func:`early_stop_epoch` derives from the metric rows; ``run.json`` says why a run stopped (``stopped``).
 
 The run fingerprint (:func:`fingerprint`) hashes everything that determines a run's numbers: the task,
 model and seed, the run section of the configuration, the prepared data (manifest checksum) and the code
@@ -63,8 +65,10 @@ from astromorphic.tasks import REGISTRY
 
 CHECKPOINT_FORMAT = 2  # 2: tensors and plain containers only, read with torch.load(weights_only=True)
 TIME_COLUMNS = ("time_epoch_s", "time_throughput")
-# The metric that picks a run's ``best`` epoch, and whether higher is better.
+# The metric that picks a run's ``best`` epoch, and whether higher is better; with a validation split, the metric
+# that picks it instead (:func:`selection_metric`).
 SELECTION = {t.name: (t.selection_metric, t.selection_higher_is_better) for t in REGISTRY}
+VALID_SELECTION = {t.name: t.valid_selection_metric for t in REGISTRY}
 FINAL_STATUSES = ("finished", "diverged")
 LOCK_NAME = "run.lock"
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyyaml", "tqdm", "tokenizers", "pydantic")
@@ -252,18 +256,61 @@ def _mean(values: list) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
+def selection_metric(task: str, rows: list[dict]) -> tuple[str, bool]:
+    """The metrics.csv column that picks a run's ``best`` epoch, and whether higher is better: the task's validation
+    metric when the rows have it (a classifier trained with a validation split: ``valid_acc``), else the task's
+    selection metric (a classifier without one: ``test_acc``, as records made before validation splits were; the
+    LM: ``valid_ppl``)."""
+    key, higher = SELECTION[task]
+    valid = VALID_SELECTION[task]
+    if valid is not None and any(valid in r for r in rows):
+        return valid, higher
+    return key, higher
+
+
+def _scored(rows: list[dict], key: str) -> list[dict]:
+    """Rows of epochs >= 1 with a finite value of ``key``."""
+    return [r for r in rows if r["epoch"] >= 1 and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+
+
+def _best(rows: list[dict], key: str, higher: bool) -> dict | None:
+    """The row of the best value of ``key`` among epochs >= 1 (ties: the earlier epoch), or None."""
+    if higher:
+        return max(_scored(rows, key), key=lambda r: (r[key], -r["epoch"]), default=None)
+    return min(_scored(rows, key), key=lambda r: (r[key], r["epoch"]), default=None)
+
+
+def early_stop_epoch(task: str, rows: list[dict], patience: int | None) -> int | None:
+    """The epoch after which early stopping ends a run with these metric rows: the first epoch that comes
+    ``patience`` epochs after the best epoch so far (the selection metric of :func:`selection_metric`, from epoch 1,
+    ties: the earlier); None while the run goes on, or when ``patience`` is None. Derived from the rows alone, so a
+    resumed run stops where an uninterrupted one does. The metric must be a validation metric (``valid_*``): the
+    test split never decides anything."""
+    if patience is None:
+        return None
+    key, higher = selection_metric(task, rows)
+    if not key.startswith("valid_"):
+        raise ValueError(f"early stopping watches a validation metric, and these {task} rows have none (only {key}); "
+                         "prepare the data with a validation split (data.valid_size) or set train.early_stopping null")
+    best_value, best_epoch = None, None
+    for row in _scored(rows, key):  # a strict improvement moves the best epoch (ties: the earlier), as in summarise
+        value = row[key]
+        if best_value is None or (value > best_value if higher else value < best_value):
+            best_value, best_epoch = value, row["epoch"]
+        if row["epoch"] - best_epoch >= int(patience):
+            return int(row["epoch"])
+    return None
+
+
 def summarise(task: str, rows: list[dict], probe_init: list[dict]) -> dict:
     """The run summary stored in run.json: ``final`` and ``best`` rows (timing left out) and probe means.
 
-    ``best`` is chosen among epochs >= 1 by the task's selection metric (ties: the earlier epoch).
+    ``best`` is chosen among epochs >= 1 by the selection metric (:func:`selection_metric`; ties: the earlier
+    epoch), named in ``best.selected_by``.
     """
     keep = lambda r: {k: v for k, v in r.items() if not k.startswith("time_")}  # noqa: E731
-    key, higher = SELECTION[task]
-    scored = [r for r in rows if r["epoch"] >= 1 and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
-    if higher:
-        best_row = max(scored, key=lambda r: (r[key], -r["epoch"]), default=None)
-    else:
-        best_row = min(scored, key=lambda r: (r[key], r["epoch"]), default=None)
+    key, higher = selection_metric(task, rows)
+    best_row = _best(rows, key, higher)
     last = rows[-1] if rows else {}
     out = {"final": keep(last), "best": {"selected_by": key, **keep(best_row)} if best_row else {}}
     for probe in ("attn_ratio", "value_sens"):  # layer means of the probe at initialisation and at the end

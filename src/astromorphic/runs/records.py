@@ -16,7 +16,8 @@ the configuration; the data and the code are not part of it) equals the one the 
 A record is tamper-evident (:func:`record_problem`): its ``run.json`` holds the sha256 of its ``metrics.csv``
 (``metrics_sha256``, written by the run and by ``records export``), the summary it publishes (``final``, ``best``,
 the probe means, ``epochs_completed``) must be what :func:`astromorphic.runs.summarise` computes from those
-metrics, a finished run must have completed the epochs it was configured for, and the stored
+metrics, a finished run must have completed the epochs it was configured for (or stopped where its early stopping
+ends it, derived from its metrics), and the stored
 ``config_fingerprint`` must be the one its own ``config`` section gives. A record failing any of these is
 refused with one line naming the file, and the workflow trains its run instead; it is never aggregated.
 
@@ -46,6 +47,7 @@ from astromorphic.runs import (
     RunDir,
     code_hash,
     config_fingerprint,
+    early_stop_epoch,
     json_safe,
     read_metrics,
     summarise,
@@ -117,7 +119,8 @@ def record_problem(folder: str | Path, record: dict | None = None) -> str | None
     """Why the record in ``folder`` cannot be trusted, as one line naming the file; None when it holds together.
 
     Checked: status final, ``metrics.csv`` present with the sha256 that ``run.json`` holds (``metrics_sha256``),
-    epochs 0..n with n the ``epochs_completed`` of the record (and, finished, the configured ``epochs``), the
+    epochs 0..n with n the ``epochs_completed`` of the record (and, finished, the configured ``epochs`` or the epoch
+    its early stopping ends it), the
     published summary equal to the one computed from the metrics, the stored ``config_fingerprint`` equal to the
     one of its ``config`` section, and task, model and seed those of the folder it sits in."""
     folder = Path(folder)
@@ -144,8 +147,15 @@ def record_problem(folder: str | Path, record: dict | None = None) -> str | None
     last = rows[-1]["epoch"]
     if record.get("epochs_completed") != last:
         return f"{run_json}: epochs_completed {record.get('epochs_completed')} but metrics.csv ends at epoch {last}"
-    if record["status"] == "finished" and "epochs" in record and record["epochs"] != last:
-        return f"{run_json}: finished after {last} of its {record['epochs']} epochs"
+    if record["status"] == "finished" and "epochs" in record:
+        patience = ((record.get("config") or {}).get("train") or {}).get("early_stopping")
+        try:
+            stop = early_stop_epoch(record["task"], rows, patience)
+        except (KeyError, ValueError) as exc:
+            return f"{run_json}: cannot apply its early stopping to its metrics ({exc})"
+        if (stop if stop is not None else record["epochs"]) != last:
+            return f"{run_json}: finished after {last} of its {record['epochs']} epochs" + (
+                f", but early stopping ends it after epoch {stop}" if stop is not None else "")
     try:
         summary = json_safe(summarise(record["task"], rows, record.get("probe_init") or []))
     except (KeyError, TypeError, ValueError) as exc:

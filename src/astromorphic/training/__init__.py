@@ -8,6 +8,10 @@ astromorphic.data.batches. Running the same command again resumes from the check
 rerun from its start and gives the same numbers as an uninterrupted run. A run whose ``run.json`` says
 ``finished`` or ``diverged`` for the same fingerprint (configuration, data, seed, code) is not retrained.
 
+Epochs: ``train.epochs`` of them, or fewer with early stopping (``train.early_stopping``, a patience in epochs on
+the validation metric, :func:`astromorphic.runs.early_stop_epoch`); the learning-rate schedule spans
+``train.epochs`` either way, and ``run.json`` says why a finished run stopped (``stopped``).
+
 One process trains a run directory at a time (a lock in the directory; a second one fails at once naming
 the first). A finished run of another fingerprint (other configuration, model, data or code) is replaced
 only with ``--force`` (``force=True``); the workflow passes it, as snakemake has decided to rerun the job.
@@ -70,6 +74,8 @@ from astromorphic.runs import (
     config_fingerprint,
     data_provenance,
     device_info,
+    early_stop_epoch,
+    selection_metric,
     git_commit,
     fingerprint,
     fmt_cell,
@@ -357,15 +363,30 @@ class TrainingRun:
         start = resumed or 0
         self.publish()  # on resume this also drops a row half-written before a kill
         LOG.info("epoch %d (%s): %s", start, "restored" if resumed is not None else "initialisation", self.brief())
+        patience = self.train.get("early_stopping")
         for epoch in range(start + 1, int(self.train["epochs"]) + 1):
+            if early_stop_epoch(self.task, self.rows, patience) is not None:
+                break
             if not self.epoch(epoch, inject, step_delay, show_progress):
                 break
         if self.record["status"] == "running":
             self.record["status"] = "finished"
+            self.record["stopped"] = self.stop_reason(patience)
         if self.data.audited:
             self.record["causality_audit"] = audit_run(self.net, self.data, self.device, self.dtype, self.seed)
         self.publish()
-        LOG.info("run %s after %d epochs", self.record["status"], self.record["epochs_completed"])
+        stopped = (self.record.get("stopped") or {}).get("reason")
+        LOG.info("run %s after %d epochs%s", self.record["status"], self.record["epochs_completed"],
+                 f" ({stopped})" if stopped else "")
+
+    def stop_reason(self, patience: int | None) -> dict:
+        """Why a finished run stopped: ``{"reason": "early_stopping", "epoch", "patience", "metric"}`` or
+        ``{"reason": "max_epochs", "epoch"}``."""
+        last = int(self.rows[-1]["epoch"])
+        if early_stop_epoch(self.task, self.rows, patience) == last and last < int(self.train["epochs"]):
+            return {"reason": "early_stopping", "epoch": last, "patience": int(patience),
+                    "metric": selection_metric(self.task, self.rows)[0]}  # fmt: skip
+        return {"reason": "max_epochs", "epoch": last}
 
     def brief(self) -> str:
         row = self.rows[-1]

@@ -1,7 +1,7 @@
 """What a run measures besides its loss: task metrics, the attention probe and the causality audit.
 
 * Task metrics (``TaskData.evaluate``, see astromorphic.data.batches): ``test_acc`` on the whole test split
-  or its first ``train.max_eval_samples`` samples; LM perplexities on non-overlapping windows of ``seq_len``
+  or its first ``train.max_eval_samples`` samples (and ``valid_acc`` likewise on a validation split); LM perplexities on non-overlapping windows of ``seq_len``
   tokens that tile the split (the last, shorter window included), each token predicted from the tokens
   before it in its window. ``*_ppl`` = exp(mean NLL per token); ``*_word_ppl`` = exp(total NLL / number of
   words), computed as exp(mean NLL per token x tokens per word of the split, from the manifest counts).
