@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+from astromorphic.tasks import BY_NAME, LM_TASKS, REGISTRY, TASK_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 # (stage, cap in seconds on the GPU, cap with --tiny); the caps sum to the 480 s budget's order
 STAGES = [("baseline", 45, 20), ("no_tf32", 30, 20), ("no_fill", 30, 20), ("compile_default", 75, 20),
@@ -53,18 +55,20 @@ VARIANTS = {  # run settings of each step stage, as configuration keys of tasks.
     "baseline": {}, "no_tf32": {"tf32": "false"}, "no_fill": {"fill_uninitialized_memory": "false"},
     "compile_default": {"compile": "default"}, "compile_reduce": {"compile": "reduce-overhead"},
 }  # fmt: skip
-TASK, MODEL = "cifar10", "astro"
+# The step the cost hinges on: the paper's image classifier (most of the paper's GPU-hours), and its language model.
+TASK = next(t.name for t in REGISTRY if not t.tokenized and not t.language_model)
+LM_TASK, MODEL = LM_TASKS[0], "astro"
 STALL_ENV = "GPU_STEP_BENCH_STALL_AFTER_ROWS"  # testing hook: a stage stalls after that many rows (its cap cuts it)
 
 
 def tiny_overrides(task: str) -> list[str]:
-    model = {"cifar10": "d_model=16,n_layers=1,n_heads=2", "imdb": "d_model=16,n_layers=1,n_heads=2,max_len=32",
-             "wikitext2": "d_model=16,n_layers=1,n_heads=2,max_len=32"}[task]  # fmt: skip
+    tokenized = BY_NAME[task].tokenized
+    model = "d_model=16,n_layers=1,n_heads=2" + (",max_len=32" if tokenized else "")
     out = [f"tasks.{task}.model.{kv}" for kv in model.split(",")]
     out += [f"tasks.{task}.train.batch_size=4", f"tasks.{task}.train.eval_batch_size=8"]
-    if task != "cifar10":
+    if tokenized:
         out += [f"tasks.{task}.data.seq_len=32"]
-    if task == "cifar10":
+    else:
         out += [f"tasks.{task}.model.stem_channels=8", f"tasks.{task}.model.patch=8"]
     return out
 
@@ -180,16 +184,16 @@ def stage(args, name: str) -> None:
         stage_share(args)
     elif name == "lm":
         for settings in dict.fromkeys(json.dumps(s, sort_keys=True) for s in ({}, best_settings(args.out))):
-            measure(args, "wikitext2", MODEL, name, json.loads(settings))
+            measure(args, LM_TASK, MODEL, name, json.loads(settings))
             written += 1
             stall(written)
     elif name == "presets":
         from astromorphic.config import models_for_task  # deferred: torch in the stage's process
 
         best = best_settings(args.out)
-        for task in (TASK, "imdb", "wikitext2"):
+        for task in (TASK, *(t for t in TASK_NAMES if t != TASK)):
             for model in models_for_task(load(args, task, {}), task):
-                if (task, model) != (TASK, MODEL) and (task, model) != ("wikitext2", MODEL):
+                if (task, model) not in ((TASK, MODEL), (LM_TASK, MODEL)):
                     measure(args, task, model, name, best)
                     written += 1
                     stall(written)
