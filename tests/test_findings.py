@@ -13,7 +13,7 @@ from scipy import stats
 from _fake_runs import make_runs
 from astromorphic import findings, tables
 from astromorphic.tables import aggregate
-from astromorphic.findings import Findings, Group, better_sign, claim_verdict, welch_interval
+from astromorphic.findings import Findings, Group, better_sign, welch_interval
 from astromorphic.runs import RunDir, read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def test_a_zero_spread_pair_gets_no_interval_and_no_definite_verdict():
     cmp = findings.compare(Group("astro", 2.0, 0.0, 3), Group("linearized", 3.0, 0.0, 3), False, " epochs")
     assert cmp.sign is None and cmp.verdict == "undetermined (no spread in either group: no interval)"
     assert "no interval" in cmp.text() and math.isnan(cmp.p)
-    assert claim_verdict(cmp.sign, 1, cmp.interval, why=cmp.why).startswith("undetermined (no spread")
+    assert cmp.verdict_on(1).startswith("undetermined (no spread")
     f = _findings([("imdb", m, v, 0.0, 3, 0, PAPER_IMDB[m], "") for m, v in
                    (("vanilla", 80.0), ("astro", 79.0), ("linearized", 78.0))])
     (claim,) = findings.ordering_claims(f)
@@ -74,29 +74,24 @@ def test_holm_takes_back_a_direction_that_only_the_unadjusted_interval_shows():
     assert alone.interval.low > 0 and alone.p < 0.05 and alone.verdict == "better"  # unadjusted
     family = {c.a.label: c for c in findings.control_comparisons(f, "imdb")}
     assert family["astro"].p == pytest.approx(alone.p) and family["astro"].p_adjusted >= 0.05
-    assert family["astro"].verdict == "not distinguishable"
+    assert family["astro"].verdict == "not resolved"
     assert "Holm correction over 11 presets" in findings.controls_summary(f)
 
 
-def test_direction_and_claim_verdicts():
+def test_direction_only_after_the_familys_correction():
     up = findings.Interval(2.0, 0.5, 3.5)
     across = findings.Interval(0.4, -0.5, 1.3)
     assert better_sign(up, higher_is_better=True) == 1
     assert better_sign(up, higher_is_better=False) == -1  # a higher perplexity is worse
     assert better_sign(across, True) == 0 and better_sign(None, True) is None
     assert better_sign(up, True, p_adjusted=0.2) == 0  # not after the family's correction
-    assert claim_verdict(1, 1) == "reproduces" and claim_verdict(-1, 1) == "contradicted (opposite direction)"
-    assert claim_verdict(0, 1) == "not resolved at this resolution"
-    assert claim_verdict(None, 1).startswith("undetermined") and claim_verdict(1, None).startswith("no direction")
-    # against the paper's difference: held, beyond, short of it, on the other side, or unresolved
-    assert claim_verdict(1, 1, up, paper_diff=1.0) == "reproduces"
-    assert claim_verdict(1, 1, up, paper_diff=0.2) == "contradicted (larger than the paper's difference)"
-    assert claim_verdict(1, 1, up, paper_diff=5.0) == "contradicted (smaller than the paper's difference)"
-    assert claim_verdict(0, 1, across, paper_diff=1.0) == "not resolved at this resolution"
-    assert claim_verdict(0, 1, across, paper_diff=3.0) == "contradicted (smaller than the paper's difference)"
-    down = findings.Interval(-2.0, -3.5, -0.5)
-    assert claim_verdict(-1, 1, down, paper_diff=1.0) == "contradicted (opposite direction)"
     assert up.half_width == 1.5
+    # the size beside a verdict: only where the interval excludes the paper's difference
+    assert findings.size_statement(up, 1.0) == ""
+    assert findings.size_statement(up, 0.2) == "larger than the paper's difference, at this scale"
+    assert findings.size_statement(up, 5.0) == "smaller than the paper's difference, at this scale"
+    assert findings.size_statement(findings.Interval(-2.0, -3.5, -0.5), 1.0).startswith("smaller")
+    assert findings.size_statement(findings.Interval(-1.0, -1.5, -0.5), -0.2).startswith("larger")
 
 
 # ------------------------------------------------------------------------------------------ hand-made tables
@@ -138,26 +133,28 @@ PAPER_IMDB = {"vanilla": 88.9, "astro": 88.7, "linearized": 88.4}
 def test_table1_order_reproduces_only_when_every_pair_holds_the_papers_difference():
     exact = _findings([("imdb", m, v, 0.05, 3, 0, v, "") for m, v in PAPER_IMDB.items()])
     (claim,) = findings.ordering_claims(exact)
-    assert claim.verdict == "reproduces"
+    assert claim.verdict == "reproduces (within ± 1 pp)"  # each pair resolved, and each within IMDB's margin
     assert claim.ours == "vanilla (88.9) > astro (88.7) > linearized (88.4)"
     assert claim.paper == "vanilla (88.9) > astro (88.7) > linearized (88.4)"
-    assert claim.resolution.startswith("± 0.1") and claim.resolution.endswith(" pp")
+    assert claim.resolution.startswith("± 0.1") and claim.resolution.endswith(" pp") and "; MDE 0." in claim.resolution
 
     wide = _findings([("imdb", "vanilla", 88.9, 0.05, 3, 0, 88.9, ""), ("imdb", "astro", 88.7, 0.05, 3, 0, 88.7, ""),
                       ("imdb", "linearized", 88.4, 2.0, 3, 0, 88.4, "")])
-    assert findings.ordering_claims(wide)[0].verdict == "partly (1 of 3 pairs reproduce)"
+    assert findings.ordering_claims(wide)[0].verdict == "mixed: reproduces (within ± 1 pp) 1, not resolved 2"
     pairs = findings.ordering_pairs(wide, "imdb")
-    assert [p.verdict for p in pairs][1:] == ["not resolved at this resolution"] * 2
+    assert [p.verdict for p in pairs][1:] == ["not resolved"] * 2
     assert [p.paper_diff for p in pairs] == pytest.approx([0.2, 0.5, 0.3])
 
     far = _findings([("imdb", m, v, 0.1, 3, 0, PAPER_IMDB[m], "")
                      for m, v in (("vanilla", 90.0), ("astro", 85.0), ("linearized", 80.0))])
-    assert findings.ordering_claims(far)[0].verdict == "contradicted (3 of 3 pairs)"  # gaps far beyond the paper's
+    (claim,) = findings.ordering_claims(far)  # gaps far beyond the paper's: the direction reproduces; the size
+    assert claim.verdict == "reproduces"      # is a statement beside it, never a contradiction by itself
+    assert claim.size == "3 of 3 pairs larger than the paper's difference, at this scale"
 
     reversed_ = _findings([("imdb", m, v, 0.1, 3, 0, PAPER_IMDB[m], "")
                            for m, v in (("vanilla", 70.0), ("astro", 80.0), ("linearized", 90.0))])
-    assert findings.ordering_claims(reversed_)[0].verdict == "contradicted (3 of 3 pairs)"
-    assert {p.verdict for p in findings.ordering_pairs(reversed_, "imdb")} == {"contradicted (opposite direction)"}
+    assert findings.ordering_claims(reversed_)[0].verdict == "contradicted"
+    assert {p.verdict for p in findings.ordering_pairs(reversed_, "imdb")} == {"contradicted"}
 
 
 def test_synthetic_data_give_no_verdict():
@@ -165,7 +162,7 @@ def test_synthetic_data_give_no_verdict():
     rows += [("imdb", "no-attention", 70.0, 0.1, 3, 0, math.nan, ""), ("imdb", "astro-gate-only", 80.0, 0.1, 3, 0,
                                                                       math.nan, "")]
     real, synthetic = _findings(rows), _findings(rows, source="synthetic stand-in")
-    assert findings.ordering_claims(real)[0].verdict == "reproduces"
+    assert findings.ordering_claims(real)[0].verdict == "reproduces (within ± 1 pp)"
     assert {c.verdict for c in findings.claims(synthetic)} == {"synthetic stand-in: no claim"}
     page = findings.claims_section(synthetic) + findings.ordering_section(synthetic)
     assert "reproduces" not in page and "contradicted" not in page and "**" not in page
@@ -197,9 +194,9 @@ def test_lm_gap_and_divergence_of_linearized():
     assert gap.verdict == "reproduces" and gap.ours.startswith("astro / vanilla = 0.47 [")
     small_gap = findings.lm_gap_claim(_findings([("wikitext2", "vanilla", 70.0, 2.0, 3, 0, 73.4, ""),
                                                  ("wikitext2", "astro", 60.0, 2.0, 3, 0, 33.8, "")]))
-    assert small_gap.verdict == "contradicted (smaller than the paper's difference)"
-    div = findings.divergence_claim(f)
-    assert div.verdict == "reproduces" and div.ours.startswith("diverged in 3 of 3 seeds")
+    assert small_gap.verdict == "reproduces" and small_gap.size.startswith("smaller than the paper's difference")
+    div = findings.divergence_claim(f)  # an observation outside the verdicts, whatever the seeds show
+    assert div.verdict == "observation, not a verdict" and div.ours.startswith("diverged in 3 of 3 seeds")
     (order,) = findings.ordering_claims(f)  # a model without a result in any seed ranks last
     assert order.verdict == "reproduces" and order.ours.endswith("linearized (diverged)")
     controls = {c.a.label: c for c in findings.control_comparisons(f, "wikitext2")}
@@ -220,35 +217,8 @@ def test_lm_gap_and_divergence_of_linearized():
 
     stable = _findings([r if r[1] != "linearized" else ("wikitext2", "linearized", 150.0, 3.0, 3, 0, 123.3,
                                                          "paper: diverges (gradient explosion)") for r in rows])
-    assert findings.divergence_claim(stable).verdict == "not reproduced"
-
-
-def _speed(rows: list[tuple], unit: str = "epochs") -> pd.DataFrame:
-    """(model, mean, sd, n_reached, n_seeds, paper) rows of learning_speed.csv for IMDB."""
-    return pd.DataFrame([dict(task="imdb", model=m, criterion=f"{unit}_to_threshold", threshold=0.85, unit=unit,
-                              mean=mean, sd=sd, n_reached=k, n_seeds=n, paper_value=p)
-                         for m, mean, sd, k, n, p in rows])
-
-
-def test_learning_speed_verdicts_with_censored_seeds():
-    t1 = [("imdb", "astro", 85.0, 1.0, 3, 0, 88.7, ""), ("imdb", "linearized", 84.0, 1.0, 3, 0, 88.4, "")]
-    both = _findings(t1, learning_speed=_speed([("astro", 5.0, 1.0, 3, 3, 16), ("linearized", 12.0, 1.0, 3, 3, 54)]))
-    (claim,) = findings.speed_claims(both)
-    assert claim.verdict == "reproduces" and claim.ours.startswith("astro - linearized = -7.0 epochs [")
-    never = _findings(t1, learning_speed=_speed([("astro", 5.0, 1.0, 3, 3, 16),
-                                                 ("linearized", math.nan, math.nan, 0, 3, 54)]))
-    assert findings.speed_claims(never)[0].verdict == "reproduces"
-    partial = _findings(t1, learning_speed=_speed([("astro", 5.0, 1.0, 3, 3, 16), ("linearized", 9.0, 0, 1, 3, 54)]))
-    assert findings.speed_claims(partial)[0].verdict.startswith("undetermined (censored")
-    steps = _findings(t1, learning_speed=_speed([("astro", 120.0, 10.0, 3, 3, 16),
-                                                 ("linearized", 400.0, 30.0, 3, 3, 54)], "steps"))
-    (claim,) = findings.speed_claims(steps)
-    assert claim.verdict == "reproduces" and claim.ours.startswith("astro - linearized = -280.0 steps [")
-    section = findings.learning_speed_section(steps)
-    assert "steps to 85 % accuracy (paper: epochs to 85 % test accuracy)" in section
-    assert "resolution: optimiser steps" in section
-    assert "resolution: epochs: the records have no step-resolution learning curve" in (
-        findings.learning_speed_section(both))
+    assert findings.divergence_claim(stable).verdict == "observation, not a verdict"
+    assert findings.divergence_claim(stable).ours == "diverged in 0 of 3 seeds"
 
 
 def test_gate_value_sensitivity_and_records_note():
@@ -260,7 +230,8 @@ def test_gate_value_sensitivity_and_records_note():
                                 status="finished", code_current=[True, False, True], code_version=""))
     f = _findings(rows, runs=runs, records=records)
     gate = findings.gate_section(f)
-    assert "**not distinguishable**" in gate and "not shown at n = 3 (resolution ± " in gate
+    # the 90 % interval (both one-sided tests at 0.05) lies within IMDB's ± 1 pp, though the 95 % one does not
+    assert "**equivalent within ± 1 pp**" in gate and "adds no more than the margin (± 1 pp) at n = 3" in gate
     assert "adds nothing" not in gate
     vs = findings.value_sensitivity(f).set_index("model")
     assert vs.loc["astro", "init_mean"] == pytest.approx(0.002)  # layer mean at epoch 0: (0.001 + 0.003) / 2
@@ -294,8 +265,9 @@ def test_the_page_reads_the_tables_it_is_given_and_none_beside_them(tmp_path):
     for name in ("runs_summary", "records", "learning_curves"):
         (tmp_path / f"{name}.csv").write_text("task,model\nimdb,astro\n")
     given = findings.load([tmp_path / "runs_summary.csv", tmp_path / "learning_curves.csv"])
-    assert set(given.tables) == {"runs_summary"}  # records.csv, left by another configuration, is not read
-    assert set(findings.load(tmp_path).tables) == {"runs_summary", "records"}  # a folder: the tables present
+    assert set(given.tables) == {"runs_summary", "learning_curves"}  # records.csv, left by another configuration,
+    # is not read
+    assert set(findings.load(tmp_path).tables) == {"runs_summary", "records", "learning_curves"}  # a folder
     with pytest.raises(FileNotFoundError):  # a table given that is not there is an error, not an absent table
         findings.load([tmp_path / "table1.csv"])
 
@@ -330,7 +302,8 @@ def test_page_numbers_are_the_tables_numbers_and_follow_a_changed_metric(tmp_pat
     page = _build(tmp_path, cfg, runs)
     assert "](forest_claims.png)" in page and (tmp_path / "findings" / "forest_claims.png").is_file()
     assert "data:image/png;base64," in (tmp_path / "findings" / "findings.html").read_text()
-    assert "resolution: optimiser steps, from the runs' learning curves" in page
+    assert "area under the learning curve = mean accuracy over steps 0-" in page
+    assert "## In short" in page and page.index("## In short") < page.index("## How to read it")
     assert "synthetic stand-in: no claim" in page and "**reproduces**" not in page
     claims_before = pd.read_csv(tmp_path / "claims.csv")
     before = _headline_cells(tmp_path / "tables")

@@ -124,7 +124,7 @@ def test_forest_plot_drawn_from_a_tiny_claims_table(tmp_path):
 
     claims = pd.DataFrame([
         dict(task="imdb", a="vanilla", b="astro", unit="pp", diff=-0.2, low=-3.6, high=3.3, resolution=3.5,
-             paper_diff=0.2, p=0.9, p_holm=1.0, verdict="not resolved at this resolution", data_source="real"),
+             paper_diff=0.2, p=0.9, p_holm=1.0, verdict="not resolved", data_source="real"),
         dict(task="imdb", a="astro", b="linearized", unit="pp", diff=2.8, low=float("nan"), high=float("nan"),
              resolution=float("nan"), paper_diff=0.3, p=float("nan"), p_holm=float("nan"),
              verdict="undetermined (no spread in either group: no interval)", data_source="real"),

@@ -31,10 +31,11 @@ def test_every_table_and_figure_is_made(dag):
             path = workdir / "results" / "tables" / f"{name}.{ext}"
             assert path.is_file() and "synthetic stand-in" in path.read_text(), path
     for stem in ("fig4a_imdb", "fig4b_cifar10", "lm_perplexity", "controls_attention", "figS2_attention_cpu",
-                 "fig3_calcium", "forest_claims"):
+                 "fig3_calcium", "forest_claims", "speed_thresholds_imdb", "speed_thresholds_cifar10"):
         for ext in ("png", "pdf"):
             assert (workdir / "figures" / f"{stem}.{ext}").stat().st_size > 1000, stem
-    for png in ("forest_claims.png", "lm_perplexity.png"):  # shown on the findings page, copied beside it
+    for png in ("forest_claims.png", "lm_perplexity.png", "speed_thresholds_imdb.png", "speed_thresholds_cifar10.png"):
+        # shown on the findings page, copied beside it
         assert (workdir / "results" / "findings" / png).is_file(), png
         assert f"]({png})" in (workdir / "results" / "findings" / "findings.md").read_text(), png
     for log in ("prepare/imdb.log", "train/imdb/astro/seed1.log", "tables.log", "figures/fig4a_imdb.log"):
@@ -58,7 +59,8 @@ def test_second_run_has_nothing_to_do(dag):
         # the LM curves are also shown on the findings page, which is made again with them
         ("lm_curves.py", {"lm_curves": 1, "findings": 1, "all": 1},
          ["figures/lm_perplexity.png", "figures/lm_perplexity.pdf", "results/findings/findings.md",
-          "results/findings/findings.html", "results/findings/forest_claims.png", "results/findings/lm_perplexity.png"]),
+          "results/findings/findings.html", "results/findings/forest_claims.png", "results/findings/lm_perplexity.png",
+          "results/findings/speed_thresholds_imdb.png", "results/findings/speed_thresholds_cifar10.png"]),
     ],
 )
 def test_editing_a_plot_reruns_only_that_figure(dag, module, jobs, outputs):

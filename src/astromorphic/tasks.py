@@ -35,6 +35,9 @@ class Task:
     paper_train_units: int  # cost_unit per training epoch at paper scale (projected run times)
     paper_eval_units: int  # cost_unit per evaluation at paper scale
     speedup_pairs: tuple[tuple[str, str], ...]  # (fast, slow) presets of the paper's learning-speed statements
+    # The default equivalence margin of the findings page (report.equivalence_margin): percentage points of
+    # accuracy for a classifier; for a language model a relative perplexity ratio (0.05: within a factor 1.05)
+    equivalence_margin: float
     data_keys: tuple[str, ...] = ()  # run.json keys shown in its supplementary table besides the config's
     evaluated_splits: tuple[str, ...] = ("test",)  # the splits its runs evaluate (data provenance line); a
     # classifier prepared with a validation split evaluates it too (the prepared data's manifest says so)
@@ -63,6 +66,7 @@ REGISTRY: tuple[Task, ...] = (
         selection_metric="test_acc", selection_higher_is_better=True, valid_selection_metric="valid_acc",
         metric="test_acc", supplementary_table="tableS1", fig4_panel="a", cost_unit="samples",
         paper_train_units=25_000, paper_eval_units=25_000, speedup_pairs=_FIG4_SPEEDUPS,
+        equivalence_margin=1.0,
         data_keys=("data_used.embedding", "data_used.tokenizer"), n_classes=2, default_vocab_size=20_000,
     ),
     Task(
@@ -71,6 +75,7 @@ REGISTRY: tuple[Task, ...] = (
         selection_metric="test_acc", selection_higher_is_better=True, valid_selection_metric="valid_acc",
         metric="test_acc", supplementary_table="tableS2", fig4_panel="b", cost_unit="samples",
         paper_train_units=50_000, paper_eval_units=10_000, speedup_pairs=_FIG4_SPEEDUPS,
+        equivalence_margin=2.0,
         data_keys=("data_used.embedding",), n_classes=10, fixed_seq_len=256,  # 16 x 16 patches
     ),
     Task(
@@ -81,6 +86,7 @@ REGISTRY: tuple[Task, ...] = (
         metric="test_ppl",
         supplementary_table="tableS3", fig4_panel=None, cost_unit="tokens",
         paper_train_units=2_088_628, paper_eval_units=217_646 + 245_569, speedup_pairs=(),
+        equivalence_margin=0.05,
         data_keys=("data_used.embedding", "data_used.tokenizer"), evaluated_splits=("valid", "test"),
         default_vocab_size=50_257,  # GPT-2's
     ),

@@ -32,6 +32,14 @@ f = findings.load(TABLES, CONFIG)
 display(Markdown(findings.provenance(f)))
 
 # %% [markdown]
+# ## In short
+#
+# Computed from the claims table below, by the rules of "How to read it"; each line is a claim and its verdict.
+
+# %%
+display(Markdown(findings.summary_section(findings.claims_table(f))))
+
+# %% [markdown]
 # ## How to read it
 
 # %%
@@ -57,9 +65,18 @@ display(Markdown(findings.ordering_section(f)))
 
 # %% [markdown]
 # ### Learning speed
+#
+# The area under each run's learning curve, compared for the paper's pairs and, beside them, against `vanilla`
+# and `no-attention`; steps to a threshold over a range of thresholds in the figures.
 
 # %%
+display(Markdown(findings.speed_comparisons_section(f)))
 display(Markdown(findings.learning_speed_section(f)))
+for name in findings.FIGURE_ALT:  # the tasks in canonical order
+    if name.startswith("speed_"):
+        figure = findings.figure_display(FIGURES, name)
+        if figure is not None:
+            display(figure, raw=True)
 
 # %% [markdown]
 # ### Learning speed: the speed-ups as the paper computes them

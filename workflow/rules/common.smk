@@ -30,7 +30,7 @@ from astromorphic.runs import code_hash, data_code_hash
 from astromorphic.run_names import format_model_name
 from astromorphic.runs.identity import module_files
 from astromorphic.tables import available_tables
-from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, in_order
+from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, get as task_record, in_order
 
 # The configuration with every default filled in; an invalid one stops here, naming the key. Snakemake reads the
 # configuration files itself (a key written twice keeps the last): each is read again, strictly, first.
@@ -291,6 +291,7 @@ def figure_stems():
         stems.append(PAGE_FIGURES["lm"])
     stems.append("figures/controls_attention")
     stems.append(PAGE_FIGURES["forest"])
+    stems += [PAGE_FIGURES[f"speed_{t}"] for t in SPEED_TASKS]
     if config["bench"]["enabled"]:
         stems.append(f"figures/figS2_attention_{config['bench']['device']}")
     if config["simulation"]["enabled"]:
@@ -308,8 +309,12 @@ def findings_inputs():
     return tables + (["results/tables/records.csv"] if config["records"] else [])
 
 
-# The figures the findings page can show, by the name its notebook asks for (astromorphic.findings.FIGURE_ALT).
-PAGE_FIGURES = {"forest": "figures/forest_claims", "lm": "figures/lm_perplexity"}
+# The figures the findings page can show, by the name its notebook asks for (astromorphic.findings.FIGURE_ALT):
+# the forest plot, the language model's curves, and the steps-to-threshold figure of each task with the paper's
+# learning-speed pairs.
+SPEED_TASKS = [t for t in TASKS if task_record(t).speedup_pairs]
+PAGE_FIGURES = {"forest": "figures/forest_claims", "lm": "figures/lm_perplexity",
+                **{f"speed_{t}": f"figures/speed_thresholds_{t}" for t in SPEED_TASKS}}
 
 
 def findings_figures():

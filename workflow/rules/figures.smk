@@ -167,3 +167,28 @@ rule forest:
     shell:
         "astromorphic plot forest --claims {input.claims} --label {params.label:q}"
         " --out figures/forest_claims > {log} 2>&1"
+
+
+rule speed_thresholds:
+    input:
+        curves="results/tables/learning_curves.csv",
+        runs="results/tables/runs.csv",
+        config="results/configs/all.yaml",
+        code=module_sources("astromorphic.plotting.speed_thresholds"),
+    output:
+        png=report(
+            "figures/speed_thresholds_{task}.png",
+            caption="../report/speed_thresholds.rst",
+            category="Figures",
+            labels={"figure": "Steps to a threshold", "task": "{task}"},
+        ),
+        pdf="figures/speed_thresholds_{task}.pdf",
+    log:
+        "results/logs/figures/speed_thresholds_{task}.log",
+    conda:
+        "../envs/astromorphic.yaml"
+    params:
+        label=config["label"],
+    shell:
+        "astromorphic plot speed_thresholds --curves {input.curves} --runs {input.runs} --config {input.config}"
+        " --task {wildcards.task} --label {params.label:q} --out figures/speed_thresholds_{wildcards.task} > {log} 2>&1"

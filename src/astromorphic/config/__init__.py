@@ -82,7 +82,7 @@ from astromorphic.config.types import (  # noqa: F401 (MAX_SEED, Seed, seed_arg:
     unique_items,
     seed_arg,
 )
-from astromorphic.tasks import FIG4_PANELS
+from astromorphic.tasks import FIG4_PANELS, REGISTRY as TASK_REGISTRY
 from astromorphic.run_names import format_model_name
 from astromorphic.io import write_text
 
@@ -124,6 +124,20 @@ class ReportConfig(Section):
         "best_valid", description="test perplexity at the epoch of the lowest validation perplexity, or the last"
     )
     threshold: Optional[Real(gt=0, le=1)] = Field(None, description="null = tasks.<task>.train.threshold")
+    equivalence_margin: dict[Literal[TASKS], Real(gt=0)] = Field(
+        default_factory=lambda: {t.name: t.equivalence_margin for t in TASK_REGISTRY},
+        description="per task, the equivalence margin of the findings page's two one-sided tests: percentage points "
+        "of accuracy for a classifier, a relative perplexity ratio for a language model (0.05: within a factor "
+        "1.05, judged as ± ln 1.05 on the log scale); a task left out keeps its default",
+    )
+    speed_budget_steps: Optional[PosInt] = Field(
+        None, description="the step budget of the learning-speed area under the curve; null = the largest step "
+        "every run of the task reached"
+    )
+    speed_threshold_span: Real(gt=0, lt=1) = Field(
+        0.10, description="the steps-to-threshold figure spans the task's threshold ± this (fraction of accuracy)"
+    )
+    speed_threshold_step: Real(gt=0, lt=1) = Field(0.01, description="the spacing of the figure's thresholds")
     cost_throughput: Optional[str] = Field(
         None, description="throughput CSV of `astromorphic bench throughput` for the report's cost table; null = none"
     )

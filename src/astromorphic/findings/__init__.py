@@ -5,11 +5,15 @@ label): Table I (``table1.csv``: mean, sd and seeds of each model), the learning
 ``speedups.csv``), the controls (``controls.csv``, ``sweep.csv``), the per-epoch probe columns (``runs.csv``),
 the causality audit (``runs_summary.csv``) and, when runs came from committed records, ``records.csv``.
 
-* ``stats``     Welch intervals and p-values, Holm's correction, the verdict vocabulary (reproduces /
-                contradicted / not resolved at this resolution) and the resolution of a comparison;
+* ``stats``     Welch intervals and p-values, two one-sided tests against a margin, Holm's correction, the
+                minimum detectable difference, and the one verdict rule (reproduces / contradicted / equivalent
+                within ± margin / not resolved; better / worse without a claim of the paper);
 * ``base``      the tables of one configuration (:class:`Findings`), provenance, which epoch each number comes
                 from and each threshold, and how a verdict is reached;
-* ``claims``    the paper's claims against ours, and the tidy table the forest plot draws;
+* ``claims``    the paper's Table I and language-model claims against ours, and the tidy table the forest plot
+                draws;
+* ``speed``     learning speed: the area under each run's learning curve, the paper's pairs and those beside them;
+* ``summary``   every claim in one table, and the generated summary at the top of the page;
 * ``controls``  the controls, the value-sensitivity probe, the sweep and the causality audit;
 * ``render``    the notebook executed and exported as Markdown and HTML (``astromorphic findings``).
 
@@ -30,6 +34,7 @@ from astromorphic.findings.base import (  # noqa: F401
     TASK_NAMES,
     Findings,
     basis_section,
+    equivalence_margin,
     headline_metric,
     load,
     markdown_table,
@@ -42,24 +47,35 @@ from astromorphic.findings.base import (  # noqa: F401
     unit,
 )
 from astromorphic.findings.claims import (  # noqa: F401
+    OBSERVATION,
     Claim,
     DivergedComparison,
     Pair,
-    claims,
     claims_frame,
-    claims_section,
     compare_runs,
     divergence_claim,
     divergence_section,
-    learning_speed_section,
     lm_gap_claim,
     order_text,
     ordering_claims,
     ordering_pairs,
     ordering_section,
     overall,
+)
+from astromorphic.findings.speed import (  # noqa: F401
+    SpeedCurves,
+    learning_speed_section,
     speed_claims,
+    speed_comparisons_section,
+    speed_curves,
+    speed_pairs,
     speedup_section,
+)
+from astromorphic.findings.summary import (  # noqa: F401
+    claims,
+    claims_section,
+    claims_table,
+    summary_section,
 )
 from astromorphic.findings.controls import (  # noqa: F401
     causality_section,
@@ -82,23 +98,27 @@ from astromorphic.findings.render import (  # noqa: F401
 from astromorphic.findings.stats import (  # noqa: F401
     ALPHA,
     CONTRADICTED,
+    EQUIVALENT,
     LEVEL,
     NO_CLAIM,
     NOT_RESOLVED,
+    POWER,
     REPRODUCES,
-    VERDICT,
     Comparison,
     Group,
     Interval,
     RatioComparison,
     adjust,
     better_sign,
-    claim_verdict,
     compare,
     holm,
+    min_detectable,
     num,
     p_text,
     resolution_text,
+    size_statement,
+    tost_p,
+    verdict,
     welch_interval,
     welch_p,
 )

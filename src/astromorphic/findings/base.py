@@ -12,10 +12,12 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from astromorphic.findings.stats import LEVEL, Group, num
+from astromorphic.findings.stats import ALPHA, LEVEL, POWER, Group, num
 from astromorphic.tasks import CLASSIFIERS, DISPLAY_NAMES, LM_TASKS
+from astromorphic import tasks as task_registry
 from astromorphic.lock import LOCK_FILE
 from astromorphic.tables import run_metric
+from astromorphic.tables.speed import PAPER_THRESHOLD
 from astromorphic.config import ReportConfig
 from astromorphic.runs.records import verification_sentence
 
@@ -27,8 +29,8 @@ GATE = "astro-gate-only"
 LEAKY = "astro-leaky"
 # Diagnostic presets: run to check the pipeline (astro-leaky sees future tokens), never counted as results.
 DIAGNOSTICS = (LEAKY,)
-PAPER_THRESHOLD = 0.85  # the paper's learning-speed criterion (Sec. IV-C-4): epochs to 85 % test accuracy
-TABLE_FILES = ("table1", "learning_speed", "speedups", "controls", "sweep", "runs", "runs_summary", "records")
+TABLE_FILES = ("table1", "learning_speed", "speedups", "controls", "sweep", "runs", "runs_summary", "records",
+               "learning_curves")
 
 
 
@@ -127,11 +129,21 @@ def load(tables: str | Path | Iterable[str | Path], config_path: str | Path | No
     if len(paths) == 1 and paths[0].is_dir():
         paths = [path for path in (paths[0] / f"{name}.csv" for name in TABLE_FILES) if path.is_file()]
     given = {path.stem: path for path in paths}
-    tables = {name: pd.read_csv(given[name]) for name in TABLE_FILES if name in given}
+    tables = {name: read_table(given[name]) for name in TABLE_FILES if name in given}
     config = {}
     if config_path is not None and Path(config_path).is_file():
         config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     return Findings(config, tables)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A table's CSV; an empty file (no run recorded a learning curve, say) is an empty table."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        if not path.is_file():
+            raise
+        return pd.DataFrame()
 
 
 def markdown_table(rows: list[list[Any]], header: list[str]) -> str:
@@ -165,6 +177,15 @@ def provenance(f: Findings) -> str:
     lines.append(records_note(f))
     lines.append(packages_note(f))
     return "\n".join(line for line in lines if line) + "\n"
+
+
+def equivalence_margin(f: Findings, task: str) -> float:
+    """The task's equivalence margin in the units its comparisons are made in: ``report.equivalence_margin`` of
+    the configuration snapshot (a task it leaves out: the registry's default), percentage points for a classifier,
+    and for the language model (compared as log ratios) ln(1 + margin)."""
+    given = ((f.config.get("report") or {}).get("equivalence_margin") or {}).get(task)
+    value = float(given if given is not None else task_registry.get(task).equivalence_margin)
+    return math.log1p(value) if task == LM else value
 
 
 def report_choice(f: Findings, key: str) -> str:
@@ -219,29 +240,58 @@ def thresholds(f: Findings) -> dict[str, float]:
     return {t: float(rows[rows["task"] == t]["threshold"].iloc[0]) for t in f.tasks() if t in set(rows["task"])}
 
 
+def margins_text(f: Findings) -> str:
+    """'IMDB ± 1 pp, CIFAR-10 ± 2 pp, WikiText-2 ± 5 % in perplexity ratio' for the tasks on the page."""
+    parts = []
+    for task in f.tasks():
+        m = equivalence_margin(f, task)
+        parts.append(f"{TASK_NAMES[task]} ± {100 * math.expm1(m):.3g} % in perplexity ratio (± {m:.4f} in ln)"
+                     if task == LM else f"{TASK_NAMES[task]} ± {m:g} pp")
+    return ", ".join(parts) or "none"
+
+
 def method_section(f: Findings) -> str:
-    """How a verdict is reached, stated on the page."""
+    """How a verdict is reached, stated on the page: one set of rules for every family."""
     if f.synthetic:
         return ("- Data are a **synthetic stand-in**: the page shows the numbers but gives no verdict on the "
                 "paper (\"synthetic stand-in: no claim\").\n")
+    alpha = f"{ALPHA:.2g}"
     return "\n".join([
-        f"- Each comparison: difference of the seed means with a {LEVEL:.0%} Welch interval (unequal variances) and "
-        "the two-sided Welch p-value. **Resolution** = the interval's half-width: the smallest difference these "
-        "seeds could tell from 0 (before correction); a true difference smaller than that is not resolved.",
-        "- Multiple comparisons: **Holm** correction within each family, and a direction is stated only when the "
-        "Holm-adjusted p is below 0.05. Families: the Table I pairs of one task (3 tests); the presets against "
-        "`no-attention` on one task (diagnostics left out); the sweep values of one task against the default "
-        "value, and against `no-attention` (two families); the learning-speed pairs of one task. The gate "
-        "comparison (astro against astro-gate-only) is one test per task.",
-        "- A claim **reproduces** when our interval holds the paper's difference and excludes 0 on the paper's side; "
-        "it is **contradicted** when our interval excludes the paper's difference (judged on the unadjusted "
-        "interval), or when we find the opposite direction; it is **not resolved at this resolution** when the "
-        "interval holds both the paper's difference and 0. The paper's differences are at the paper's scale; "
-        "ours at this configuration's.",
+        f"- Each comparison: difference of the seed means with a {LEVEL:.0%} Welch interval (unequal variances), "
+        "its two-sided Welch p-value, and two one-sided Welch tests (TOST) against the task's **equivalence "
+        f"margin** (`report.equivalence_margin`: {margins_text(f)}).",
+        f"- Multiple comparisons: **Holm** correction within each family, of the two-sided p-values and, "
+        "separately, of the TOST p-values. Families: the Table I pairs of one task; the learning-speed "
+        "comparisons of one task (the paper's pairs and, beside them, the comparisons with `vanilla` and "
+        "`no-attention`); the presets against `no-attention` on one task (diagnostics left out); the sweep values "
+        "of one task against the default value, and against `no-attention` (two families). The gate comparison "
+        "(astro against astro-gate-only) is one test per task.",
+        f"- **One verdict rule** for every comparison: with Holm-adjusted p below {alpha}, the direction decides: "
+        "**reproduces** when it is the paper's, **contradicted** when it is the opposite (without a claim of the "
+        "paper: **better** or **worse**; learning speed: **faster** or **slower**); otherwise, with the "
+        f"Holm-adjusted TOST p below {alpha}, **equivalent within ± margin**: no difference larger than the margin "
+        "(where the paper claims a difference, its difference is not seen at this margin; a paper difference "
+        "smaller than the margin is not tested by it); otherwise **not resolved**. A direction and an equivalence "
+        "together read \"reproduces (within ± margin)\". A claim of several pairs (the Table I order) reproduces "
+        "when every pair does; otherwise the page counts its pairs' verdicts (\"mixed: ...\").",
+        "- **Size** beside the verdict, never a verdict: where our interval excludes the paper's difference, "
+        "\"larger\" or \"smaller than the paper's difference, at this scale\". The paper's differences are "
+        "between models at the paper's scale (epochs, sizes, data), ours at this configuration's, so their sizes "
+        "need not agree; the direction is what is tested.",
+        f"- **Half-width** = half the {LEVEL:.0%} interval (before correction). **MDE** = the smallest true "
+        f"difference a two-sided Welch test at {alpha} detects with {POWER:.0%} power, approximated as "
+        f"(t(1 - {alpha}/2, df) + t({POWER:.2g}, df)) x SE on the comparison's own SE and df; a true difference "
+        "equal to the half-width is detected only about half the time.",
         "- The language model's perplexities are compared as **ratios**: the difference of the seeds' mean log "
         "perplexity (the test cross-entropy per token, in nats) with its Welch interval, shown as the ratio of "
-        "geometric means; the paper's ratio is judged against that interval, since our perplexities are at "
-        "another scale than the paper's.",
+        "geometric means; its margin is on the same log scale.",
+        "- **Learning speed** is judged without a chosen threshold: per run, the area under its learning curve "
+        "(the mean accuracy over steps 0 to a fixed budget, `report.speed_budget_steps`, else the largest step "
+        "every run of the task reached), compared like any other number (a higher area learns faster). Steps to a "
+        "threshold are shown over a range of thresholds (the figure), and the paper's criterion as how many seeds "
+        "reach it.",
+        "- The divergence of the Linearized model is reported as an **observation** (how many seeds diverged), "
+        "outside the verdicts: a handful of seeds cannot estimate a divergence rate.",
         "- Two groups of seeds without any spread have no interval, so no verdict (\"undetermined\").",
         f"- Diagnostic presets ({', '.join(f'`{d}`' for d in DIAGNOSTICS)}: it sees future tokens) are shown, never "
         "counted as results.",

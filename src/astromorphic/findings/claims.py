@@ -1,5 +1,6 @@
-"""The paper's claims against ours: Table I order, learning speed, the language-model gap, the divergence of
-the Linearized model; and the tidy table of the Table I comparisons that the forest plot draws."""
+"""The paper's claims against ours: Table I order, the language-model gap, the divergence of the Linearized
+model (an observation); and the tidy table of the Table I comparisons that the forest plot draws. Learning
+speed: :mod:`astromorphic.findings.speed`."""
 
 from __future__ import annotations
 
@@ -8,32 +9,33 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from astromorphic import tasks as task_registry
 from astromorphic.findings.base import (
-    CLASSIFIERS,
     LM,
-    PAPER_THRESHOLD,
     TABLE1_MODELS,
     TASK_NAMES,
     Findings,
+    equivalence_margin,
     markdown_table,
     unit,
 )
 from astromorphic.findings.stats import (
     LEVEL,
     NO_CLAIM,
-    NOT_RESOLVED,
-    REPRODUCES,
     Comparison,
     Group,
     RatioComparison,
     adjust,
-    claim_verdict,
     compare,
     num,
     p_text,
     resolution_text,
+    size_statement,
 )
+
+OBSERVATION = "observation, not a verdict"
+# The families of the claims table (the generated summary counts verdicts per family)
+FAMILIES = TABLE1_FAMILY, SPEED_FAMILY, LM_FAMILY, DIVERGENCE_FAMILY = (
+    "Table I pairs", "Learning speed", "Language model", "Divergence")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Claim:
     verdict: str
     resolution: str = "-"
     p_adjusted: str = "-"
+    size: str = ""  # beside the verdict: larger / smaller than the paper's difference, at this scale
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,22 +63,29 @@ class Pair:
 
     @property
     def verdict(self) -> str:
-        return claim_verdict(self.cmp.sign, 1, self.cmp.interval, self.paper_diff, self.cmp.why)
+        """:func:`astromorphic.findings.stats.verdict`: the paper claims the first model better."""
+        return self.cmp.verdict_on(1)
+
+    @property
+    def size(self) -> str:
+        return size_statement(self.cmp.interval, self.paper_diff)
 
 
 def overall(verdicts: list[str]) -> str:
-    """One verdict for a claim made of several comparisons."""
+    """One verdict for a claim made of several comparisons: the common verdict when every pair has it, else the
+    count of each ('mixed: reproduces 1, not resolved 2')."""
     if not verdicts:
         return "not run"
-    if all(v == REPRODUCES for v in verdicts):
-        return REPRODUCES
-    bad = sum(v.startswith("contradicted") for v in verdicts)
-    if bad:
-        return f"contradicted ({bad} of {len(verdicts)} pairs)"
-    good = sum(v == REPRODUCES for v in verdicts)
-    if good:
-        return f"partly ({good} of {len(verdicts)} pairs reproduce)"
-    return NOT_RESOLVED if NOT_RESOLVED in verdicts else verdicts[0]
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    return "mixed: " + ", ".join(f"{v} {k}" for v, k in counts.items())
+
+
+def with_size(verdict: str, size: str) -> str:
+    """A verdict and, beside it, the size statement ('reproduces; larger than the paper's difference, at this
+    scale')."""
+    return f"{verdict}; {size}" if size else verdict
 
 
 def all_diverged(f: Findings, task: str, model: str) -> bool:
@@ -121,7 +132,8 @@ def compare_runs(f: Findings, task: str, a: str, b: str) -> Comparison:
     da, db = all_diverged(f, task, a), all_diverged(f, task, b)
     if da != db:
         return DivergedComparison(ga, gb, task != LM, unit(task), None, diverged=a if da else b)
-    return compare(ga, gb, task != LM, unit(task), RatioComparison if task == LM else Comparison)
+    return compare(ga, gb, task != LM, unit(task), RatioComparison if task == LM else Comparison,
+                   margin=equivalence_margin(f, task))
 
 
 def ordering_pairs(f: Findings, task: str) -> list[Pair]:
@@ -157,11 +169,11 @@ def order_text(f: Findings, task: str, models: list[str], paper: bool) -> str:
 
 
 def widest_resolution(cmps: list[Comparison], task_unit: str) -> str:
-    """'± 3.47 pp' (the largest interval half-width among ``cmps``)."""
+    """'± 3.47 pp; MDE 4.9 pp' (of the comparison with the largest interval half-width among ``cmps``)."""
     bounded = [c for c in cmps if math.isfinite(c.resolution)]
     if not bounded:
         return "none (no interval)"
-    return "± " + resolution_text(max(bounded, key=lambda c: c.resolution), task_unit)
+    return resolution_text(max(bounded, key=lambda c: c.resolution), task_unit)
 
 
 def paper_difference_text(task: str, diff: float) -> str:
@@ -179,10 +191,13 @@ def ordering_claims(f: Findings) -> list[Claim]:
             continue
         models = [m for m in TABLE1_MODELS if f.group(task, m) is not None]
         what = "test perplexity" if task == LM else "test accuracy (%)"
+        sizes = [p.size.split(" than")[0] for p in pairs if p.size]
+        size = "; ".join(f"{sizes.count(w)} of {len(pairs)} pairs {w} than the paper's difference, at this scale"
+                         for w in dict.fromkeys(sizes))
         out.append(Claim(f"Table I order on {TASK_NAMES[task]} ({what})", order_text(f, task, models, True),
                          order_text(f, task, models, False), overall([p.verdict for p in pairs]),
                          widest_resolution([p.cmp for p in pairs], unit(task)),
-                         "; ".join(p_text(p.cmp.p_adjusted) for p in pairs)))
+                         "; ".join(p_text(p.cmp.p_adjusted) for p in pairs), size, TABLE1_FAMILY))
     return out
 
 
@@ -191,11 +206,13 @@ def ordering_section(f: Findings) -> str:
     for task in f.tasks():
         for p in ordering_pairs(f, task):
             rows.append([TASK_NAMES[task], p.paper, paper_difference_text(task, p.paper_diff), p.cmp.text(),
-                         resolution_text(p.cmp), p_text(p.cmp.p), p_text(p.cmp.p_adjusted),
-                         NO_CLAIM if f.synthetic else p.verdict])
+                         resolution_text(p.cmp, unit(task)), p_text(p.cmp.p), p_text(p.cmp.p_adjusted),
+                         p_text(p.cmp.p_tost_adjusted), NO_CLAIM if f.synthetic else p.verdict,
+                         "-" if f.synthetic else p.size or "-"])
     header = ["Task", "Paper", "Paper's difference",
               f"Ours: difference of means (WikiText-2: ratio of geometric means) [{LEVEL:.0%} Welch interval]",
-              "Resolution (± half-width)", "Welch p", "Holm p (task family)", "Claim"]
+              "Half-width; MDE (80 % power)", "Welch p", "Holm p (task family)", "Holm TOST p", "Verdict",
+              "Size beside the verdict"]
     return markdown_table(rows, header)
 
 
@@ -210,117 +227,13 @@ def claims_frame(f: Findings) -> pd.DataFrame:
             rows.append(dict(task=task, a=c.a.label, b=c.b.label, unit=claim_unit(task),
                              diff=c.a.mean - c.b.mean, low=interval.low if interval else math.nan,
                              high=interval.high if interval else math.nan, resolution=c.resolution,
-                             paper_diff=p.paper_diff, p=c.p, p_holm=c.p_adjusted, n_a=c.a.n, n_b=c.b.n,
-                             verdict=NO_CLAIM if f.synthetic else p.verdict, data_source=f.data_source))
-    columns = ["task", "a", "b", "unit", "diff", "low", "high", "resolution", "paper_diff", "p", "p_holm", "n_a",
-               "n_b", "verdict", "data_source"]
+                             mde=c.min_detectable, margin=c.margin, paper_diff=p.paper_diff, p=c.p,
+                             p_holm=c.p_adjusted, p_tost_holm=c.p_tost_adjusted, n_a=c.a.n, n_b=c.b.n,
+                             verdict=NO_CLAIM if f.synthetic else p.verdict, size="" if f.synthetic else p.size,
+                             data_source=f.data_source))
+    columns = ["task", "a", "b", "unit", "diff", "low", "high", "resolution", "mde", "margin", "paper_diff", "p",
+               "p_holm", "p_tost_holm", "n_a", "n_b", "verdict", "size", "data_source"]
     return pd.DataFrame(rows, columns=columns)
-
-
-# ------------------------------------------------------------------------------------------ learning speed
-
-
-def speed_rows(f: Findings, task: str) -> tuple[pd.DataFrame, str]:
-    """The learning-speed rows of ``task`` at the finest resolution present (optimiser steps, else epochs), indexed
-    by model, and their unit."""
-    ls = f.table("learning_speed")
-    if ls.empty:
-        return ls, ""
-    for criterion, what in (("steps_to_threshold", "steps"), ("epochs_to_threshold", "epochs")):
-        rows = ls[(ls["task"] == task) & (ls["criterion"] == criterion)]
-        if len(rows):
-            return rows.set_index("model"), what
-    return ls.iloc[:0], ""
-
-
-def speed_comparison(f: Findings, task: str, fast: str, slow: str) -> tuple[str, str, Comparison | None, int | None,
-                                                                             str] | None:
-    """(paper text, our text, comparison, our direction, why undetermined) for 'fast reaches the threshold first'."""
-    rows, what = speed_rows(f, task)
-    if fast not in rows.index or slow not in rows.index:
-        return None
-    a, b = rows.loc[fast], rows.loc[slow]
-    paper = f"{fast} {num(a['paper_value'], 0)} vs {slow} {num(b['paper_value'], 0)} epochs"
-    na, nb, sa, sb = int(a["n_reached"]), int(b["n_reached"]), int(a["n_seeds"]), int(b["n_seeds"])
-    thr = f"{num(100 * float(a['threshold']), 0)} %"
-    if na == sa > 0 and nb == sb > 0:
-        cmp = compare(Group(fast, a["mean"], a["sd"], na), Group(slow, b["mean"], b["sd"], nb), False, f" {what}")
-        return paper, cmp.text(1), cmp, cmp.sign, cmp.why
-    if na == sa > 0 and nb == 0:
-        return paper, f"{fast} reached {thr} in every seed ({num(a['mean'], 1)} {what}), {slow} in none", None, 1, ""
-    if nb == sb > 0 and na == 0:
-        return paper, f"{slow} reached {thr} in every seed ({num(b['mean'], 1)} {what}), {fast} in none", None, -1, ""
-    ours = f"{fast} reached {thr} in {na}/{sa} seeds, {slow} in {nb}/{sb}"
-    return paper, ours, None, None, "censored: the threshold was not reached in every seed"
-
-
-def _paper_speed_sign(f: Findings, task: str, fast: str, slow: str) -> int | None:
-    rows, _ = speed_rows(f, task)
-    pa, pb = float(rows.loc[fast, "paper_value"]), float(rows.loc[slow, "paper_value"])
-    if not (math.isfinite(pa) and math.isfinite(pb)) or pa == pb:
-        return None
-    return 1 if pa < pb else -1
-
-
-def speed_claims(f: Findings) -> list[Claim]:
-    """The paper's speed statements, direction only (the paper counts epochs to 85 %, we count optimiser steps or
-    epochs to our threshold); Holm-adjusted among the pairs of one task."""
-    out = []
-    for task in [t for t in f.tasks() if task_registry.get(t).speedup_pairs]:
-        pairs = task_registry.get(task).speedup_pairs  # the paper's learning-speed statements, Sec. IV-C-4
-        found = [(fast, slow, speed_comparison(f, task, fast, slow)) for fast, slow in pairs]
-        found = [(fast, slow, c) for fast, slow, c in found if c is not None]
-        tested = adjust([c[2] for _, _, c in found if c[2] is not None])
-        what = speed_rows(f, task)[1]
-        for fast, slow, (paper, ours, cmp, sign, why) in found:
-            if cmp is not None:
-                cmp = tested.pop(0)
-                sign = cmp.sign
-            psign = _paper_speed_sign(f, task, fast, slow)
-            verdict = claim_verdict(sign, psign, why=why) if sign is not None or not psign else f"undetermined ({why})"
-            out.append(Claim(f"{TASK_NAMES[task]}: {fast} learns faster than {slow}", paper, ours, verdict,
-                             f"± {num(cmp.resolution, 1)} {what}" if cmp is not None else "-",
-                             p_text(cmp.p_adjusted) if cmp is not None else "-"))
-    return out
-
-
-def learning_speed_section(f: Findings) -> str:
-    """Steps (epochs for records without a learning curve) to the threshold per model, the threshold and its
-    resolution stated next to the paper's criterion."""
-    ls = f.table("learning_speed")
-    if ls.empty:
-        return "_No learning-speed table in this configuration._\n"
-    lines, rows = [], []
-    for task in [t for t in f.tasks() if t in set(ls["task"])]:
-        sub = ls[ls["task"] == task]
-        unit_ = str(sub["unit"].iloc[0]) if "unit" in sub.columns else "epochs"
-        if task == LM:
-            criterion = f"{unit_} to the lowest validation perplexity (paper: epochs to its best test perplexity)"
-        else:
-            criterion = (f"{unit_} to {num(100 * float(sub['threshold'].iloc[0]), 0)} % accuracy (paper: epochs to "
-                         f"{100 * PAPER_THRESHOLD:.0f} % test accuracy)")
-        basis = ("optimiser steps, from the runs' learning curves" if unit_ == "steps" else
-                 "epochs: the records have no step-resolution learning curve, so the per-epoch metrics are used")
-        lines.append(f"- {TASK_NAMES[task]}: {criterion}; resolution: {basis}.")
-        for _, r in sub.iterrows():
-            ours = (f"{num(r['mean'], 1)} ± {num(r['sd'], 1)}" if int(r["n_reached"]) else
-                    "not reached" if task != LM else "diverged")
-            rows.append([TASK_NAMES[task], r["model"], ours,
-                         f"{int(r['n_reached'])}/{int(r['n_seeds'])}", num(r["paper_value"], 0)])
-    table = markdown_table(rows, ["Task", "Model", "Ours (mean ± sd)", "Seeds reached", "Paper (epochs)"])
-    return "\n".join(lines) + "\n\n" + table
-
-
-def speedup_section(f: Findings) -> str:
-    sp = f.table("speedups")
-    rows = [[TASK_NAMES.get(r["task"], r["task"]), r["fast"], r["slow"], pct(r["speedup"]), pct(r["paper_speedup"])]
-            for _, r in sp.iterrows()] if not sp.empty else []
-    return markdown_table(rows, ["Task", "Fast", "Slow", "Ours: (slow - fast) / slow", "Paper"])
-
-
-def pct(value) -> str:
-    text = num(value, 3)
-    return text if text == "n/a" else f"{100 * float(value):.0f} %"
 
 
 # ------------------------------------------------------------------------------------------ the language model
@@ -336,12 +249,14 @@ def lm_gap_claim(f: Findings) -> Claim | None:
     cmp = pairs[0] if pairs else compare_runs(f, LM, "astro", "vanilla")
     paper = f"astro {num(pa, 1)} vs vanilla {num(pv, 1)} (ratio {num(pa / pv, 2)})"
     psign = (1 if pa < pv else -1) if math.isfinite(pa) and math.isfinite(pv) and pa != pv else None
-    verdict = claim_verdict(cmp.sign, psign, cmp.interval, paper_difference(LM, pa, pv), cmp.why)
-    return Claim("WikiText-2: astro's perplexity below vanilla's", paper, cmp.text(), verdict, resolution_text(cmp),
-                 p_text(cmp.p_adjusted))
+    size = size_statement(cmp.interval, paper_difference(LM, pa, pv))
+    return Claim("WikiText-2: astro's perplexity below vanilla's", paper, cmp.text(), cmp.verdict_on(psign),
+                 resolution_text(cmp), p_text(cmp.p_adjusted), size, LM_FAMILY)
 
 
 def divergence_claim(f: Findings) -> Claim | None:
+    """The paper's Linearized model diverges on the language model: how many of our seeds diverged, an observation
+    outside the verdicts (a handful of seeds cannot estimate a divergence rate)."""
     r = f.row(LM, "linearized")
     if r is None:
         return None
@@ -350,11 +265,8 @@ def divergence_claim(f: Findings) -> Claim | None:
     paper = "diverges" if "diverge" in note.lower() else "no divergence stated"
     epochs = diverged_epochs(f, LM, "linearized")
     ours = f"diverged in {k} of {n} seeds" + (f" (epochs {epochs})" if epochs else "")
-    if paper != "diverges":
-        verdict = "no direction in the paper"
-    else:
-        verdict = REPRODUCES if k == n > 0 else (f"partly ({k} of {n} seeds)" if k else "not reproduced")
-    return Claim("WikiText-2: Linearized [18] diverges", paper, ours, verdict)
+    verdict = OBSERVATION if paper == "diverges" else "no claim in the paper"
+    return Claim("WikiText-2: Linearized [18] diverges", paper, ours, verdict, family=DIVERGENCE_FAMILY)
 
 
 def diverged_epochs(f: Findings, task: str, model: str) -> str:
@@ -363,19 +275,6 @@ def diverged_epochs(f: Findings, task: str, model: str) -> str:
         return ""
     rows = s[(s["task"] == task) & (s["model"] == model) & (s["status"] == "diverged")]
     return ", ".join(num(e, 0) for e in rows.sort_values("seed")["diverged_epoch"])
-
-
-def claims(f: Findings) -> list[Claim]:
-    """Every claim; on anything but real data the verdict is withheld."""
-    out = ordering_claims(f) + speed_claims(f)
-    out += [c for c in (lm_gap_claim(f), divergence_claim(f)) if c is not None]
-    return [replace(c, verdict=NO_CLAIM) for c in out] if f.synthetic else out
-
-
-def claims_section(f: Findings) -> str:
-    rows = [[c.claim, c.paper, c.ours, c.resolution, c.p_adjusted, c.verdict if f.synthetic else f"**{c.verdict}**"]
-            for c in claims(f)]
-    return markdown_table(rows, ["Claim", "Paper", "Ours", "Resolution (± half-width)", "Holm p", "Verdict"])
 
 
 def divergence_section(f: Findings) -> str:

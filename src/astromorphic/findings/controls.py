@@ -15,6 +15,7 @@ from astromorphic.findings.base import (
     LM,
     TASK_NAMES,
     Findings,
+    equivalence_margin,
     markdown_table,
     mean_sd_text,
     unit,
@@ -69,7 +70,7 @@ def controls_section(f: Findings) -> str:
             rows.append([TASK_NAMES[task], cmp.a.label, ours, cmp.text(), resolution_text(cmp),
                          p_text(cmp.p), p_text(cmp.p_adjusted), control_verdict(f, cmp), paired])
     header = ["Task", "Model", "Ours (mean ± sd)", f"vs {CONTROL} [{LEVEL:.0%} Welch interval]",
-              "Resolution (± half-width)", "Welch p", "Holm p (task family)", "Verdict",
+              "Half-width; MDE (80 % power)", "Welch p", "Holm p (task family)", "Verdict",
               "Paired difference (controls table)"]
     return markdown_table(rows, header)
 
@@ -104,11 +105,13 @@ def gate_section(f: Findings) -> str:
         cmp = compare_runs(f, task, "astro", GATE)  # the LM's perplexities as a ratio, as in the claims
         n = min(astro.n, gate.n)
         meaning = {
-            0: f"a contribution of the value path is not shown at n = {n} (resolution ± "
+            0: f"a contribution of the value path is not resolved at n = {n} (half-width "
                f"{resolution_text(cmp, unit(task))})",
             1: "the value path adds to what the gate alone achieves",
             -1: "the gate alone does better than the full astromorphic attention",
         }.get(cmp.sign, f"undetermined ({cmp.why})")
+        if cmp.sign == 0 and cmp.equivalent:
+            meaning = f"the value path adds no more than the margin ({cmp.margin_text}) at n = {n}"
         if f.synthetic:
             lines.append(f"- {TASK_NAMES[task]}: {cmp.text()}: {NO_CLAIM}.")
         else:
@@ -166,9 +169,11 @@ def sweep_section(f: Findings) -> str:
         for ref_model in (preset, CONTROL):
             ref = f.group(task, ref_model)
             name = "default" if ref_model == preset else CONTROL
+            margin = math.nan if task == LM else equivalence_margin(f, task)
             cmps.append(None if ref is None else compare(group, Group(name, ref.mean, ref.sd, ref.n), task != LM,
-                                                         unit(task)))
+                                                         unit(task), margin=margin))
         entries.append((task, preset, group, cmps))
+    # (a language model's sweep compares perplexities, not their logs: no margin in those units, no equivalence)
     for which in (0, 1):  # Holm within each task, separately against the default value and against the control
         for task in dict.fromkeys(e[0] for e in entries):
             idx = [i for i, e in enumerate(entries) if e[0] == task and e[3][which] is not None]
@@ -223,7 +228,7 @@ def causality_section(f: Findings) -> str:
     leaky, astro = f.group(LM, LEAKY), f.group(LM, "astro")
     if leaky is not None and astro is not None:
         cmp = compare(leaky, astro, False)
-        relation = {1: "lower than", -1: "higher than", 0: "not distinguishable from"}.get(cmp.sign, "undetermined:")
+        relation = {1: "lower than", -1: "higher than", 0: "not resolved against"}.get(cmp.sign, "undetermined:")
         text += (f"\nLeakage diagnostic: `{LEAKY}` writes the whole window before reading; {cmp.text()} "
                  f"perplexity: **{relation}** that of the causal model.\n")
     return text

@@ -11,11 +11,14 @@ from astromorphic.io import atomic_path, write_text
 from astromorphic.tables.aggregate import write_csv
 from astromorphic.findings.base import load
 from astromorphic.findings.claims import claims_frame
+from astromorphic.tasks import REGISTRY
 
 # The figures the page can show, by the name the notebook asks for (FIGURES[name]), with their alt text.
 FIGURE_ALT = {
     "forest": "Forest plot of the paper's claims: our difference with its 95 % interval, the paper's difference marked",
     "lm": "WikiText-2: validation and test perplexity against epoch, each seed's selected epoch marked",
+    **{f"speed_{t.name}": f"{t.display_name}: steps to a threshold over a range of thresholds, and the seeds "
+                           "reaching each" for t in REGISTRY if t.speedup_pairs},
 }
 
 

@@ -1,10 +1,13 @@
-"""The statistics behind every verdict of the findings page.
+"""The statistics behind every verdict of the findings page, and the one rule that turns them into a verdict.
 
 Two groups of seeds are compared by the difference of their means with a 95 % Welch interval and the Welch
-t-test p-value (the same test: p < 0.05 exactly when the interval excludes 0). The comparisons of one family
-(:func:`holm`; the page names its families) are corrected for multiple testing by Holm's step-down method;
-a direction ("better", "worse", a claim that "reproduces") needs the Holm-adjusted p below 0.05 as well as
-an interval that excludes 0. Two groups without spread have no interval (a zero-width one would claim
+t-test p-value (the same test: p < 0.05 exactly when the interval excludes 0), and by two one-sided Welch tests
+(TOST) against an equivalence margin (``report.equivalence_margin`` of the task). The comparisons of one family
+(:func:`holm`; the page names its families) are corrected for multiple testing by Holm's step-down method, the
+two-sided p-values and the TOST p-values each within the family. :func:`verdict` is the only rule: a direction
+(a claim that "reproduces" or is "contradicted"; without a claim, "better" or "worse") needs the Holm-adjusted
+two-sided p below the level, either way; "equivalent within ± margin" needs the Holm-adjusted TOST p below it;
+anything else is "not resolved". Two groups without spread have no interval (a zero-width one would claim
 certainty that a handful of seeds cannot give): their comparison is undetermined, never decided.
 """
 
@@ -17,9 +20,13 @@ from typing import Any, Sequence
 LEVEL = 0.95
 ALPHA = 1 - LEVEL
 
+POWER = 0.80  # the power of the minimum detectable difference stated beside each half-width
+
 REPRODUCES = "reproduces"
 CONTRADICTED = "contradicted"
-NOT_RESOLVED = "not resolved at this resolution"
+EQUIVALENT = "equivalent"  # shown as "equivalent within ± <margin>"
+NOT_RESOLVED = "not resolved"
+BETTER, WORSE = "better", "worse"
 NO_CLAIM = "synthetic stand-in: no claim"
 FEW_SEEDS = "fewer than 2 seeds"
 NO_SPREAD = "no spread in either group: no interval"
@@ -43,6 +50,7 @@ class Interval:
     low: float
     high: float
     df: float = math.nan
+    se: float = math.nan  # the standard error of the difference (Welch)
 
     @property
     def bounded(self) -> bool:
@@ -72,7 +80,30 @@ def welch_interval(a: Group, b: Group, level: float = LEVEL) -> Interval | None:
         return Interval(diff, math.nan, math.nan)
     df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-    return Interval(diff, diff - half, diff + half, df)
+    return Interval(diff, diff - half, diff + half, df, se)
+
+
+def tost_p(interval: Interval | None, margin: float) -> float:
+    """The p-value of two one-sided Welch tests of |true difference| < ``margin`` (the larger of the two one-sided
+    p-values, on the interval's standard error and degrees of freedom); NaN without an interval or a margin."""
+    from scipy import stats
+
+    if interval is None or not interval.bounded or not (math.isfinite(margin) and margin > 0):
+        return math.nan
+    above = float(stats.t.sf((interval.diff + margin) / interval.se, interval.df))  # H0: diff <= -margin
+    below = float(stats.t.cdf((interval.diff - margin) / interval.se, interval.df))  # H0: diff >= +margin
+    return max(above, below)
+
+
+def min_detectable(interval: Interval | None, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest true difference a two-sided Welch test at ``alpha`` detects with probability ``power``, by the
+    usual approximation (t_{1-alpha/2, df} + t_{power, df}) x SE on the interval's own SE and df (the seeds'
+    spread taken as known, the other tail neglected); NaN without an interval."""
+    from scipy import stats
+
+    if interval is None or not interval.bounded:
+        return math.nan
+    return float(stats.t.ppf(1 - alpha / 2, interval.df) + stats.t.ppf(power, interval.df)) * interval.se
 
 
 def welch_p(a: Group, b: Group) -> float:
@@ -99,8 +130,8 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 
 def better_sign(interval: Interval | None, higher_is_better: bool, p_adjusted: float = math.nan) -> int | None:
-    """+1: a better than b, -1: worse, 0: not shown (the interval contains 0, or the Holm-adjusted p is 0.05 or
-    more), None: no interval."""
+    """+1: a better than b, -1: worse, 0: no direction (the Holm-adjusted p, or the p of an interval alone, is at
+    the level or above), None: no interval."""
     if interval is None or not interval.bounded:
         return None
     if interval.contains(0) or (math.isfinite(p_adjusted) and p_adjusted >= ALPHA):
@@ -108,27 +139,41 @@ def better_sign(interval: Interval | None, higher_is_better: bool, p_adjusted: f
     return (1 if interval.diff > 0 else -1) * (1 if higher_is_better else -1)
 
 
-VERDICT = {1: "better", -1: "worse", 0: "not distinguishable", None: f"undetermined ({FEW_SEEDS})"}
+def margin_text(margin: float, unit: str = "", ratio: bool = False) -> str:
+    """'± 1 pp'; a ratio comparison's margin as the factor it stands for ('± 5 % in ratio')."""
+    if not math.isfinite(margin):
+        return "± n/a"
+    if ratio:
+        return f"± {100 * (math.exp(margin) - 1):.3g} % in ratio"
+    return f"± {margin:g}{unit}"
 
 
-def claim_verdict(ours: int | None, paper: int | None, interval: Interval | None = None,
-                  paper_diff: float = math.nan, why: str = FEW_SEEDS) -> str:
-    """Our comparison against the paper's: "contradicted" when our interval excludes the paper's difference (or,
-    with no paper difference in our units, when we find the opposite direction), "reproduces" when it holds the
-    paper's difference and excludes 0 on the paper's side, "not resolved at this resolution" when it holds both
-    the paper's difference and 0."""
-    if not paper:
-        return "no direction in the paper"
-    if ours is None:
+def verdict(sign: int | None, paper: int | None, equivalent: bool, margin: str = "", why: str = FEW_SEEDS,
+            words: tuple[str, str] = (BETTER, WORSE)) -> str:
+    """The one verdict rule of the page, for every family. ``sign``: our direction after the family's Holm
+    correction (+1 the first group better, -1 worse, 0 none, None no interval); ``paper``: the paper's direction
+    (+1: it claims the first group better), or None where the paper makes no claim; ``equivalent``: the
+    Holm-adjusted TOST p is below the level. A direction decides first (reproduces / contradicted, or better /
+    worse without a claim; with an equivalence beside it the verdict adds that the difference is within the
+    margin); else equivalence; else not resolved. ``words``: the directions without a claim ('faster', 'slower')."""
+    if sign is None:
         return f"undetermined ({why})"
-    if interval is not None and interval.bounded and math.isfinite(paper_diff) and not interval.contains(paper_diff):
-        if ours == -paper:
-            return f"{CONTRADICTED} (opposite direction)"
-        beyond = interval.low > paper_diff if paper_diff > 0 else interval.high < paper_diff
-        return f"{CONTRADICTED} ({'larger' if beyond else 'smaller'} than the paper's difference)"
-    if ours == 0:
-        return NOT_RESOLVED
-    return REPRODUCES if ours == paper else f"{CONTRADICTED} (opposite direction)"
+    if sign:
+        word = words[0 if sign > 0 else 1] if not paper else (REPRODUCES if sign == paper else CONTRADICTED)
+        return f"{word} (within {margin})" if equivalent else word
+    return f"{EQUIVALENT} within {margin}" if equivalent else NOT_RESOLVED
+
+
+def size_statement(interval: Interval | None, paper_diff: float) -> str:
+    """Beside a verdict, never a verdict: 'larger' ('smaller') 'than the paper's difference, at this scale' when
+    the interval excludes the paper's difference (further from 0 on the paper's side, or short of it); '' when it
+    holds it or there is no interval or no paper difference in our units."""
+    if interval is None or not interval.bounded or not math.isfinite(paper_diff) or paper_diff == 0:
+        return ""
+    if interval.contains(paper_diff):
+        return ""
+    beyond = interval.low > paper_diff if paper_diff > 0 else interval.high < paper_diff
+    return f"{'larger' if beyond else 'smaller'} than the paper's difference, at this scale"
 
 
 def num(value: Any, digits: int = 2, sign: bool = False) -> str:
@@ -156,10 +201,32 @@ class Comparison:
     interval: Interval | None = field(default=None)
     p: float = math.nan
     p_adjusted: float = math.nan
+    margin: float = math.nan  # the equivalence margin, in the units of the difference
+    p_tost: float = math.nan
+    p_tost_adjusted: float = math.nan
 
     @property
     def sign(self) -> int | None:
         return better_sign(self.interval, self.higher_is_better, self.p_adjusted)
+
+    @property
+    def equivalent(self) -> bool:
+        """Both one-sided tests reject a difference beyond the margin, after the family's Holm correction (the
+        TOST p of a comparison outside any family when it was not adjusted)."""
+        p = self.p_tost_adjusted if math.isfinite(self.p_tost_adjusted) else self.p_tost
+        return math.isfinite(p) and p < ALPHA
+
+    @property
+    def margin_text(self) -> str:
+        return margin_text(self.margin, self.unit, isinstance(self, RatioComparison))
+
+    def verdict_on(self, paper: int | None, words: tuple[str, str] = (BETTER, WORSE)) -> str:
+        """:func:`verdict` of this comparison against the paper's direction (None: no claim)."""
+        return verdict(self.sign, paper, self.equivalent, self.margin_text, self.why, words)
+
+    @property
+    def min_detectable(self) -> float:
+        return min_detectable(self.interval)
 
     @property
     def why(self) -> str:
@@ -168,7 +235,8 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        return VERDICT[self.sign] if self.sign is not None else f"undetermined ({self.why})"
+        """Without a claim of the paper: better / worse / equivalent within the margin / not resolved."""
+        return self.verdict_on(None)
 
     @property
     def resolution(self) -> float:
@@ -204,20 +272,27 @@ class RatioComparison(Comparison):
         return out
 
 
-def resolution_text(cmp: Comparison, unit: str = "") -> str:
-    """The interval's half-width ('1.23 pp'); of a ratio comparison, on the log scale and as a factor."""
-    res = cmp.resolution
-    if isinstance(cmp, RatioComparison) and math.isfinite(res):
-        return f"{num(res, 3)} in ln (a factor {num(math.exp(res), 3)})"
-    return f"{num(res, 2)}{unit}" if math.isfinite(res) else "n/a"
+def resolution_text(cmp: Comparison, unit: str = "", digits: int = 2) -> str:
+    """The interval's half-width and the minimum difference detectable with 80 % power ('± 1.23 pp; MDE 1.75 pp');
+    of a ratio comparison, on the log scale with the factors they stand for."""
+    res, mde = cmp.resolution, cmp.min_detectable
+    if not math.isfinite(res):
+        return "n/a"
+    if isinstance(cmp, RatioComparison):
+        return (f"± {num(res, 3)} in ln (a factor {num(math.exp(res), 3)}); MDE {num(mde, 3)} "
+                f"(a factor {num(math.exp(mde), 3)})")
+    return f"± {num(res, digits)}{unit}; MDE {num(mde, digits)}{unit}"
 
 
-def compare(a: Group, b: Group, higher_is_better: bool, unit: str = "", kind: type = Comparison) -> Comparison:
-    """``kind`` RatioComparison: ``a`` and ``b`` are groups of log values."""
-    return kind(a, b, higher_is_better, unit, welch_interval(a, b), welch_p(a, b))
+def compare(a: Group, b: Group, higher_is_better: bool, unit: str = "", kind: type = Comparison,
+            margin: float = math.nan) -> Comparison:
+    """``kind`` RatioComparison: ``a`` and ``b`` are groups of log values (``margin`` then on the log scale)."""
+    interval = welch_interval(a, b)
+    return kind(a, b, higher_is_better, unit, interval, welch_p(a, b), margin=margin, p_tost=tost_p(interval, margin))
 
 
 def adjust(family: Sequence[Comparison]) -> list[Comparison]:
-    """The comparisons of one family with their Holm-adjusted p-values."""
-    adjusted = holm([c.p for c in family])
-    return [replace(c, p_adjusted=p) for c, p in zip(family, adjusted)]
+    """The comparisons of one family with their Holm-adjusted p-values: the two-sided ones, and the TOST ones, each
+    within the family."""
+    adjusted, tost = holm([c.p for c in family]), holm([c.p_tost for c in family])
+    return [replace(c, p_adjusted=p, p_tost_adjusted=q) for c, p, q in zip(family, adjusted, tost)]

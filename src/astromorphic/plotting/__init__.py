@@ -7,6 +7,7 @@
 * ``controls``  the attention probes (magnitude, value sensitivity) against epoch        (``controls.py``)
 * ``sweep``     the metric against a swept attention constant, no-attention level drawn   (``sweep.py``)
 * ``forest``    the paper's Table I pairs: our difference and interval, the paper's marked (``forest.py``)
+* ``speed_thresholds``  steps to a threshold over a range of thresholds, one task      (``speed_thresholds.py``)
 
 Every figure is written as PNG and PDF without metadata (``astromorphic.io.save_figure``), so equal inputs give
 equal bytes, and says in its title whether it comes from synthetic stand-in data.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES
+from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, get as task_get
 
 FIGURES = {
     "fig4": "astromorphic.plotting.fig4",
@@ -27,6 +28,7 @@ FIGURES = {
     "controls": "astromorphic.plotting.controls",
     "sweep": "astromorphic.plotting.sweep",
     "forest": "astromorphic.plotting.forest",
+    "speed_thresholds": "astromorphic.plotting.speed_thresholds",
 }
 
 
@@ -69,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("forest", "the paper's Table I pairs: our difference with its interval, the paper's difference marked")
     p.add_argument("--claims", required=True, help="claims CSV of `astromorphic findings --claims`")
+
+    p = add("speed_thresholds", "steps to a threshold over a range of thresholds, and the seeds reaching each")
+    p.add_argument("--curves", required=True, help="learning curves CSV (astromorphic aggregate --curves)")
+    p.add_argument("--runs", required=True, help="tidy per-epoch CSV (astromorphic aggregate)")
+    p.add_argument("--config", required=True, help="the configuration the runs used (thresholds, report section)")
+    p.add_argument("--task", required=True, choices=[t for t in TASK_NAMES if task_get(t).speedup_pairs])
     return parser
 
 
@@ -83,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = module.plot(args.bench, args.out, label=args.label)
     elif args.figure == "fig3":
         paths = module.plot(args.sweep, args.fit, args.out, label=args.label)
+    elif args.figure == "speed_thresholds":
+        paths = module.plot(args.curves, args.runs, args.config, args.task, args.out, label=args.label)
     elif args.figure == "forest":
         paths = module.plot(args.claims, args.out, label=args.label)
     elif args.figure == "sweep":

@@ -7,6 +7,11 @@ step of the lowest validation perplexity (language model). A run that never reac
 ("not reached"), never dropped. Records without a curve (older runs) fall back to epoch resolution, from the
 per-epoch metrics, and the table says which resolution each task has: a task is at step resolution only when
 every one of its runs has a curve.
+
+Beside them, the measures that need no chosen threshold (the findings page's learning-speed verdicts and the
+steps-to-threshold figure): :func:`run_curves` (every run's curve of one task, at the finest resolution all its
+runs share), :func:`curve_auc` (the mean of a curve over a fixed budget) and :func:`steps_to_thresholds` (the
+first step at each of a range of thresholds).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from astromorphic.tables.context import (
 )
 
 BASELINE = "linearized"
+PAPER_THRESHOLD = 0.85  # the paper's learning-speed criterion (Sec. IV-C-4): epochs to 85 % test accuracy
 
 
 def first_reaching(steps, values, threshold: float) -> float:
@@ -45,6 +51,86 @@ def lowest(steps, values) -> float:
         if value is not None and math.isfinite(value) and value < best:
             best, where = value, float(step)
     return where
+
+
+def curve_auc(steps, values, budget: float) -> float:
+    """The mean of a learning curve over steps 0..``budget``: the trapezoid area over the recorded points, the
+    curve read by linear interpolation at ``budget``, divided by ``budget``. NaN when the curve does not start at
+    step 0, ends before ``budget`` or has a non-finite value on the way."""
+    points = sorted((float(x), float(y)) for x, y in zip(steps, values))
+    if not points or points[0][0] != 0 or points[-1][0] < budget or budget <= 0:
+        return math.nan
+    area = 0.0
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 >= budget:
+            break
+        if not (math.isfinite(y0) and math.isfinite(y1)):
+            return math.nan
+        if x1 > budget:  # the segment cut at the budget
+            y1, x1 = y0 + (y1 - y0) * (budget - x0) / (x1 - x0), budget
+        area += (x1 - x0) * (y0 + y1) / 2
+    return area / budget
+
+
+def curve_split(metric: str) -> str:
+    """The split a learning curve was measured on, from its metric's name: 'validation', 'test', or 'held-out'."""
+    name = str(metric)
+    return "validation" if name.startswith("valid") else "test" if name.startswith("test") else "held-out"
+
+
+def run_curves(curves_frame: pd.DataFrame, tidy: pd.DataFrame, task: str, metric: str) -> tuple[pd.DataFrame, str,
+                                                                                                 str]:
+    """Every finished run's learning curve on ``task``: (frame of ``model``, ``seed``, ``x``, ``value``; the unit
+    of ``x``, 'steps' or 'epochs'; the curve's metric). At step resolution (``learning_curves.csv``) when every
+    finished run of the task has a curve, else the per-epoch ``metric`` of ``runs.csv`` (epoch 0 = initialisation).
+    Runs that are still running or diverged are left out, as in Table I."""
+    columns = ["model", "seed", "x", "value"]
+    runs = tidy[(tidy["task"] == task)] if not tidy.empty and "task" in tidy.columns else pd.DataFrame()
+    if "status" in runs.columns:
+        runs = runs[runs["status"] == "finished"]
+    keys = set(zip(runs["model"], runs["seed"].astype(int))) if not runs.empty else set()
+    c = curves_frame
+    c = c[c["task"] == task] if not c.empty and "task" in c.columns else pd.DataFrame()
+    if not c.empty and keys and keys <= set(zip(c["model"], c["seed"].astype(int))):
+        c = c[[k in keys for k in zip(c["model"], c["seed"].astype(int))]]
+        frame = c.rename(columns={"step": "x"})[columns]
+        return frame.astype({"value": float}).reset_index(drop=True), "steps", str(c["metric"].iloc[0])
+    if runs.empty or metric not in runs.columns:
+        return pd.DataFrame(columns=columns), "epochs", metric
+    frame = runs.rename(columns={"epoch": "x", metric: "value"})[columns]
+    return frame.astype({"value": float}).reset_index(drop=True), "epochs", metric
+
+
+def curve_budget(frame: pd.DataFrame) -> float:
+    """The largest step (epoch) every run of ``frame`` (:func:`run_curves`) reached."""
+    if frame.empty:
+        return math.nan
+    return float(frame.groupby(["model", "seed"])["x"].max().min())
+
+
+def run_aucs(frame: pd.DataFrame, budget: float) -> pd.DataFrame:
+    """Per run (``model``, ``seed``): :func:`curve_auc` of its curve over 0..``budget``."""
+    rows = [dict(model=model, seed=int(seed), auc=curve_auc(g["x"], g["value"], budget))
+            for (model, seed), g in frame.groupby(["model", "seed"], sort=False)]
+    return pd.DataFrame(rows, columns=["model", "seed", "auc"])
+
+
+def threshold_grid(centre: float, span: float, step: float) -> list[float]:
+    """Thresholds from ``centre - span`` to ``centre + span`` every ``step``, within (0, 1], rounded to 1e-6."""
+    n = int(round(span / step))
+    grid = [round(centre + k * step, 6) for k in range(-n, n + 1)]
+    return [t for t in grid if 0 < t <= 1]
+
+
+def steps_to_thresholds(frame: pd.DataFrame, thresholds) -> pd.DataFrame:
+    """Per run and threshold: the first step (epoch) whose value reaches it (NaN: never, censored)."""
+    rows = []
+    for (model, seed), g in frame.groupby(["model", "seed"], sort=False):
+        g = g.sort_values("x")
+        for t in thresholds:
+            rows.append(dict(model=model, seed=int(seed), threshold=float(t),
+                             reached_at=first_reaching(g["x"], g["value"], float(t))))
+    return pd.DataFrame(rows, columns=["model", "seed", "threshold", "reached_at"])
 
 
 def curves(ctx: Context, task: str) -> pd.DataFrame:
