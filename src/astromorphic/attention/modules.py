@@ -19,6 +19,10 @@ astromorphic and linearized models iso-architecture with the softmax baseline. K
   (B, N, H, d) views of the projections through ``BidirectionalCore`` (``attention.fused``).
 * ``none``: the no-attention control; returns zeros, has no parameters.
 
+``precompute_attention(modules, n)`` gives each module of a layer stack what its forward may take as
+``precomputed``: the bidirectional astromorphic modules' rows W_astro / m, computed for all layers that share
+P in one call (M concatenated along the heads; the eager GPU step is bound by operator launches).
+
 ``spec.leaky`` in a causal model makes the astromorphic attention write the whole sequence before reading
 (the ``astro-leaky`` diagnostic). Modules check shapes and lengths, but not activations for NaN/inf
 (``module.check_finite = True`` turns that on): a diverging run must reach the training loop's divergence
