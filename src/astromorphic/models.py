@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from astromorphic.attention import DEFAULT_CHUNK, AttentionSpec, build_attention
+from astromorphic.attention import DEFAULT_CHUNK, AttentionSpec, build_attention, precompute_attention
 from astromorphic.tasks import TASK_NAMES, get as get_task
 from astromorphic.config import TASK_MODELS, ConfigError, describe_error
 
@@ -136,8 +136,11 @@ class Block(nn.Module):
         self.probe = False
         self.last_probe: dict[str, float] = {}
 
-    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
-        a = self.attn(x, key_padding_mask)
+    def forward(
+        self, x: Tensor, key_padding_mask: Optional[Tensor] = None, precomputed: Optional[Tensor] = None
+    ) -> Tensor:
+        """``precomputed``: the attention's entry of ``precompute_attention`` (None: it computes its own)."""
+        a = self.attn(x, key_padding_mask, precomputed)
         if self.probe:
             self.last_probe = {"attn_ratio": _norm_ratio(a, x, key_padding_mask), **dict(self.attn.last_stats)}
         y = self.ln1(x if self.attn_is_zero else x + self.drop(a))
@@ -187,8 +190,10 @@ class _BlockStack(nn.Module):
         return self.embed_drop(x)
 
     def _run_blocks(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
-        for block in self.blocks:
-            x = block(x, key_padding_mask)
+        # what the layers' attentions can share (the relative-position activities) in one call per forward
+        shared = precompute_attention([block.attn for block in self.blocks], x.shape[1])
+        for block, precomputed in zip(self.blocks, shared):
+            x = block(x, key_padding_mask, precomputed)
         return x
 
     def set_probe(self, on: bool = True) -> None:

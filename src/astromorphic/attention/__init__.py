@@ -11,7 +11,8 @@ The package, by layer (each module imports only the ones above it):
 * ``functional``: the functional core ``astromorphic_attention`` (Eq. 9-17), ``softmax_attention``,
   ``value_sensitivity``.
 * ``relpos``: the relative-position activity W_astro (Eq. 12).
-* ``modules``: the attention modules behind one interface (``forward(x, key_padding_mask)``).
+* ``modules``: the attention modules behind one interface (``forward(x, key_padding_mask, precomputed)``),
+  and ``precompute_attention``: what the modules of a layer stack can share, computed once per forward.
 * ``registry``: ``AttentionSpec``, the record of every attention mechanism (``ATTENTION_REGISTRY``) and
   ``build_attention``.
 
@@ -31,6 +32,7 @@ from astromorphic.attention.modules import (
     NoAttention,
     ProjectedAttention,
     SoftmaxAttention,
+    precompute_attention,
 )
 from astromorphic.attention.registry import (
     ATTENTION_KINDS,
@@ -66,6 +68,7 @@ __all__ = [
     "value_sensitivity",
     "attention_kind",
     "build_attention",
+    "precompute_attention",
     "causal_read_kernel",
     "ProjectedAttention",
     "SoftmaxAttention",

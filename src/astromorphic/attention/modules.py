@@ -19,6 +19,10 @@ astromorphic and linearized models iso-architecture with the softmax baseline. K
   (B, N, H, d) views of the projections through ``BidirectionalCore`` (``attention.fused``).
 * ``none``: the no-attention control; returns zeros, has no parameters.
 
+``precompute_attention(modules, n)`` gives each module of a layer stack what its forward may take as
+``precomputed``: the bidirectional astromorphic modules' rows W_astro / m, computed for all layers that share
+P in one call (M concatenated along the heads; the eager GPU step is bound by operator launches).
+
 ``spec.leaky`` in a causal model makes the astromorphic attention write the whole sequence before reading
 (the ``astro-leaky`` diagnostic). Modules check shapes and lengths, but not activations for NaN/inf
 (``module.check_finite = True`` turns that on): a diverging run must reach the training loop's divergence
@@ -32,7 +36,7 @@ applied; 0 without the value path).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +54,7 @@ from astromorphic.attention.functional import (
 from astromorphic.attention.fused import CoreSwitches, bidirectional_core
 from astromorphic.attention.relpos import (
     DENSE_MAX_N,
+    ConcatHeads,
     POSITION_KINDS,
     position_activity,
     relative_position_activity,
@@ -90,7 +95,10 @@ class ProjectedAttention(nn.Module):
         if key_padding_mask is not None:
             check_mask(key_padding_mask, x.shape[0], x.shape[1])
 
-    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(
+        self, x: Tensor, key_padding_mask: Optional[Tensor] = None, precomputed: Optional[Tensor] = None
+    ) -> Tensor:
+        """``precomputed``: this module's entry of ``precompute_attention`` (None: computed here)."""
         self._check_input(x, key_padding_mask)
         q, k, v = self._heads(x, self.w_q), self._heads(x, self.w_k), self._heads(x, self.w_v)
         out = self._core(q, k, v, key_padding_mask)  # (B, H, N, d_head)
@@ -203,9 +211,29 @@ class AstromorphicAttention(ProjectedAttention):
             self.M, self.tau, position=self.position, validate=self.check_finite, n=n, decay=self.decay
         )
 
-    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+    def shared_activity_key(self, n: int) -> Optional[tuple]:
+        """What decides this module's rows W_astro / m for n positions besides M (P and the scale), or None
+        when it computes them itself: without M, in the causal model, the probe and the checked mode."""
+        if self.M is None or self.causal or self.record_stats or self.check_finite or not 1 <= n <= self.max_len:
+            return None
+        m = self.M
+        decay = None if self.decay is None else (self.decay.dtype, self.decay.device)
+        return (tuple(m.shape), m.dtype, m.device, self.max_len, self.tau, self.position, self.m_scale, decay, n)
+
+    def position_rows(self, m: Tensor, n: int) -> Tensor:
+        """W_astro / m as (n, H', d_k) rows for M of shape (H', d_k, max_len) (this module's M, or several
+        modules' M stacked along the heads), in the compute dtype, with this module's P."""
+        compute = torch.float32 if m.dtype in (torch.float16, torch.bfloat16) else m.dtype
+        with autocast_off(m.device.type):
+            m = as_dtype(m, compute)
+            return position_activity(m, self.tau, self.position, "auto", n, 1.0 / self.m_scale, "nhj", self.decay)
+
+    def forward(
+        self, x: Tensor, key_padding_mask: Optional[Tensor] = None, precomputed: Optional[Tensor] = None
+    ) -> Tensor:
         """The bidirectional core runs on the (B, N, H, d) views of the projections (no transposes) through
-        ``BidirectionalCore``; the causal model, the probe and the checked mode take the general path."""
+        ``BidirectionalCore``; the causal model, the probe and the checked mode take the general path.
+        ``precomputed``: this module's rows W_astro / m from ``precompute_attention`` (None: computed here)."""
         if self.causal or self.record_stats or self.check_finite:
             return super().forward(x, key_padding_mask)
         self._check_input(x, key_padding_mask)
@@ -214,12 +242,12 @@ class AstromorphicAttention(ProjectedAttention):
         q, k, v = self.w_q(x).view(heads), self.w_k(x).view(heads), self.w_v(x).view(heads)
         out_dtype = q.dtype
         compute = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
+        rows = precomputed
+        if rows is None and self.M is not None:  # W_astro / m as (N, H, d_k) rows
+            rows = self.position_rows(self.M, n)
         with autocast_off(x.device.type):
             q, k, v = as_dtype(q, compute), as_dtype(k, compute), as_dtype(v, compute)
-            rows = None
-            if self.M is not None:  # W_astro / m as (N, H, d_k) rows
-                m = as_dtype(self.M, compute)
-                rows = position_activity(m, self.tau, self.position, "auto", n, 1.0 / self.m_scale, "nhj", self.decay)
+            rows = None if rows is None else as_dtype(rows, compute)
             real = None if key_padding_mask is None else key_padding_mask[:, :, None, None].to(compute)
             switches = CoreSwitches("bnh", self.m_scale, self.alpha, self.sigmoid, self.feedback, self.value_path)
             out = bidirectional_core(q, k, v, rows, real, switches)
@@ -279,10 +307,39 @@ class NoAttention(nn.Module):
         self.record_stats = False
         self.last_stats: dict[str, float] = {}
 
-    def forward(self, x: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(
+        self, x: Tensor, key_padding_mask: Optional[Tensor] = None, precomputed: Optional[Tensor] = None
+    ) -> Tensor:
         check_tensor("x", x, 3, "(B, N, d_model)")
         if x.shape[-1] != self.d_model:
             raise fail("x", f"last dimension d_model={self.d_model}", f"shape {tuple(x.shape)}")
         if x.shape[1] > self.max_len:
             raise fail("x", f"sequence length N <= max_len={self.max_len}", f"N={x.shape[1]}")
         return torch.zeros_like(x)
+
+
+def precompute_attention(modules: Sequence[nn.Module], n: int) -> list[Optional[Tensor]]:
+    """For each attention module, what its forward takes as ``precomputed`` for a sequence of n positions,
+    or None (it computes everything itself).
+
+    The relative-position rows W_astro / m of a bidirectional astromorphic module depend on its M only, never
+    on the tokens. Modules with the same ``shared_activity_key`` (M's shape, dtype and device, max_len, tau,
+    position and m_scale: the same P and scale) get theirs from one call on their M stacked along the heads,
+    each its slice: the activity's operators run once per forward instead of once per layer (the eager GPU
+    step is bound by operator launches). The result equals the per-module computation within rounding.
+    """
+    out: list[Optional[Tensor]] = [None] * len(modules)
+    groups: dict[tuple, list[int]] = {}
+    for i, module in enumerate(modules):
+        key = module.shared_activity_key(n) if isinstance(module, AstromorphicAttention) else None
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        if len(members) < 2:  # nothing to share: the module computes its rows itself
+            continue
+        # one operator each way: the M concatenated along the heads, the rows split back into layers
+        stacked = ConcatHeads.apply(*(modules[i].M for i in members))  # (layers * H, d_k, max_len)
+        rows = modules[members[0]].position_rows(stacked, n)  # (n, layers * H, d_k)
+        for i, layer_rows in zip(members, rows.split(modules[members[0]].n_heads, dim=1)):
+            out[i] = layer_rows
+    return out

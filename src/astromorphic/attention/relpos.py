@@ -135,6 +135,20 @@ class DenseActivity(torch.autograd.Function):
         return torch.baddbmm(gm, gd + gd.mT, mp), None, None, None, None
 
 
+class ConcatHeads(torch.autograd.Function):
+    """torch.cat of several M along the heads, whose backward is one split (torch.cat's and torch.stack's
+    issue one operator per input)."""
+
+    @staticmethod
+    def forward(ctx, *ms):
+        ctx.sizes = [m.shape[0] for m in ms]
+        return torch.cat(ms)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.split(ctx.sizes)
+
+
 def position_activity(
     M: Tensor,
     tau: float,
