@@ -319,7 +319,7 @@ def test_module_bad_input():
 
 
 def test_bench_attention_writes_csv(tmp_path):
-    from astromorphic import bench as bench_command
+    from astromorphic.bench import command as bench_command
     from astromorphic.bench import attention as bench
 
     out = tmp_path / "bench.csv"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from astromorphic.bench import cost
-from astromorphic.bench import main as bench_main
+from astromorphic.bench.command import main as bench_main
 from astromorphic.config import ConfigError, load_config, validate_config
 from astromorphic.bench.throughput import run_sizes, tokens_per_word
 

@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prepare": ("astromorphic.data", "main", "download/read a dataset and write prepared tensors + manifest"),
     "train": ("astromorphic.training", "main", "train one task/model/seed run (resumable)"),
     "simulate": ("astromorphic.neuroglia", "main", "simulate the tripartite synapse (Fig. 3 data)"),
-    "bench": ("astromorphic.bench", "main", "benchmarks: `bench attention` (time, memory against N), `bench throughput`"),
+    "bench": ("astromorphic.bench.command", "main", "benchmarks: `bench attention` (time, memory against N), `bench throughput`"),
     "aggregate": ("astromorphic.tables.aggregate", "main", "collect run records into one metrics table"),
     "tables": ("astromorphic.tables", "main", "write Table I, learning speed, Table II, S1-S3, controls"),
     "plot": ("astromorphic.plotting", "main", "draw one figure"),

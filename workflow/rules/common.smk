@@ -28,7 +28,7 @@ from astromorphic.io import write_text
 from astromorphic.runs.records import plan_runs, plan_summary
 from astromorphic.runs import code_hash, data_code_hash
 from astromorphic.run_names import format_model_name
-from astromorphic.runs.identity import module_files
+from astromorphic.runs.identity import modules_hash
 from astromorphic.tables import available_tables
 from astromorphic.tasks import FIG4_PANELS, LM_TASKS, TASK_NAMES, get as task_record, in_order
 
@@ -59,6 +59,7 @@ wildcard_constraints:
     seed=r"\d+",
     panel="|".join(FIG4_PANELS.values()),
     device="cpu|cuda",
+    module=r"[A-Za-z0-9_.+]+",
 
 
 # ------------------------------------------------------------------------------------ runs
@@ -124,11 +125,19 @@ def prepared_tasks():
 
 
 def module_sources(*modules):
-    """The source files a command runs: ``modules`` and every package module they import, directly or through
-    each other (astromorphic.runs.identity.module_files), as paths from the repository root. A rule lists them
-    as inputs, so that editing any code its command runs reruns it, and a module added later counts at once."""
-    package = Path(workflow.basedir) / "src"
-    return [str(path.relative_to(package.parent)) for path in module_files(modules, package / "astromorphic")]
+    """The code input of a rule whose command runs ``modules``: results/configs/code/modules/<name>.txt, which
+    holds the identity of those modules and every package module they import, directly or through each other
+    (astromorphic.runs.identity.modules_hash: syntax trees without docstrings, the kernels' C++ without comments).
+    Rule module_code_snapshot rewrites it when that identity changes (a params rerun trigger), so that editing
+    any code the command runs reruns the rule, a module added later counts at once, and a comment or a
+    reformatting reruns nothing."""
+    name = "+".join(m.removeprefix("astromorphic.") for m in modules)
+    if name not in MODULE_CODE_HASHES:
+        MODULE_CODE_HASHES[name] = modules_hash(modules)
+    return f"results/configs/code/modules/{name}.txt"
+
+
+MODULE_CODE_HASHES = {}  # snapshot name -> identity of the code (module_sources), filled as the rules ask
 
 
 # ------------------------------------------------------------------------------------ configuration snapshots
@@ -221,6 +230,17 @@ SNAPSHOT_HEADER = (
 def write_code_snapshot(path, digest, log):
     write_text(path, CODE_HEADER + f"code_hash: {digest}\n")
     write_text(log, f"wrote {path}\n")
+
+
+def write_module_code_snapshot(path, digest, log):
+    write_text(path, MODULE_CODE_HEADER + f"code_hash: {digest}\n")
+    write_text(log, f"wrote {path}\n")
+
+
+MODULE_CODE_HEADER = (
+    "# Written by the workflow: the identity of the code a reporting command runs (module_sources in\n"
+    "# workflow/rules/common.smk); the rules that read it run again when it changes. Do not edit.\n"
+)
 
 
 def write_data_code_snapshot(path, digest, log):

@@ -19,6 +19,20 @@ rule code_snapshot:
         write_code_snapshot(output[0], params.code, log[0])
 
 
+# results/configs/code/modules/<name>.txt: the identity of the code a reporting command runs (module_sources in
+# common.smk); the tables, figures and findings rules list it as an input.
+rule module_code_snapshot:
+    output:
+        "results/configs/code/modules/{module}.txt",
+    log:
+        "results/logs/configs/code/modules/{module}.log",
+    localrule: True
+    params:
+        code=lambda wildcards: MODULE_CODE_HASHES[wildcards.module],  # a changed identity rewrites the snapshot
+    run:
+        write_module_code_snapshot(output[0], params.code, log[0])
+
+
 rule train:
     input:
         config="results/configs/train/{task}.yaml",

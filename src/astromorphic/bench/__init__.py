@@ -1,30 +1,5 @@
-"""Benchmarks: ``astromorphic bench attention`` (time and peak memory of the attention kinds against N,
-:mod:`astromorphic.bench.attention`), ``bench throughput`` (training and evaluation speed of the task models,
-:mod:`astromorphic.bench.throughput`, with the plain-loop reference of :mod:`astromorphic.bench.plain_loop`) and
-``bench cost`` (projected device-hours, :mod:`astromorphic.bench.cost`)."""
-
-from __future__ import annotations
-
-import argparse
-from typing import Optional
-
-from astromorphic.bench import attention, cost, throughput
-
-SUBCOMMANDS = {"attention": attention, "throughput": throughput, "cost": cost}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="astromorphic bench", description="benchmarks")
-    sub = parser.add_subparsers(dest="what", required=True)
-    for module in SUBCOMMANDS.values():
-        module.add_parser(sub)
-    return parser
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return SUBCOMMANDS[args.what].run(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+"""Benchmarks: time and peak memory of the attention kinds against N (:mod:`astromorphic.bench.attention`),
+training and evaluation speed of the task models (:mod:`astromorphic.bench.throughput`, with the plain-loop
+reference of :mod:`astromorphic.bench.plain_loop`), projected device-hours (:mod:`astromorphic.bench.cost`); the
+command ``astromorphic bench`` in :mod:`astromorphic.bench.command`. Nothing is imported here, so that a module
+that reads one benchmark (Fig. S2 reads the attention benchmark's kinds) does not load the others."""

@@ -241,6 +241,13 @@ def code_hash(task: str, root: str | os.PathLike | None = None) -> str:
     return _hash_files(code_files(task, root), root)
 
 
+def modules_hash(entries: Iterable[str], root: str | os.PathLike | None = None) -> str:
+    """Like :func:`code_hash`, over :func:`module_files` of ``entries``: the identity of the code a command runs
+    (the workflow's reporting rules follow it, so that a comment or a reformatting reruns nothing)."""
+    root = Path(root) if root is not None else PACKAGE_DIR
+    return _hash_files(module_files(entries, root), root)
+
+
 def data_code_files(task: str, root: str | os.PathLike | None = None) -> list[Path]:
     """The source files that prepare ``task``'s data: what the prepare command and the task's data module
     import, directly or through each other."""
