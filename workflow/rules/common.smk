@@ -125,7 +125,7 @@ def prepared_tasks():
 
 
 def module_sources(*modules):
-    """The code input of a rule whose command runs ``modules``: results/configs/code/modules/<name>.txt, which
+    """The code input of the rules whose commands run ``modules`` (results/configs/code/modules/<name>.txt), which
     holds the identity of those modules and every package module they import, directly or through each other
     (astromorphic.runs.identity.modules_hash: syntax trees without docstrings, the kernels' C++ without comments).
     Rule module_code_snapshot rewrites it when that identity changes (a params rerun trigger), so that editing
