@@ -45,11 +45,11 @@ RUNS = ("results/runs/imdb/vanilla/seed0", "results/runs/imdb/astro/seed0")
 TARGETS = ("results/tables/runs.csv", "figures/fig4a_imdb.png")
 TRAIN_RULE = "train"
 # The rules that must have run as SLURM jobs, and the only ones allowed to run on the submitting host:
-# `all`; config_snapshot, code_snapshot and data_code_snapshot, which only write the resolved configuration and the
-# hashes of the code that computes a run out of Snakemake's memory; and prepare, which downloads (compute nodes are
-# often offline).
+# `all`; config_snapshot, code_snapshot, data_code_snapshot and module_code_snapshot, which only write the resolved
+# configuration and the hashes of the code out of Snakemake's memory; and prepare, which downloads (compute nodes
+# are often offline).
 SLURM_RULES = {"train", "aggregate", "fig4"}
-LOCAL_RULES = {"all", "config_snapshot", "code_snapshot", "data_code_snapshot", "prepare"}
+LOCAL_RULES = {"all", "config_snapshot", "code_snapshot", "data_code_snapshot", "module_code_snapshot", "prepare"}
 # What a run of the workflow needs from the repository; each DAG runs in a copy of it.
 CHECKOUT = ("Snakefile", "workflow", "config", "profiles", "src", "results/reference")
 

@@ -232,11 +232,6 @@ def write_code_snapshot(path, digest, log):
     write_text(log, f"wrote {path}\n")
 
 
-def write_module_code_snapshot(path, digest, log):
-    write_text(path, MODULE_CODE_HEADER + f"code_hash: {digest}\n")
-    write_text(log, f"wrote {path}\n")
-
-
 MODULE_CODE_HEADER = (
     "# Written by the workflow: the identity of the code a reporting command runs (module_sources in\n"
     "# workflow/rules/common.smk); the rules that read it run again when it changes. Do not edit.\n"
