@@ -27,6 +27,8 @@ rule module_code_snapshot:
     log:
         "results/logs/configs/code/modules/{module}.log",
     localrule: True
+    conda:
+        "../envs/astromorphic.yaml"
     params:
         code=lambda wildcards: MODULE_CODE_HASHES[wildcards.module],  # a changed identity rewrites the snapshot
         header=MODULE_CODE_HEADER,
