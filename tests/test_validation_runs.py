@@ -9,12 +9,15 @@ import math
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from astromorphic import training
 from astromorphic.data import prepare
 from astromorphic.runs import early_stop_epoch, read_metrics, selection_metric, summarise
 from astromorphic.runs.records import record_problem
+from astromorphic.tables.aggregate import tidy_runs
+from astromorphic.tables.context import classifier_selection
 from astromorphic.tasks import LM_TASKS
 from astromorphic.training import TrainingRun, train_run
 from test_training import strip_time, tiny_config
@@ -163,4 +166,25 @@ def test_committed_records_keep_their_summaries_and_stops():
     for folder in folders[:: max(1, len(folders) // 20)]:
         stored = json.loads((folder / "run.json").read_text())
         if stored["task"] not in LM_TASKS and stored["best"]:
-            assert stored["best"]["selected_by"] == "test_acc"  # made without a validation split
+            valid = "valid" in (stored.get("data") or {}).get("held_out", [])
+            assert stored["best"]["selected_by"] == ("valid_acc" if valid else "test_acc")
+
+
+def test_the_summary_and_the_tables_say_which_split_chose_the_epoch(stopped_run):
+    out, record = stopped_run
+    _, summary, _ = tidy_runs([out])
+    r = summary.iloc[0]
+    assert (r["selected_by"], r["stopped"], r["early_stopping"], r["max_epochs"]) == ("valid_acc", "early_stopping",
+                                                                                     PATIENCE, EPOCHS)
+    assert r["best_valid_acc"] == record["best"]["valid_acc"] and r["best_test_acc"] == record["best"]["test_acc"]
+    assert r["final_valid_acc"] == record["final"]["valid_acc"] and r["best_epoch"] == record["best"]["epoch"]
+    text = classifier_selection(summary, "imdb", "best")
+    assert "highest validation accuracy" in text and "test split chooses nothing" in text
+    assert f"patience {PATIENCE} epochs" in text and f"at most {EPOCHS} epochs" in text and "ended 1 of 1 runs" in text
+    old = summary.assign(selected_by="test_acc", stopped="max_epochs")  # as records without a validation split
+    assert "chosen on the test set" in classifier_selection(old, "imdb", "best")
+    mixed = pd.concat([summary, old], ignore_index=True)
+    assert "highest validation accuracy in 1 of 2 runs" in classifier_selection(mixed, "imdb", "best")
+    assert "last epoch" in classifier_selection(mixed, "imdb", "final")
+    committed = tidy_runs([REPO / "tests" / "records" / "tiny-imdb" / "runs" / "imdb" / "astro" / "seed0"])[1]
+    assert (committed["selected_by"] == "test_acc").all() and (committed["stopped"] == "max_epochs").all()

@@ -118,7 +118,9 @@ class ReportConfig(Section):
     """How the tables pick one number per run (reporting only: changing it retrains nothing)."""
 
     classifier_metric: Literal["final", "best"] = Field(
-        "final", description="test accuracy at the last epoch, or the highest over epochs (chosen on the test set)"
+        "final", description="test accuracy at the last epoch, or at the epoch each run selected (best.selected_by: "
+        "highest validation accuracy when the data have a validation split, else highest test accuracy, which is "
+        "chosen on the test set and said so)"
     )
     lm_metric: Literal["best_valid", "final"] = Field(
         "best_valid", description="test perplexity at the epoch of the lowest validation perplexity, or the last"

@@ -18,6 +18,7 @@ from astromorphic import tasks as task_registry
 from astromorphic.lock import LOCK_FILE
 from astromorphic.tables import run_metric
 from astromorphic.tables.speed import PAPER_THRESHOLD
+from astromorphic.tables.context import classifier_selection
 from astromorphic.config import ReportConfig
 from astromorphic.runs.records import verification_sentence
 
@@ -206,11 +207,14 @@ def validation_is_held_out(f: Findings) -> bool | None:
 def basis_section(f: Findings) -> str:
     """Which epoch each number comes from, and each threshold next to the paper's."""
     lines = []
-    if any(t in CLASSIFIERS for t in f.tasks()):
-        which = {"final": "the test accuracy at the **last epoch** (final)",
-                 "best": "the **highest** test accuracy over the epochs (chosen on the test set, so optimistic)"}
-        lines.append(f"- Classifiers (IMDB, CIFAR-10): {which[report_choice(f, 'classifier_metric')]} "
-                     "(`report.classifier_metric`).")
+    classifiers = [t for t in f.tasks() if t in CLASSIFIERS]
+    metric = report_choice(f, "classifier_metric")
+    texts = {t: classifier_selection(f.table("runs_summary"), t, metric) for t in classifiers}
+    if classifiers and len(set(texts.values())) == 1:
+        names = ", ".join(TASK_NAMES[t] for t in classifiers)
+        lines.append(f"- Classifiers ({names}): the {texts[classifiers[0]]} (`report.classifier_metric`).")
+    else:
+        lines += [f"- {TASK_NAMES[t]}: the {texts[t]} (`report.classifier_metric`)." for t in classifiers]
     if LM in f.tasks():
         held = validation_is_held_out(f)
         if report_choice(f, "lm_metric") == "best_valid":

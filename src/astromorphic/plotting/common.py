@@ -91,17 +91,22 @@ def dash_pattern(linestyle: str) -> str | tuple[float, ...]:
 
 
 def seed_lines(ax, frame: pd.DataFrame, value: str, models: Iterable[str], x: str = "epoch", scale: float = 1.0,
-               legend: bool = True, **kwargs) -> list[str]:
+               legend: bool = True, every_seed: bool = False, **kwargs) -> list[str]:
     """One line per preset in ``models`` (in that order): the mean over seeds of ``value`` against ``x``, with a
     band of ± one sample sd (seaborn, ``errorbar="sd"``: no bootstrap), in the preset's fixed colour, line style
     and label (with the number of seeds). Non-finite values are left out; ``kwargs`` go to ``sns.lineplot``
-    (e.g. ``err_style="bars"``). Returns the legend labels drawn."""
+    (e.g. ``err_style="bars"``). ``every_seed``: each line ends at the last ``x`` that every seed of its preset
+    reached (runs ended by early stopping: a mean over the runs still going would be a mean over the runs that
+    were still improving). Returns the legend labels drawn."""
     import seaborn as sns
 
     data = frame[[x, "model", "seed", value]].copy()
     data[value] = pd.to_numeric(data[value], errors="coerce") * scale
     n_seeds = data.groupby("model")["seed"].nunique()
     data = data[np.isfinite(data[value])]
+    if every_seed and not data.empty:
+        reached = data.groupby(["model", "seed"])[x].max().groupby("model").min()
+        data = data[data[x] <= data["model"].map(reached)]
     present = set(data["model"])
     styles = {m: style(m, i) for i, m in enumerate(models) if m in present}
     if not styles:

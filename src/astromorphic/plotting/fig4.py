@@ -1,7 +1,8 @@
 """Fig. 4: test accuracy against epoch for the four nonlinearity x relative-position variants.
 
 (a) IMDB and (b) CIFAR-10; one line per variant (mean over seeds) with a band of ± one sample sd (seaborn),
-and the learning-speed threshold as a dashed line.
+and the learning-speed threshold as a dashed line. Each line ends at the last epoch every seed of its variant
+trained (runs that early stopping ended sooner would leave a mean over the runs still improving).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def plot(runs_csv: str | Path, task: str, out_stem: str | Path, threshold: float
     # the four variants, then the same without the absolute position embedding when those runs exist (dotted)
     variants = [*common.FIG4_VARIANTS, *(f"{m}{common.NO_POSITIONS}" for m in common.FIG4_VARIANTS)]
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    drawn = common.seed_lines(ax, runs, "test_acc", variants, scale=100.0) if "test_acc" in runs else []
+    drawn = (common.seed_lines(ax, runs, "test_acc", variants, scale=100.0, every_seed=True)
+             if "test_acc" in runs else [])
     if threshold is not None:
         ax.axhline(100.0 * threshold, color="0.4", ls="--", lw=0.8, label=f"threshold {100 * threshold:g} %")
     if not drawn:

@@ -217,7 +217,8 @@ def config_fingerprint(task: str, model: str, seed: int, task_cfg: dict) -> str:
 def data_provenance(manifest: dict) -> dict:
     """What the tables say about a run's data, from the manifest of its prepared data: source, whether it is
     a synthetic stand-in, the tokenizer, the embedding, which text the model trained on and which
-    evaluation splits are held out (not seen in training)."""
+    evaluation splits are held out (not seen in training), and the validation split's entry when the data have one
+    (size, seed, the rule of its draw, class counts; IMDB: movies per split and how many each pair shares)."""
     split_map = manifest.get("split_map") or {}
     splits = list(manifest.get("splits") or [])
     train_from = split_map.get("train", "train")
@@ -231,6 +232,7 @@ def data_provenance(manifest: dict) -> dict:
         embedding = "pixels (convolutional stem)"
     else:
         embedding = "learned token embedding"
+    valid = {"validation": manifest["validation"]} if manifest.get("validation") else {}
     return {
         "source": manifest.get("source"),
         "synthetic": bool(manifest.get("synthetic", False)),
@@ -245,6 +247,7 @@ def data_provenance(manifest: dict) -> dict:
             "size": vocab["size"], "of": vocab["of"],
             "unknown_test": vocab["unknown_tokens"].get("test", 0) / max(counts.get("test", {}).get("tokens", 0), 1),
         },
+        **valid,
     }
 
 

@@ -46,6 +46,7 @@ from astromorphic.tables.context import (
     TASK_NAMES,
     Context,
     Table,
+    classifier_selection,
     display_name,
     fmt,
     fmt_mean_sd,
@@ -54,6 +55,7 @@ from astromorphic.tables.context import (
     mean_sd,
 )
 from astromorphic.tables.writers import write_table
+from astromorphic.tasks import CLASSIFIERS
 from astromorphic.config import seeds_for
 from astromorphic.tables import speed
 
@@ -163,11 +165,12 @@ def table1(ctx: Context) -> Table:
                              difference=math.nan, causal=None, diagnostic=False, note=cite["note"]))
     header = ["Task", "Model", "Metric", "Ours (mean ± sd)", "Seeds", "Paper", "Ours − paper", "Causal (LM audit)",
               "Note"]
-    cls = ("final epoch" if report.get("classifier_metric", "final") == "final"
-           else "best epoch, chosen on the test set itself (an optimistic estimate: no validation split)")
     lm = "at the epoch of lowest validation perplexity" if report.get("lm_metric", "best_valid") == "best_valid" else "final epoch"
+    classifier_metric = report.get("classifier_metric", "final")
     notes = [
-        f"Classifiers: test accuracy at the {cls}. Language model: test perplexity {lm}.",
+        *[f"{TASK_NAMES[task]}: {classifier_selection(ctx.summary, task, classifier_metric).replace('**', '')}."
+          for task in ctx.tasks() if task in CLASSIFIERS],
+        f"Language model: test perplexity {lm}.",
         *[ctx.data_line(task) for task in ctx.tasks()],
         "Causal (LM audit): largest change of the logits at position t when the tokens after t change (max Δ), "
         "and when the window is cut after t (prefix), over all seeds; 'pass' when both stay within the tolerance. "

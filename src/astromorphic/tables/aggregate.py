@@ -37,6 +37,7 @@ TASK_ORDER = TASK_NAMES
 ID_COLUMNS = ["task", "model", "preset", "overrides", "seed"]
 # metric -> True when higher is better
 METRIC_DIRECTION = {
+    "valid_acc": True,
     "test_acc": True,
     "train_loss": False,
     "valid_ppl": False,
@@ -113,7 +114,7 @@ def tidy_runs(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFram
 
 def _column_order(columns: Iterable[str]) -> list[str]:
     """Identity, epoch, the task metrics, optimiser values, then the probe columns layer by layer."""
-    head = [*ID_COLUMNS, "status", "synthetic", "epoch", "train_loss", "test_acc", *LM_METRICS, "lr", "grad_norm"]
+    head = [*ID_COLUMNS, "status", "synthetic", "epoch", "train_loss", "valid_acc", "test_acc", *LM_METRICS, "lr", "grad_norm"]
     columns = list(columns)
     probe = sorted((c for c in columns if c not in head), key=_probe_key)
     return [c for c in head if c in columns] + probe
@@ -173,9 +174,11 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
     """One row from the summary the run record holds (astromorphic.runs.summarise; nothing is recomputed).
 
     ``final_<metric>``: the last completed epoch (of a diverged run: the last one before divergence);
-    ``best_<metric>`` and ``best_epoch``: the epoch chosen by the task's selection metric, from epoch 1
-    (classifiers: highest test accuracy; LM: lowest validation perplexity, so ``best_test_ppl`` is the
-    test perplexity at that epoch).
+    ``best_<metric>`` and ``best_epoch``: the epoch chosen by the run's selection metric, from epoch 1, named in
+    ``selected_by`` (classifiers with a validation split: highest ``valid_acc``, so ``best_test_acc`` is the test
+    accuracy at that epoch; classifiers without one: highest test accuracy; LM: lowest validation perplexity).
+    ``max_epochs``, ``early_stopping`` (patience, NaN: none) and ``stopped`` (why a finished run ended:
+    ``early_stopping`` or ``max_epochs``; empty for records that do not say).
     """
     row: dict[str, Any] = dict(ident)
     row["status"] = record.get("status", "unknown")
@@ -188,6 +191,11 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
         for metric in METRIC_DIRECTION:
             row[f"{which}_{metric}"] = _number(values.get(metric))
     row["best_epoch"] = _number((record.get("best") or {}).get("epoch"))
+    row["selected_by"] = (record.get("best") or {}).get("selected_by") or ""
+    train = ((record.get("config") or {}).get("train") or {})
+    row["max_epochs"] = _number(record.get("epochs"))
+    row["early_stopping"] = _number(train.get("early_stopping"))
+    row["stopped"] = (record.get("stopped") or {}).get("reason") or ""
     for probe in ("attn_ratio_final", "attn_ratio_init", "value_sens_init", "value_sens_final"):
         row[probe] = _number(record.get(probe))
     audit = record.get("causality_audit")
@@ -206,6 +214,11 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
     row["data_output_vocab"] = _number(vocab.get("size"))
     row["data_vocab_of"] = _number(vocab.get("of"))
     row["data_unknown_test"] = _number(vocab.get("unknown_test"))
+    valid = data.get("validation") or {}
+    row["data_valid_size"] = _number(valid.get("size"))
+    row["data_valid_seed"] = _number(valid.get("seed"))
+    row["data_valid_movies"] = _number((valid.get("movies") or {}).get("valid"))
+    row["data_valid_shared_movies"] = _number((valid.get("shared_movies") or {}).get("train-valid"))
     per_word = data.get("tokens_per_word") or {}
     row["data_tokens_per_word"] = _number(per_word.get("test"))
     return row

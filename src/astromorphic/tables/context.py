@@ -131,11 +131,18 @@ class Context:
                         "held_out": str(held).split(";") if isinstance(held, str) and held else [],
                         "train_fraction": number("data_train_fraction"),
                         "output_vocab": vocab if vocab["size"] is not None else None,
-                        "tokens_per_word": r.get("data_tokens_per_word")}  # fmt: skip
+                        "tokens_per_word": r.get("data_tokens_per_word"),
+                        "validation": {"size": number("data_valid_size"), "seed": number("data_valid_seed"),
+                                       "movies": number("data_valid_movies"),
+                                       "shared_movies": number("data_valid_shared_movies")}}  # fmt: skip
         manifest = self.manifests.get(task)
         if manifest:
             facts = data_provenance(manifest)
             facts["tokens_per_word"] = (facts.get("tokens_per_word") or {}).get("test")
+            valid = facts.get("validation") or {}
+            facts["validation"] = {"size": valid.get("size"), "seed": valid.get("seed"),
+                                   "movies": (valid.get("movies") or {}).get("valid"),
+                                   "shared_movies": (valid.get("shared_movies") or {}).get("train-valid")}
             return facts
         return {}
 
@@ -158,6 +165,14 @@ class Context:
             parts.append(f"output layer over the {vocab['size'] - 1:,.0f} of {vocab['of']:,.0f} tokens that occur in "
                          f"the training text plus one unknown token ({100 * vocab['unknown_test']:.1f} % of the test "
                          "tokens), so perplexities are over this compacted vocabulary, not the tokenizer's")
+        valid = f.get("validation") or {}
+        if valid.get("size") is not None:
+            text = (f"validation split: {valid['size']:,.0f} training examples held out of training (class-balanced, "
+                    f"draw {valid['seed'] or 0:.0f}")
+            if valid.get("movies") is not None:
+                text += (f"; whole movies: {valid['movies']:,.0f}, of which {valid['shared_movies'] or 0:,.0f} "
+                         "also in the training reviews")
+            parts.append(text + "); it selects the epoch")
         held = f.get("held_out") or []
         evaluated = ", ".join(task_registry.get(task).evaluated_splits)
         not_held = [s for s in evaluated.split(", ") if s not in held]
@@ -244,3 +259,28 @@ def fmt_p(p: float) -> str:
 
 def fmt_pct(value: float) -> str:
     return DASH if not math.isfinite(value) else f"{100 * value:.0f} %"
+
+
+def classifier_selection(summary: pd.DataFrame, task: str, classifier_metric: str) -> str:
+    """Which epoch a classifier's reported test accuracy comes from, as its runs say: ``report.classifier_metric``
+    and the runs' ``selected_by`` / ``stopped`` / ``early_stopping`` / ``max_epochs`` (runs_summary columns; a
+    summary without them: records made before validation splits, whose best epoch was chosen on the test set)."""
+    if classifier_metric == "final":
+        return "test accuracy at the **last epoch** (final)"
+    rows = summary[summary["task"] == task] if not summary.empty and "task" in summary.columns else summary
+    chosen = rows["selected_by"].fillna("").astype(str) if "selected_by" in rows.columns else pd.Series(dtype=str)
+    n, on_valid = len(rows), int((chosen == "valid_acc").sum())
+    if n and on_valid == n:
+        text = ("test accuracy at the epoch of **highest validation accuracy** (the validation split is held out "
+                "of the training data; the test split chooses nothing)")
+        stopped = int((rows["stopped"].fillna("") == "early_stopping").sum()) if "stopped" in rows.columns else 0
+        patience = sorted({int(p) for p in rows.get("early_stopping", pd.Series(dtype=float)).dropna()})
+        most = sorted({int(e) for e in rows.get("max_epochs", pd.Series(dtype=float)).dropna()})
+        if patience:
+            text += (f"; early stopping (patience {', '.join(map(str, patience))} epochs on validation accuracy, "
+                     f"at most {', '.join(map(str, most))} epochs) ended {stopped} of {n} runs before their last epoch")
+        return text
+    if on_valid:
+        return (f"test accuracy at the selected epoch: highest validation accuracy in {on_valid} of {n} runs, "
+                f"**highest test accuracy** (chosen on the test set, so optimistic) in {n - on_valid}")
+    return "the **highest** test accuracy over the epochs (chosen on the test set, so optimistic)"
