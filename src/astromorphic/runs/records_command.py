@@ -1,13 +1,17 @@
 """The ``astromorphic records`` command: ``export`` (a finished results/runs tree into a records folder),
-``table`` (records.csv: where each aggregated run came from, by which code and packages) and ``verify``
-(re-derive a sample with the current code, :mod:`astromorphic.runs.verify`)."""
+``table`` (records.csv: where each aggregated run came from, by which code and packages), ``verify``
+(re-derive a sample with the current code, :mod:`astromorphic.runs.verify`) and ``size`` (the seeds a campaign
+needs, from a pilot's runs: :mod:`astromorphic.findings.sizing`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+import pandas as pd
+
 from astromorphic.data import DataError
+from astromorphic.findings.sizing import DEFAULT_METRIC, plan_runs
 from astromorphic.lock import LOCK_FILE, LockError, read_lock
 from astromorphic.runs import RunError
 from astromorphic.runs import records
@@ -78,6 +82,28 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if n_same == len(result["runs"]) else 1
 
 
+def _size(args: argparse.Namespace) -> int:
+    tasks = [t for t in args.task.split(",") if t]
+    try:
+        targets = dict(zip(tasks, map(float, args.half_width.split(","))))
+        if len(targets) != len(tasks):
+            raise ValueError(f"--half-width gives {len(args.half_width.split(','))} values for {len(tasks)} tasks")
+        frame = plan_runs(args.runs, tasks, targets, args.metric)
+    except (ValueError, FileNotFoundError) as exc:
+        return _error(str(exc))
+    if frame.empty:
+        return _error(f"no complete runs of {args.task} under {args.runs}")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3g}".format):
+        print(frame.drop(columns=["metric"]).to_string(index=False))
+    for task, rows in frame.groupby("task", sort=False):
+        needed = rows["seeds_needed"]
+        said = "more than the limit" if needed.isna().any() else f"{int(needed.max())} seeds per preset"
+        print(f"{task}: {said} for a {targets[task]:g} pp half-width of every pair ({args.metric})")
+    if args.csv:
+        write_csv(frame, args.csv)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="astromorphic records", description=records.__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,8 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     ver.add_argument("--cover", action="store_true", help="the sample holds one record of every task and a run "
                                                             "variant (sweep or ablation) first, then random ones")
     ver.add_argument("--data-dir", help="local copies of the data, one folder per task (the configuration's data_dir)")
+    size = sub.add_parser("size", help="the seeds per preset that make every pair's 95 %% Welch interval no wider "
+                                       "than a target, from a pilot's runs (and minutes per run)")
+    size.add_argument("--runs", default="results/runs", help="the pilot's runs (default: %(default)s)")
+    size.add_argument("--task", required=True, help="tasks, comma-separated, e.g. imdb,cifar10")
+    size.add_argument("--half-width", required=True, help="the target half-width per task, comma-separated, in "
+                                                          "the metric's percentage points, e.g. 1.0,2.5")
+    size.add_argument("--metric", default=DEFAULT_METRIC, help="the runs_summary column whose seed spread is used "
+                                                               "(default: %(default)s: the test split sizes nothing)")
+    size.add_argument("--csv", help="also write the plan here")
     args = parser.parse_args(argv)
-    return {"export": _export, "table": _table, "verify": _verify}[args.command](args)
+    return {"export": _export, "table": _table, "verify": _verify, "size": _size}[args.command](args)
 
 
 if __name__ == "__main__":
