@@ -170,7 +170,7 @@ def table1(ctx: Context) -> Table:
     notes = [
         *[f"{TASK_NAMES[task]}: {classifier_selection(ctx.summary, task, classifier_metric).replace('**', '')}."
           for task in ctx.tasks() if task in CLASSIFIERS],
-        f"Language model: test perplexity {lm}.",
+        *([f"Language model: test perplexity {lm}."] if any(t not in CLASSIFIERS for t in ctx.tasks()) else []),
         *[ctx.data_line(task) for task in ctx.tasks()],
         "Causal (LM audit): largest change of the logits at position t when the tokens after t change (max Δ), "
         "and when the window is cut after t (prefix), over all seeds; 'pass' when both stay within the tolerance. "
