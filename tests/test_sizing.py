@@ -69,3 +69,5 @@ def test_the_command_sizes_from_committed_records_and_names_a_bad_argument(tmp_p
     assert set(pd.read_csv(out)["model"]) == {"astro", "linearized"}
     assert records_main(["size", "--runs", str(records), "--task", "imdb", "--half-width", "1"]) == 1
     assert "no best_valid_acc" in capsys.readouterr().err  # tiny records have no validation split
+    assert records_main(["size", "--runs", str(records), "--task", "imbd", "--half-width", "1"]) == 1
+    assert "--task imbd: not a task; choose among imdb" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from astromorphic.findings.stats import LEVEL, Group, welch_interval
-from astromorphic.tables.aggregate import find_run_dirs, tidy_runs
+from astromorphic.tables.aggregate import tidy_runs
 
 DEFAULT_METRIC = "best_valid_acc"
 MAX_SEEDS = 200
@@ -81,8 +81,8 @@ def _minutes_per_run(timing: pd.DataFrame, runs: pd.DataFrame) -> dict[str, floa
 def plan_runs(runs_dir: str | Path, tasks: list[str], targets: dict[str, float], metric: str = DEFAULT_METRIC,
               level: float = LEVEL) -> pd.DataFrame:
     """:func:`plan` for each task of a results/runs tree (or records folder)."""
-    _, summary, timing = tidy_runs(find_run_dirs([runs_dir]))
+    _, summary, timing = tidy_runs([runs_dir])
     if summary.empty:
         raise ValueError(f"no run records under {runs_dir}")
-    frames = [plan(summary, timing, task, targets[task], metric, level=level) for task in tasks]
-    return pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else pd.DataFrame()
+    frames = [f for task in tasks if not (f := plan(summary, timing, task, targets[task], metric, level=level)).empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -23,6 +23,7 @@ from astromorphic.runs.records import (
     records_table,
 )
 from astromorphic.runs.verify import verify_records
+from astromorphic.tasks import TASK_NAMES
 from astromorphic.tables.aggregate import write_csv
 
 
@@ -88,6 +89,9 @@ def _size(args: argparse.Namespace) -> int:
         targets = dict(zip(tasks, map(float, args.half_width.split(","))))
         if len(targets) != len(tasks):
             raise ValueError(f"--half-width gives {len(args.half_width.split(','))} values for {len(tasks)} tasks")
+        unknown = [t for t in tasks if t not in TASK_NAMES]
+        if unknown:
+            raise ValueError(f"--task {','.join(unknown)}: not a task; choose among {', '.join(TASK_NAMES)}")
         frame = plan_runs(args.runs, tasks, targets, args.metric)
     except (ValueError, FileNotFoundError) as exc:
         return _error(str(exc))

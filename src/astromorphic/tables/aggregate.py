@@ -214,14 +214,20 @@ def summarise_run(record: dict, ident: dict, prov: dict) -> dict[str, Any]:
     row["data_output_vocab"] = _number(vocab.get("size"))
     row["data_vocab_of"] = _number(vocab.get("of"))
     row["data_unknown_test"] = _number(vocab.get("unknown_test"))
-    valid = data.get("validation") or {}
-    row["data_valid_size"] = _number(valid.get("size"))
-    row["data_valid_seed"] = _number(valid.get("seed"))
-    row["data_valid_movies"] = _number((valid.get("movies") or {}).get("valid"))
-    row["data_valid_shared_movies"] = _number((valid.get("shared_movies") or {}).get("train-valid"))
+    row.update({f"data_valid_{k}": _number(v) for k, v in validation_facts(data.get("validation")).items()})
     per_word = data.get("tokens_per_word") or {}
     row["data_tokens_per_word"] = _number(per_word.get("test"))
     return row
+
+
+def validation_facts(entry: dict | None) -> dict[str, Any]:
+    """What the tables say of a validation split, from the manifest's ``validation`` entry (as each run record's
+    ``data`` holds it): its size and draw, and for IMDB the movies of its reviews and how many of them the training
+    reviews share; None where the entry (or the data's validation split) has none."""
+    entry = entry or {}
+    return {"size": entry.get("size"), "seed": entry.get("seed"),
+            "movies": (entry.get("movies") or {}).get("valid"),
+            "shared_movies": (entry.get("shared_movies") or {}).get("train-valid")}
 
 
 def _number(value: Any) -> float:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from astromorphic.tables.aggregate import TASK_ORDER
+from astromorphic.tables.aggregate import TASK_ORDER, validation_facts
 from astromorphic import tasks as task_registry
 from astromorphic.tasks import DISPLAY_NAMES, SUPPLEMENTARY_TABLES
 from astromorphic.config import models_for_task
@@ -132,17 +132,12 @@ class Context:
                         "train_fraction": number("data_train_fraction"),
                         "output_vocab": vocab if vocab["size"] is not None else None,
                         "tokens_per_word": r.get("data_tokens_per_word"),
-                        "validation": {"size": number("data_valid_size"), "seed": number("data_valid_seed"),
-                                       "movies": number("data_valid_movies"),
-                                       "shared_movies": number("data_valid_shared_movies")}}  # fmt: skip
+                        "validation": {k: number(f"data_valid_{k}") for k in validation_facts(None)}}  # fmt: skip
         manifest = self.manifests.get(task)
         if manifest:
             facts = data_provenance(manifest)
             facts["tokens_per_word"] = (facts.get("tokens_per_word") or {}).get("test")
-            valid = facts.get("validation") or {}
-            facts["validation"] = {"size": valid.get("size"), "seed": valid.get("seed"),
-                                   "movies": (valid.get("movies") or {}).get("valid"),
-                                   "shared_movies": (valid.get("shared_movies") or {}).get("train-valid")}
+            facts["validation"] = validation_facts(facts.get("validation"))
             return facts
         return {}
 
