@@ -28,6 +28,7 @@ PRESET_STYLE = {
     "astro-no-feedback": ("#9467bd", "--", "astro, no feedback"),
     "astro-leaky": ("#8c564b", ":", "astro-leaky (diagnostic, non-causal)"),
     "no-attention": ("#000000", ":", "no attention (control)"),
+    "astro-gate-only": ("#e377c2", "-.", "astro, gate only (control: no value path)"),
 }
 TASK_NAMES = DISPLAY_NAMES
 

@@ -52,7 +52,8 @@ def plot(curves_csv: str | Path, runs_csv: str | Path, config_path: str | Path, 
         top.text(0.5, 0.5, "no learning curves", ha="center", va="center", transform=top.transAxes)
     top.set_ylabel(f"{unit} to the threshold (mean)")
     bottom.set_ylabel("seeds reaching")
-    bottom.set_xlabel(f"threshold: accuracy on the {curve_split(metric)} split (%); dashed: ours, dotted: the paper's")
+    bottom.set_xlabel(f"threshold: accuracy on the {curve_split(metric)} split (%)\n"
+                      f"dashed: our threshold; dotted: the paper's {100 * PAPER_THRESHOLD:.0f} %")
     top.legend(loc="upper left", fontsize=6)
     synthetic = common.is_synthetic(tidy[tidy["task"] == task]) if "synthetic" in tidy.columns else False
     top.set_title(f"{common.TASK_NAMES.get(task, task)}: {unit} to a threshold, over a range of thresholds\n"
