@@ -71,3 +71,17 @@ def test_the_command_sizes_from_committed_records_and_names_a_bad_argument(tmp_p
     assert "no best_valid_acc" in capsys.readouterr().err  # tiny records have no validation split
     assert records_main(["size", "--runs", str(records), "--task", "imbd", "--half-width", "1"]) == 1
     assert "--task imbd: not a task; choose among imdb" in capsys.readouterr().err
+
+
+def test_the_summary_line_says_why_there_is_no_number():
+    from astromorphic.findings.sizing import MAX_SEEDS, summary_line
+
+    rows = pd.DataFrame(dict(task="cifar10", model=["vanilla", "astro", "linearized"], n_pilot=[3, 2, 1],
+                             seeds_needed=[4, 5, None]))
+    assert summary_line(rows, 2.5) == ("cifar10: no estimate yet: linearized has fewer than 2 runs "
+                                       "(no seed spread of best_valid_acc)")
+    rows["n_pilot"] = 3
+    assert summary_line(rows, 2.5).startswith(f"cifar10: more than {MAX_SEEDS} seeds per preset for a 2.5 pp")
+    rows["seeds_needed"] = [4, 5, 3]
+    assert summary_line(rows, 2.5) == ("cifar10: 5 seeds per preset for a 2.5 pp half-width of every pair "
+                                       "(best_valid_acc)")

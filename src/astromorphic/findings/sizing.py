@@ -68,6 +68,20 @@ def plan(summary: pd.DataFrame, timing: pd.DataFrame, task: str, target: float, 
     return frame
 
 
+def summary_line(rows: pd.DataFrame, target: float, metric: str = DEFAULT_METRIC) -> str:
+    """One line for a task's :func:`plan`: the seeds per preset, or why there is no number (a preset with fewer
+    than two runs has no seed spread; a spread that ``MAX_SEEDS`` seeds do not bring under the target)."""
+    task = rows["task"].iloc[0]
+    lonely = rows.loc[rows["n_pilot"] < 2, "model"].tolist()
+    if lonely:
+        return (f"{task}: no estimate yet: {', '.join(lonely)} {'has' if len(lonely) == 1 else 'have'} fewer than "
+                f"2 runs (no seed spread of {metric})")
+    needed = rows["seeds_needed"]
+    if needed.isna().any():
+        return f"{task}: more than {MAX_SEEDS} seeds per preset for a {target:g} pp half-width of every pair ({metric})"
+    return f"{task}: {int(needed.max())} seeds per preset for a {target:g} pp half-width of every pair ({metric})"
+
+
 def _minutes_per_run(timing: pd.DataFrame, runs: pd.DataFrame) -> dict[str, float]:
     """Mean over a preset's ``runs`` of their summed ``time_epoch_s`` (initial evaluation included), in minutes."""
     if timing.empty or "time_epoch_s" not in timing.columns or runs.empty:

@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 
 from astromorphic.data import DataError
-from astromorphic.findings.sizing import DEFAULT_METRIC, plan_runs
+from astromorphic.findings.sizing import DEFAULT_METRIC, plan_runs, summary_line
 from astromorphic.lock import LOCK_FILE, LockError, read_lock
 from astromorphic.runs import RunError
 from astromorphic.runs import records
@@ -100,9 +100,7 @@ def _size(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3g}".format):
         print(frame.drop(columns=["metric"]).to_string(index=False))
     for task, rows in frame.groupby("task", sort=False):
-        needed = rows["seeds_needed"]
-        said = "more than the limit" if needed.isna().any() else f"{int(needed.max())} seeds per preset"
-        print(f"{task}: {said} for a {targets[task]:g} pp half-width of every pair ({args.metric})")
+        print(summary_line(rows, targets[task], args.metric))
     if args.csv:
         write_csv(frame, args.csv)
     return 0
