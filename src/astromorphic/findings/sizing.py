@@ -77,9 +77,8 @@ def summary_line(rows: pd.DataFrame, target: float, metric: str = DEFAULT_METRIC
         return (f"{task}: no estimate yet: {', '.join(lonely)} {'has' if len(lonely) == 1 else 'have'} fewer than "
                 f"2 runs (no seed spread of {metric})")
     needed = rows["seeds_needed"]
-    if needed.isna().any():
-        return f"{task}: more than {MAX_SEEDS} seeds per preset for a {target:g} pp half-width of every pair ({metric})"
-    return f"{task}: {int(needed.max())} seeds per preset for a {target:g} pp half-width of every pair ({metric})"
+    count = f"more than {MAX_SEEDS}" if needed.isna().any() else f"{int(needed.max())}"
+    return f"{task}: {count} seeds per preset for a {target:g} pp half-width of every pair ({metric})"
 
 
 def _minutes_per_run(timing: pd.DataFrame, runs: pd.DataFrame) -> dict[str, float]:
