@@ -145,6 +145,15 @@ def test_table1_order_reproduces_only_when_every_pair_holds_the_papers_differenc
     assert [p.verdict for p in pairs][1:] == ["not resolved"] * 2
     assert [p.paper_diff for p in pairs] == pytest.approx([0.2, 0.5, 0.3])
 
+    # every pair in the paper's direction, one of them also within the margin: the order reproduces
+    assert findings.overall(["reproduces", "reproduces", "reproduces (within ± 2 pp)"]) == (
+        "reproduces (1 of 3 pairs within ± 2 pp)")
+    assert findings.overall(["contradicted (within ± 1 pp)", "contradicted"]) == (
+        "contradicted (1 of 2 pairs within ± 1 pp)")
+    assert findings.overall(["reproduces", "not resolved", "reproduces (within ± 2 pp)"]) == (
+        "mixed: reproduces 1, not resolved 1, reproduces (within ± 2 pp) 1")
+    assert findings.overall(["reproduces", "contradicted"]) == "mixed: reproduces 1, contradicted 1"
+
     far = _findings([("imdb", m, v, 0.1, 3, 0, PAPER_IMDB[m], "")
                      for m, v in (("vanilla", 90.0), ("astro", 85.0), ("linearized", 80.0))])
     (claim,) = findings.ordering_claims(far)  # gaps far beyond the paper's: the direction reproduces; the size
@@ -237,6 +246,12 @@ def test_gate_value_sensitivity_and_records_note():
     assert vs.loc["astro", "init_mean"] == pytest.approx(0.002)  # layer mean at epoch 0: (0.001 + 0.003) / 2
     assert vs.loc["astro", "final_mean"] == pytest.approx(0.006)
     assert vs.loc["astro-gate-only", "final_mean"] == 0.0
+    no_probe = pd.concat([runs, runs[runs["model"] == "astro"].assign(model="no-attention", value_sens_l0=math.nan,
+                                                                      value_sens_l1=math.nan)])
+    table = findings.value_sensitivity_section(_findings(rows, runs=no_probe))
+    cells = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[3:5]]
+             for line in table.splitlines() if line.startswith("| IMDB")}
+    assert cells["no-attention"] == ["n/a", "n/a"] and cells["astro"] == ["0.0020 ± 0.0000", "0.0060 ± 0.0000"]
     swept = pd.concat([runs, runs[runs["model"] == "astro"].assign(model="astro@m_scale=64")])
     assert "astro@m_scale=64" in set(findings.value_sensitivity(_findings(rows, runs=swept))["model"])
     note = findings.records_note(f)

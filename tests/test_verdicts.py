@@ -108,6 +108,11 @@ def test_area_under_a_hand_made_curve():
     reached = speed.steps_to_thresholds(frame, [0.7, 0.85, 0.95]).set_index(["model", "threshold"])["reached_at"]
     assert reached[("m", 0.7)] == 10 and reached[("m", 0.85)] == 40 and math.isnan(reached[("m", 0.95)])
     assert speed.threshold_grid(0.8, 0.1, 0.05) == [0.7, 0.75, 0.8, 0.85, 0.9]
+    # continued upwards to the first threshold above the highest value reached: there no seed reaches it
+    assert speed.threshold_grid(0.5, 0.1, 0.05, highest=0.71) == [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]
+    assert speed.threshold_grid(0.5, 0.1, 0.05, highest=0.7) == [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]
+    assert speed.threshold_grid(0.8, 0.1, 0.05, highest=0.86) == [0.7, 0.75, 0.8, 0.85, 0.9]  # within the span
+    assert speed.threshold_grid(0.9, 0.1, 0.05, highest=0.99) == [0.8, 0.85, 0.9, 0.95, 1.0]  # never above 1
     assert speed.curve_split("valid_acc") == "validation" and speed.curve_split("test_acc") == "test"
 
 

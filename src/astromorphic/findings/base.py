@@ -277,7 +277,8 @@ def method_section(f: Findings) -> str:
         "(where the paper claims a difference, its difference is not seen at this margin; a paper difference "
         "smaller than the margin is not tested by it); otherwise **not resolved**. A direction and an equivalence "
         "together read \"reproduces (within ± margin)\". A claim of several pairs (the Table I order) reproduces "
-        "when every pair does; otherwise the page counts its pairs' verdicts (\"mixed: ...\").",
+        "when every pair does, within the margin or not (\"reproduces (1 of 3 pairs within ± margin)\"); "
+        "otherwise the page counts its pairs' verdicts (\"mixed: ...\").",
         "- **Size** beside the verdict, never a verdict: where our interval excludes the paper's difference, "
         "\"larger\" or \"smaller than the paper's difference, at this scale\". The paper's differences are "
         "between models at the paper's scale (epochs, sizes, data), ours at this configuration's, so their sizes "

@@ -19,8 +19,10 @@ from astromorphic.findings.base import (
     unit,
 )
 from astromorphic.findings.stats import (
+    CONTRADICTED,
     LEVEL,
     NO_CLAIM,
+    REPRODUCES,
     Comparison,
     Group,
     RatioComparison,
@@ -30,6 +32,7 @@ from astromorphic.findings.stats import (
     p_text,
     resolution_text,
     size_statement,
+    verdict_word,
 )
 
 OBSERVATION = "observation, not a verdict"
@@ -72,12 +75,18 @@ class Pair:
 
 
 def overall(verdicts: list[str]) -> str:
-    """One verdict for a claim made of several comparisons: the common verdict when every pair has it, else the
-    count of each ('mixed: reproduces 1, not resolved 2')."""
+    """One verdict for a claim made of several comparisons: the common verdict when every pair has it; the common
+    direction when every pair has it, some within the margin ('reproduces (1 of 3 pairs within ± 2 pp)'); else
+    the count of each ('mixed: reproduces 1, not resolved 2')."""
     if not verdicts:
         return "not run"
     if len(set(verdicts)) == 1:
         return verdicts[0]
+    words = {verdict_word(v) for v in verdicts}
+    if len(words) == 1 and words <= {REPRODUCES, CONTRADICTED}:
+        word = words.pop()
+        within = [v for v in verdicts if v != word]
+        return f"{word} ({len(within)} of {len(verdicts)} pairs {within[0][len(word) + 2:-1]})"
     counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
     return "mixed: " + ", ".join(f"{v} {k}" for v, k in counts.items())
 

@@ -150,8 +150,11 @@ def value_sensitivity_section(f: Findings) -> str:
     vs = value_sensitivity(f)
     if vs.empty:
         return "_The runs have no value-sensitivity probe (`value_sens_l{i}` columns in runs.csv)._\n"
-    rows = [[TASK_NAMES[r["task"]], r["model"], f"{num(r['init_mean'], 4)} ± {num(r['init_sd'], 4)}",
-             f"{num(r['final_mean'], 4)} ± {num(r['final_sd'], 4)}", int(r["n"])] for _, r in vs.iterrows()]
+    def cell(mean, sd) -> str:  # 'n/a' alone where the preset has no attention term to probe
+        return "n/a" if num(mean) == "n/a" else f"{num(mean, 4)} ± {num(sd, 4)}"
+
+    rows = [[TASK_NAMES[r["task"]], r["model"], cell(r["init_mean"], r["init_sd"]),
+             cell(r["final_mean"], r["final_sd"]), int(r["n"])] for _, r in vs.iterrows()]
     return markdown_table(rows, ["Task", "Model", "At initialisation", "At the last epoch", "Seeds"])
 
 

@@ -164,6 +164,13 @@ def verdict(sign: int | None, paper: int | None, equivalent: bool, margin: str =
     return f"{EQUIVALENT} within {margin}" if equivalent else NOT_RESOLVED
 
 
+def verdict_word(verdict: str) -> str:
+    """The verdict without what follows it ('reproduces (within ± 1 pp)' -> 'reproduces'; 'equivalent within ±
+    1 pp' -> 'equivalent')."""
+    head = str(verdict).split(" (")[0].split(";")[0]
+    return EQUIVALENT if head.startswith(EQUIVALENT) else head
+
+
 def size_statement(interval: Interval | None, paper_diff: float) -> str:
     """Beside a verdict, never a verdict: 'larger' ('smaller') 'than the paper's difference, at this scale' when
     the interval excludes the paper's difference (further from 0 on the paper's side, or short of it); '' when it

@@ -10,7 +10,7 @@ from astromorphic.findings.base import Findings, markdown_table
 from astromorphic.findings.claims import Claim, divergence_claim, lm_gap_claim, ordering_pairs, ordering_claims
 from astromorphic.findings.claims import FAMILIES, TABLE1_FAMILY
 from astromorphic.findings.speed import speed_claims
-from astromorphic.findings.stats import NO_CLAIM
+from astromorphic.findings.stats import NO_CLAIM, verdict_word
 
 
 def claims(f: Findings) -> list[Claim]:
@@ -37,13 +37,6 @@ def claims_table(f: Findings) -> pd.DataFrame:
                              verdict=NO_CLAIM if f.synthetic else p.verdict, size="" if f.synthetic else p.size,
                              pair=True))
     return pd.DataFrame(rows, columns=["family", "claim", "verdict", "size", "pair"])
-
-
-def verdict_word(verdict: str) -> str:
-    """The verdict without what follows it ('reproduces (within ± 1 pp)' -> 'reproduces'; 'equivalent within ±
-    1 pp' -> 'equivalent')."""
-    head = str(verdict).split(" (")[0].split(";")[0]
-    return "equivalent" if head.startswith("equivalent") else head
 
 
 def summary_section(table: pd.DataFrame) -> str:

@@ -4,7 +4,8 @@ Top: per model, the mean over seeds of the first step (epoch, for records withou
 curve) whose accuracy reaches each threshold, drawn where every seed reaches it (a hollow marker where only
 some do: the mean of those that do); bottom: how many seeds reach it. The paper's 85 % and our threshold are
 marked. The curves are those of :func:`astromorphic.tables.speed.run_curves`, the thresholds the task's
-threshold ± ``report.speed_threshold_span`` every ``report.speed_threshold_step``.
+threshold ± ``report.speed_threshold_span`` every ``report.speed_threshold_step``, continued upwards until no seed
+reaches one (where the orderings end).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def plot(curves_csv: str | Path, runs_csv: str | Path, config_path: str | Path, 
     cfg = load_config(config_path)
     report = cfg["report"]
     centre = task_threshold(cfg, task)
-    grid = threshold_grid(centre, report["speed_threshold_span"], report["speed_threshold_step"])
     curves = pd.read_csv(curves_csv) if Path(curves_csv).stat().st_size else pd.DataFrame()
     tidy = pd.read_csv(runs_csv)
     frame, unit, metric = run_curves(curves, tidy, task, task_get(task).metric)
     frame = frame[~frame["model"].str.contains("@", regex=False)]  # plain presets (no sweep or ablation runs)
+    grid = threshold_grid(centre, report["speed_threshold_span"], report["speed_threshold_step"],
+                          highest=float(frame["value"].max()) if len(frame) else None)
     reached = steps_to_thresholds(frame, grid)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.6, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     models = common.ordered_models(reached["model"].unique())
@@ -52,8 +54,13 @@ def plot(curves_csv: str | Path, runs_csv: str | Path, config_path: str | Path, 
         top.text(0.5, 0.5, "no learning curves", ha="center", va="center", transform=top.transAxes)
     top.set_ylabel(f"{unit} to the threshold (mean)")
     bottom.set_ylabel("seeds reaching")
+    most = int(reached.groupby("model")["seed"].nunique().max()) if len(reached) else 1
+    bottom.set_ylim(-0.3, most + 0.3)
+    bottom.yaxis.set_major_locator(plt.MaxNLocator(integer=True, nbins=4))
+    paper = (f"; dotted: the paper's {100 * PAPER_THRESHOLD:.0f} %" if grid and grid[0] <= PAPER_THRESHOLD <= grid[-1]
+             else "")
     bottom.set_xlabel(f"threshold: accuracy on the {curve_split(metric)} split (%)\n"
-                      f"dashed: our threshold; dotted: the paper's {100 * PAPER_THRESHOLD:.0f} %")
+                      f"dashed: our threshold{paper}")
     top.legend(loc="upper left", fontsize=6)
     synthetic = common.is_synthetic(tidy[tidy["task"] == task]) if "synthetic" in tidy.columns else False
     top.set_title(f"{common.TASK_NAMES.get(task, task)}: {unit} to a threshold, over a range of thresholds\n"

@@ -115,10 +115,15 @@ def run_aucs(frame: pd.DataFrame, budget: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "seed", "auc"])
 
 
-def threshold_grid(centre: float, span: float, step: float) -> list[float]:
-    """Thresholds from ``centre - span`` to ``centre + span`` every ``step``, within (0, 1], rounded to 1e-6."""
+def threshold_grid(centre: float, span: float, step: float, highest: float | None = None) -> list[float]:
+    """Thresholds from ``centre - span`` to ``centre + span`` every ``step``, within (0, 1], rounded to 1e-6;
+    with ``highest`` (the highest value any curve reaches), continued upwards to the first threshold above it, so
+    the grid runs until no seed reaches it."""
     n = int(round(span / step))
-    grid = [round(centre + k * step, 6) for k in range(-n, n + 1)]
+    top = n
+    if highest is not None and math.isfinite(highest):
+        top = max(n, math.floor(round((highest - centre) / step, 6)) + 1)
+    grid = [round(centre + k * step, 6) for k in range(-n, top + 1)]
     return [t for t in grid if 0 < t <= 1]
 
 
