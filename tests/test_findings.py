@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +137,8 @@ def test_table1_order_reproduces_only_when_every_pair_holds_the_papers_differenc
     assert claim.verdict == "reproduces (within ± 1 pp)"  # each pair resolved, and each within IMDB's margin
     assert claim.ours == "vanilla (88.9) > astro (88.7) > linearized (88.4)"
     assert claim.paper == "vanilla (88.9) > astro (88.7) > linearized (88.4)"
-    assert claim.resolution.startswith("± 0.1") and claim.resolution.endswith(" pp") and "; MDE 0." in claim.resolution
+    assert claim.resolution.startswith("± 0.1") and claim.resolution.endswith(" pp (widest pair)")
+    assert "; MDE 0." in claim.resolution
 
     wide = _findings([("imdb", "vanilla", 88.9, 0.05, 3, 0, 88.9, ""), ("imdb", "astro", 88.7, 0.05, 3, 0, 88.7, ""),
                       ("imdb", "linearized", 88.4, 2.0, 3, 0, 88.4, "")])
@@ -242,6 +244,22 @@ def test_gate_value_sensitivity_and_records_note():
     # the 90 % interval (both one-sided tests at 0.05) lies within IMDB's ± 1 pp, though the 95 % one does not
     assert "**equivalent within ± 1 pp**" in gate and "adds no more than the margin (± 1 pp) at n = 3" in gate
     assert "adds nothing" not in gate
+    assert "the value path (with the relative-position term, which acts only through it) adds no more" in gate
+
+    # astro-no-relpos beside astro: the two comparisons with the gate are one Holm family of the task
+    pair = _findings(rows[:1] + [("imdb", "astro-no-relpos", 80.05, 0.5, 3, 0, math.nan, ""),
+                                 ("imdb", "astro-gate-only", 78.0, 0.5, 3, 0, math.nan, "")])
+    lines = findings.gate_section(pair).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("- IMDB: astro - astro-gate-only = +2.00 pp")
+    assert "the value path (with the relative-position term, which acts only through it) adds to what the gate" in (
+        lines[0])
+    assert lines[1].startswith("- IMDB: astro-no-relpos - astro-gate-only = +2.05 pp")
+    assert "the value path without relative position adds to what the gate alone achieves" in lines[1]
+    p_astro, p_relpos = (findings.compare_runs(pair, "imdb", m, "astro-gate-only").p for m in ("astro",
+                                                                                              "astro-no-relpos"))
+    assert p_relpos < p_astro  # Holm: the smaller p times 2, the larger one at least that
+    holms = [float(re.search(r"\(Holm p ([0-9.]+),", line).group(1)) for line in lines]
+    assert holms == pytest.approx([max(p_astro, 2 * p_relpos), 2 * p_relpos], abs=0.0006)
     vs = findings.value_sensitivity(f).set_index("model")
     assert vs.loc["astro", "init_mean"] == pytest.approx(0.002)  # layer mean at epoch 0: (0.001 + 0.003) / 2
     assert vs.loc["astro", "final_mean"] == pytest.approx(0.006)

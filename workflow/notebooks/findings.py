@@ -103,7 +103,7 @@ display(Markdown(findings.controls_summary(f)))
 display(Markdown(findings.controls_section(f)))
 
 # %% [markdown]
-# ### The gate alone: `astro` against `astro-gate-only`
+# ### The gate alone: `astro` and `astro-no-relpos` against `astro-gate-only`
 
 # %%
 display(Markdown(findings.gate_section(f)))

@@ -178,11 +178,13 @@ def order_text(f: Findings, task: str, models: list[str], paper: bool) -> str:
 
 
 def widest_resolution(cmps: list[Comparison], task_unit: str) -> str:
-    """'± 3.47 pp; MDE 4.9 pp' (of the comparison with the largest interval half-width among ``cmps``)."""
+    """'± 3.47 pp; MDE 4.9 pp (widest pair)' (of the comparison with the largest interval half-width among
+    ``cmps``; the label only where there are several)."""
     bounded = [c for c in cmps if math.isfinite(c.resolution)]
     if not bounded:
         return "none (no interval)"
-    return resolution_text(max(bounded, key=lambda c: c.resolution), task_unit)
+    text = resolution_text(max(bounded, key=lambda c: c.resolution), task_unit)
+    return f"{text} (widest pair)" if len(cmps) > 1 else text
 
 
 def paper_difference_text(task: str, diff: float) -> str:

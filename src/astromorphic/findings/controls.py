@@ -1,5 +1,5 @@
-"""What the controls show (each preset against no-attention, astro against astro-gate-only, the value-sensitivity
-probe, the sweep) and the causality audit of the language model."""
+"""What the controls show (each preset against no-attention, astro and astro-no-relpos against astro-gate-only, the
+value-sensitivity probe, the sweep) and the causality audit of the language model."""
 
 from __future__ import annotations
 
@@ -95,27 +95,40 @@ def controls_summary(f: Findings) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The presets compared with the gate alone, and what their difference from it measures: the relative-position
+# term acts only through the value path (the gate control has no relative position because it has nothing to act
+# on), so astro's difference is its value path with that term, astro-no-relpos's the value path without it.
+GATE_PAIRS = {
+    "astro": "the value path (with the relative-position term, which acts only through it)",
+    "astro-no-relpos": "the value path without relative position",
+}
+
+
 def gate_section(f: Findings) -> str:
-    """astro against astro-gate-only (the value path cut), where that control ran (one test per task)."""
+    """astro and astro-no-relpos against astro-gate-only (the value path cut), where that control ran: one family
+    per task, Holm-adjusted."""
     lines = []
     for task in f.tasks():
-        gate, astro = f.group(task, GATE), f.group(task, "astro")
-        if gate is None or astro is None:
+        gate = f.group(task, GATE)
+        models = [m for m in GATE_PAIRS if f.group(task, m) is not None]
+        if gate is None or not models:
             continue
-        cmp = compare_runs(f, task, "astro", GATE)  # the LM's perplexities as a ratio, as in the claims
-        n = min(astro.n, gate.n)
-        meaning = {
-            0: f"a contribution of the value path is not resolved at n = {n} (half-width "
-               f"{resolution_text(cmp, unit(task))})",
-            1: "the value path adds to what the gate alone achieves",
-            -1: "the gate alone does better than the full astromorphic attention",
-        }.get(cmp.sign, f"undetermined ({cmp.why})")
-        if cmp.sign == 0 and cmp.equivalent:
-            meaning = f"the value path adds no more than the margin ({cmp.margin_text}) at n = {n}"
-        if f.synthetic:
-            lines.append(f"- {TASK_NAMES[task]}: {cmp.text()}: {NO_CLAIM}.")
-        else:
-            lines.append(f"- {TASK_NAMES[task]}: {cmp.text()}: **{cmp.verdict}**; {meaning}.")
+        family = adjust([compare_runs(f, task, m, GATE) for m in models])  # the LM's perplexities as a ratio
+        for model, cmp in zip(models, family):
+            what, n = GATE_PAIRS[model], min(f.group(task, model).n, gate.n)
+            meaning = {
+                0: f"a contribution of {what} is not resolved at n = {n} (half-width "
+                   f"{resolution_text(cmp, unit(task))})",
+                1: f"{what} adds to what the gate alone achieves",
+                -1: f"the gate alone does better than `{model}`",
+            }.get(cmp.sign, f"undetermined ({cmp.why})")
+            if cmp.sign == 0 and cmp.equivalent:
+                meaning = f"{what} adds no more than the margin ({cmp.margin_text}) at n = {n}"
+            if f.synthetic:
+                lines.append(f"- {TASK_NAMES[task]}: {cmp.text()}: {NO_CLAIM}.")
+            else:
+                lines.append(f"- {TASK_NAMES[task]}: {cmp.text()} (Holm p {p_text(cmp.p_adjusted)}, Holm TOST p "
+                             f"{p_text(cmp.p_tost_adjusted)}): **{cmp.verdict}**; {meaning}.")
     if not lines:
         return f"_`{GATE}` did not run in this configuration._\n"
     return "\n".join(lines) + "\n"

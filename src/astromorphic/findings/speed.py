@@ -6,7 +6,7 @@ the largest step every run of the task reached; epochs for records without a ste
 ``speedup_pairs``: the first model learns faster) are compared on it with a Welch interval, beside the
 comparisons with ``vanilla`` and ``no-attention`` (not claims of the paper), all one Holm family per task, and
 judged by the page's one verdict rule. Steps to a threshold are shown over a range of thresholds (the
-steps-to-threshold figure) and the paper's 85 % criterion as how many seeds reach it.
+steps-to-threshold figure) and the paper's 85 % as how many seeds' learning curves reach it.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def learning_speed_section(f: Findings) -> str:
     if not rows:
         return "_No learning-speed data in this configuration._\n"
     table = markdown_table(rows, ["Task", "Model", "Area under the curve (%, mean ± sd)",
-                                  "To our threshold (seeds reaching it)", f"Seeds reaching {100 * PAPER_THRESHOLD:.0f} %",
+                                  "To our threshold (seeds reaching it)", f"Seeds whose curve reaches {100 * PAPER_THRESHOLD:.0f} %",
                                   f"Paper (epochs to {100 * PAPER_THRESHOLD:.0f} %)"])
     return "\n".join(lines) + "\n\n" + table
 

@@ -266,8 +266,8 @@ def classifier_selection(summary: pd.DataFrame, task: str, classifier_metric: st
     chosen = rows["selected_by"].fillna("").astype(str) if "selected_by" in rows.columns else pd.Series(dtype=str)
     n, on_valid = len(rows), int((chosen == "valid_acc").sum())
     if n and on_valid == n:
-        text = ("test accuracy at the epoch of **highest validation accuracy** (the validation split is held out "
-                "of the training data; the test split chooses nothing)")
+        text = ("test accuracy at the epoch of **highest validation accuracy** (the earlier epoch on a tie; the "
+                "validation split is held out of the training data; the test split chooses nothing)")
         stopped = int((rows["stopped"].fillna("") == "early_stopping").sum()) if "stopped" in rows.columns else 0
         patience = sorted({int(p) for p in rows.get("early_stopping", pd.Series(dtype=float)).dropna()})
         most = sorted({int(e) for e in rows.get("max_epochs", pd.Series(dtype=float)).dropna()})
