@@ -20,7 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "aggregate": ("astromorphic.tables.aggregate", "main", "collect run records into one metrics table"),
     "tables": ("astromorphic.tables", "main", "write Table I, learning speed, Table II, S1-S3, controls"),
     "plot": ("astromorphic.plotting", "main", "draw one figure"),
-    "records": ("astromorphic.runs.records_command", "main", "`records export / table / verify`: committed run records"),
+    "records": ("astromorphic.runs.records_command", "main",
+                "`records export / table / verify / size / page`: committed run records"),
     "findings": ("astromorphic.findings", "main", "execute the findings notebook into Markdown and HTML"),
 }
 

@@ -1,7 +1,8 @@
 """The ``astromorphic records`` command: ``export`` (a finished results/runs tree into a records folder),
 ``table`` (records.csv: where each aggregated run came from, by which code and packages), ``verify``
-(re-derive a sample with the current code, :mod:`astromorphic.runs.verify`) and ``size`` (the seeds a campaign
-needs, from a pilot's runs: :mod:`astromorphic.findings.sizing`)."""
+(re-derive a sample with the current code, :mod:`astromorphic.runs.verify`), ``size`` (the seeds a campaign
+needs, from a pilot's runs: :mod:`astromorphic.findings.sizing`) and ``page`` (a rendered findings page and its
+figures into the records folder it was computed from: :mod:`astromorphic.findings.publish`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import pandas as pd
 
 from astromorphic.data import DataError
+from astromorphic.findings.publish import PublishError, publish_page
 from astromorphic.findings.sizing import DEFAULT_METRIC, plan_runs, summary_line
 from astromorphic.lock import LOCK_FILE, LockError, read_lock
 from astromorphic.runs import RunError
@@ -106,6 +108,16 @@ def _size(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page(args: argparse.Namespace) -> int:
+    try:
+        done = publish_page(args.findings, args.out)
+    except (PublishError, OSError) as exc:
+        return _error(str(exc))
+    print(f"published {', '.join(done.copied)} -> {args.out}"
+          + (f"; removed figures the page no longer shows: {', '.join(done.removed)}" if done.removed else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="astromorphic records", description=records.__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--metric", default=DEFAULT_METRIC, help="the runs_summary column whose seed spread is used "
                                                                "(default: %(default)s: the test split sizes nothing)")
     size.add_argument("--csv", help="also write the plan here")
+    page = sub.add_parser("page", help="copy a rendered findings page and exactly the figures it shows into the "
+                                       "records folder it was rendered from")
+    page.add_argument("--findings", default="results/findings", help="the rendered page's folder "
+                                                                      "(default: %(default)s)")
+    page.add_argument("--out", required=True, help="the records folder, e.g. results/reference/<label slug>")
     args = parser.parse_args(argv)
-    return {"export": _export, "table": _table, "verify": _verify, "size": _size}[args.command](args)
+    return {"export": _export, "table": _table, "verify": _verify, "size": _size, "page": _page}[args.command](args)
 
 
 if __name__ == "__main__":
