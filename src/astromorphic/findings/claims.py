@@ -85,8 +85,9 @@ def overall(verdicts: list[str]) -> str:
     words = {verdict_word(v) for v in verdicts}
     if len(words) == 1 and words <= {REPRODUCES, CONTRADICTED}:
         word = words.pop()
-        within = [v for v in verdicts if v != word]
-        return f"{word} ({len(within)} of {len(verdicts)} pairs {within[0][len(word) + 2:-1]})"
+        within = [v for v in verdicts if v != word]  # 'reproduces (within ± 2 pp)': the qualifier in brackets
+        qualifier = within[0].split(" (", 1)[1].rstrip(")")
+        return f"{word} ({len(within)} of {len(verdicts)} pairs {qualifier})"
     counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
     return "mixed: " + ", ".join(f"{v} {k}" for v, k in counts.items())
 

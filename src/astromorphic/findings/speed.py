@@ -214,7 +214,8 @@ def learning_speed_section(f: Findings) -> str:
     if not rows:
         return "_No learning-speed data in this configuration._\n"
     table = markdown_table(rows, ["Task", "Model", "Area under the curve (%, mean ± sd)",
-                                  "To our threshold (seeds reaching it)", f"Seeds whose curve reaches {100 * PAPER_THRESHOLD:.0f} %",
+                                  "To our threshold (seeds reaching it)",
+                                  f"Seeds whose curve reaches {100 * PAPER_THRESHOLD:.0f} %",
                                   f"Paper (epochs to {100 * PAPER_THRESHOLD:.0f} %)"])
     return "\n".join(lines) + "\n\n" + table
 
@@ -224,8 +225,9 @@ def speedup_section(f: Findings) -> str:
     sp = f.table("speedups")
     rows = [[TASK_NAMES.get(r["task"], r["task"]), r["fast"], r["slow"], pct(r["speedup"]), pct(r["paper_speedup"])]
             for _, r in sp.iterrows()] if not sp.empty else []
+    table = markdown_table(rows, ["Task", "Fast", "Slow", "Ours: (slow - fast) / slow", "Paper"])
     if not rows:
-        return markdown_table(rows, ["Task", "Fast", "Slow", "Ours: (slow - fast) / slow", "Paper"])
+        return table
     ls = f.table("learning_speed")
     named = []
     for task in dict.fromkeys(sp["task"]):
@@ -236,7 +238,7 @@ def speedup_section(f: Findings) -> str:
             f"paper's: from its epochs to {100 * PAPER_THRESHOLD:.0f} % test accuracy. A different criterion, "
             "descriptive only, no verdict: the learning-speed verdicts are the areas'; n/a where a seed never "
             "reaches the threshold.\n\n")
-    return note + markdown_table(rows, ["Task", "Fast", "Slow", "Ours: (slow - fast) / slow", "Paper"])
+    return note + table
 
 
 def pct(value) -> str:
