@@ -186,6 +186,16 @@ def test_records_verify_keeps_every_check_and_covers_every_task_and_a_variant(ti
         assert verify.choose_sample(pool, 3, seed) == sorted(random.Random(seed).sample(pool, 3), key=lambda p: p.as_posix())
     with pytest.raises(ValueError, match="--cover needs at least 3"):
         verify.choose_sample(pool, 2, 0, cover=True)
+    # a run stopped and resumed from its checkpoint is covered too, where the folder has one
+    stopped = tmp_path / "runs" / "imdb" / "vanilla" / "seed1"
+    stopped.mkdir(parents=True)
+    (stopped / "run.json").write_text(json.dumps({"resumed_from_epochs": [2]}))
+    assert verify.resumed(stopped) and not verify.resumed(variant) and not any(map(verify.resumed, folders))
+    for seed in range(5):
+        chosen = verify.choose_sample([*pool, stopped], 4, seed, cover=True)
+        assert {other_task, variant, stopped} <= set(chosen) and len(set(chosen)) == 4
+    with pytest.raises(ValueError, match="--cover needs at least 4 records .* a resumed run"):
+        verify.choose_sample([*pool, stopped], 3, 0, cover=True)
     # An earlier file of one check is kept as the first check; every check is appended.
     path = tiny_records / records.VERIFICATION_FILE
     path.write_text(json.dumps({"code_hash": {"imdb": "0" * 64}, "runs": [

@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     ver.add_argument("--seed", type=int, default=0, help="chooses the sample (default: %(default)s)")
     ver.add_argument("--work", help="folder for the prepared data and the runs (default: a temporary folder)")
     ver.add_argument("--out", help=f"the result (default: <records>/{VERIFICATION_FILE})")
-    ver.add_argument("--cover", action="store_true", help="the sample holds one record of every task and a run "
-                                                            "variant (sweep or ablation) first, then random ones")
+    ver.add_argument("--cover", action="store_true", help="the sample holds one record of every task, a run "
+                                                            "variant (sweep or ablation) and a resumed run first, "
+                                                            "then random ones")
     ver.add_argument("--data-dir", help="local copies of the data, one folder per task (the configuration's data_dir)")
     size = sub.add_parser("size", help="the seeds per preset that make every pair's 95 %% Welch interval no wider "
                                        "than a target, from a pilot's runs (and minutes per run)")

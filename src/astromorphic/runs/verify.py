@@ -7,8 +7,9 @@ K records of a records folder, chosen by a seed among those that hold together
 a record whose data cannot be made again identically is an error naming it) and under the same configuration (its ``config`` section), into a work folder.
 Every non-timing column of ``metrics.csv``, the summary of ``run.json`` and the learning curve (its steps and
 values, on which the learning-speed verdicts rest) are compared with the record's. ``--cover`` makes the sample
-hold at least one record of every task and one run variant (a sweep point or an ablation, ``astro@m_scale=64``)
-when the folder has any, chosen by the seed, the rest drawn at random.
+hold at least one record of every task, one run variant (a sweep point or an ablation, ``astro@m_scale=64``) and
+one record of a run that was stopped and resumed from its checkpoint (``resumed_from_epochs``), when the folder has
+any, chosen by the seed, the rest drawn at random.
 
 Each check is appended to ``<records>/verification.json`` (``checks``: every check with its date, commit, the code
 hash of each task it was verified with, and one entry per retrained record: identical or not, and what differed).
@@ -85,9 +86,19 @@ def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | N
     return folder
 
 
+def resumed(folder: Path) -> bool:
+    """Whether the record's run was stopped and resumed from its checkpoint (``resumed_from_epochs`` of its
+    run.json); False when there is no readable record."""
+    try:
+        return bool(json.loads((folder / "run.json").read_text(encoding="utf-8")).get("resumed_from_epochs"))
+    except (OSError, ValueError):
+        return False
+
+
 def choose_sample(folders: list[Path], sample: int, seed: int, cover: bool = False) -> list[Path]:
-    """``sample`` of ``folders`` chosen by ``seed``; with ``cover``, first one record of every task and one run
-    variant (a run name with ``@``) when there is one, each drawn by the seed, then the rest at random."""
+    """``sample`` of ``folders`` chosen by ``seed``; with ``cover``, first one record of every task, one run
+    variant (a run name with ``@``) and one resumed run (:func:`resumed`) when there is one, each drawn by the
+    seed, then the rest at random."""
     rng = random.Random(seed)
     chosen: list[Path] = []
     if cover:
@@ -98,9 +109,12 @@ def choose_sample(folders: list[Path], sample: int, seed: int, cover: bool = Fal
         variants = [f for f in folders if "@" in f.parent.name]
         if variants and not any("@" in f.parent.name for f in chosen):
             chosen.append(rng.choice(variants))
+        stopped = [f for f in folders if resumed(f)]
+        if stopped and not any(f in stopped for f in chosen):
+            chosen.append(rng.choice(stopped))
         if sample < len(chosen):
-            raise ValueError(f"--sample {sample}: --cover needs at least {len(chosen)} records (one per task and a "
-                             "run variant)")
+            raise ValueError(f"--sample {sample}: --cover needs at least {len(chosen)} records (one per task, a "
+                             "run variant and a resumed run, where the folder has them)")
     rest = [f for f in folders if f not in chosen]
     chosen += rng.sample(rest, sample - len(chosen))
     return sorted(chosen, key=lambda p: p.as_posix())
