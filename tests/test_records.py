@@ -17,6 +17,7 @@ import yaml
 
 from _fake_runs import write_run
 from astromorphic import io as aio
+from astromorphic.findings import publish
 from astromorphic.runs import records, records_command, verify
 from astromorphic.config import resolve_task_config, validate_config
 from astromorphic.runs import RunDir, code_hash
@@ -292,7 +293,7 @@ def _fresh_copy(trained_dir: Path, records_dir: Path, dest: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_records_render_every_output_without_training_and_twice_identically(trained, tmp_path):
+def test_records_render_every_output_without_training_and_twice_identically(trained, tmp_path, monkeypatch):
     trained_dir, records_dir = trained
     copies = [_fresh_copy(trained_dir, records_dir, tmp_path / name) for name in ("a", "b")]
     dry = snakemake(copies[0], "-n")
@@ -314,6 +315,13 @@ def test_records_render_every_output_without_training_and_twice_identically(trai
     page = (a / "results" / "findings" / "findings.md").read_text()
     note = "Runs read from committed records (results/reference/tiny-test): 12 of 12; all made by the current code"
     assert note in page
+    # published beside its records: the page and exactly the figures it shows
+    monkeypatch.chdir(a)
+    assert records_command.main(["page", "--out", "results/reference/tiny-test"]) == 0
+    published = a / "results" / "reference" / "tiny-test"
+    shown = publish.page_figures(page)
+    assert len(shown) >= 3 and sorted(p.name for p in published.glob("*.png")) == sorted(shown)
+    assert (published / "findings.md").read_text() == page
     snakemake(a, "--report", "results/report.html")
     assert "findings.html" in (a / "results" / "report.html").read_text()
 

@@ -150,7 +150,8 @@ class Context:
         if task_registry.get(task).tokenized:
             parts.append(f"tokenizer: {self.tokenizer(task)}")
         train_from = f.get("train_from") or "train"
-        text = "the training split" if train_from == "train" else f"the {train_from} split (no training split available)"
+        text = ("the training split" if train_from == "train" else
+                f"the {train_from} split (no training split available)")
         if train_from != "train" and f.get("train_fraction") is not None:
             text = (f"the first {100 * f['train_fraction']:.0f} % of the {train_from} split's words (no training "
                     f"split available; its last articles are held out as {train_from} for model selection)")
