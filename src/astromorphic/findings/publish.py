@@ -5,18 +5,17 @@ rendering from that records folder, with exactly the figures it shows. :func:`pu
 the images it links, and nothing else: a figure left in ``results/findings`` by an earlier rendering of another
 configuration is not carried along, and a figure of the folder that the new page no longer shows is removed. It
 refuses a page that was not rendered from that folder, or that aggregated runs the folder does not hold (export
-them first), naming the fix. Each file is written beside its destination and renamed into place, so an
+them first), naming the fix. Each file is written atomically (:func:`astromorphic.io.write_bytes`), so an
 interrupted copy leaves no half-written file.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from astromorphic import io as aio
 
 PAGE = "findings.md"
 FIGURE_SUFFIX = ".png"
@@ -64,17 +63,6 @@ def check_source(text: str, records: Path, page: Path) -> None:
                            "render again")
 
 
-def _copy_into_place(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def publish_page(findings: str | Path, records: str | Path) -> Published:
     """Copy ``findings``/findings.md and the figures it links into the records folder ``records``; remove the
     folder's figures the page does not link. The page goes last, so that it never names a figure not yet there."""
@@ -93,7 +81,7 @@ def publish_page(findings: str | Path, records: str | Path) -> Published:
         raise PublishError(f"{page} shows figures that are not in {findings}: {', '.join(missing)}; render again")
     done = Published()
     for name in figures + [PAGE]:
-        _copy_into_place(findings / name, records / name)
+        aio.write_bytes(records / name, (findings / name).read_bytes())
         done.copied.append(name)
     for stale in sorted(records.glob(f"*{FIGURE_SUFFIX}")):
         if stale.name not in figures:

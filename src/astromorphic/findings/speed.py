@@ -193,8 +193,7 @@ def learning_speed_section(f: Findings) -> str:
         if task == LM and not sub.empty:
             lines.append(f"- {TASK_NAMES[task]}: {sub['unit'].iloc[0]} to the lowest validation perplexity "
                          "(paper: epochs to its best test perplexity); no area (the paper makes no speed claim).")
-        threshold = float(sub["threshold"].iloc[0]) if "threshold" in sub.columns and len(sub) and pd.notna(
-            sub["threshold"].iloc[0]) else math.nan
+        threshold = table_threshold(sub)
         models = list(dict.fromkeys(list(sub["model"]) if not sub.empty else list(sc.aucs["model"])))
         for model in models:
             r = sub[sub["model"] == model].iloc[0] if not sub.empty and (sub["model"] == model).any() else None
@@ -220,6 +219,13 @@ def learning_speed_section(f: Findings) -> str:
     return "\n".join(lines) + "\n\n" + table
 
 
+def table_threshold(rows: pd.DataFrame) -> float:
+    """Our threshold of one task's rows of learning_speed.csv; NaN when they have none."""
+    if rows.empty or "threshold" not in rows.columns or pd.isna(rows["threshold"].iloc[0]):
+        return math.nan
+    return float(rows["threshold"].iloc[0])
+
+
 def speedup_section(f: Findings) -> str:
     """The paper's speed-ups, ours from the mean steps to our threshold: descriptive, with the threshold named."""
     sp = f.table("speedups")
@@ -229,11 +235,8 @@ def speedup_section(f: Findings) -> str:
     if not rows:
         return table
     ls = f.table("learning_speed")
-    named = []
-    for task in dict.fromkeys(sp["task"]):
-        sub = ls[ls["task"] == task] if not ls.empty else pd.DataFrame()
-        if len(sub) and "threshold" in sub.columns and pd.notna(sub["threshold"].iloc[0]):
-            named.append(f"{TASK_NAMES.get(task, task)} {num(100 * float(sub['threshold'].iloc[0]), 0)} %")
+    thresholds = {task: table_threshold(ls[ls["task"] == task] if not ls.empty else ls) for task in sp["task"]}
+    named = [f"{TASK_NAMES.get(t, t)} {num(100 * v, 0)} %" for t, v in thresholds.items() if math.isfinite(v)]
     note = ("Ours: from the mean steps to our threshold (" + ", ".join(named) + ") in the table above; the "
             f"paper's: from its epochs to {100 * PAPER_THRESHOLD:.0f} % test accuracy. A different criterion, "
             "descriptive only, no verdict: the learning-speed verdicts are the areas'; n/a where a seed never "

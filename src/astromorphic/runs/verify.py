@@ -89,10 +89,7 @@ def _data_for(record: dict, work: Path, prepared: dict, data_dir: str | Path | N
 def resumed(folder: Path) -> bool:
     """Whether the record's run was stopped and resumed from its checkpoint (``resumed_from_epochs`` of its
     run.json); False when there is no readable record."""
-    try:
-        return bool(json.loads((folder / "run.json").read_text(encoding="utf-8")).get("resumed_from_epochs"))
-    except (OSError, ValueError):
-        return False
+    return bool((RunDir(folder).read_record() or {}).get("resumed_from_epochs"))
 
 
 def choose_sample(folders: list[Path], sample: int, seed: int, cover: bool = False) -> list[Path]:
