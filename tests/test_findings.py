@@ -270,10 +270,27 @@ def test_gate_value_sensitivity_and_records_note():
     cells = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[3:5]]
              for line in table.splitlines() if line.startswith("| IMDB")}
     assert cells["no-attention"] == ["n/a", "n/a"] and cells["astro"] == ["0.0020 ± 0.0000", "0.0060 ± 0.0000"]
-    swept = pd.concat([runs, runs[runs["model"] == "astro"].assign(model="astro@m_scale=64")])
-    assert "astro@m_scale=64" in set(findings.value_sensitivity(_findings(rows, runs=swept))["model"])
+    swept = pd.concat([runs] + [runs[runs["model"] == "astro"].assign(model=f"astro@m_scale={m}")
+                                for m in (8192, 1024, 64)])
+    order = list(findings.value_sensitivity(_findings(rows, runs=swept))["model"])
+    assert order[-3:] == ["astro@m_scale=64", "astro@m_scale=1024", "astro@m_scale=8192"]  # after the presets
     note = findings.records_note(f)
     assert "2 of 3" in note and "1 of them were made by other code" in note
+
+
+def test_sweep_section_names_the_default_and_adjusts_each_family_by_holm():
+    rows = [("imdb", "astro", 86.0, 0.4, 3, 0, 88.7, ""), ("imdb", "no-attention", 84.0, 0.4, 3, 0, math.nan, "")]
+    sweep = pd.DataFrame([dict(task="imdb", preset="astro", key="m_scale", value=v, base_value=32000.0, mean=m,
+                               sd=0.5, n=3) for v, m in ((64, 85.0), (1024, 85.5), (8192, 86.1))])
+    text = findings.sweep_section(_findings(rows, sweep=sweep))
+    assert ("- IMDB: astro at m_scale = 32000 (its row of Table I) is \"default\"; the reference groups' seeds: "
+            "astro n = 3, no-attention n = 3") in text
+    table = [line for line in text.splitlines() if line.startswith("| IMDB")]
+    assert [line.split("|")[3].strip() for line in table] == ["m_scale=64", "m_scale=1024", "m_scale=8192"]
+    raw = [findings.compare(Group(f"m_scale={v}", m, 0.5, 3), Group("default", 86.0, 0.4, 3), True).p
+           for v, m in ((64, 85.0), (1024, 85.5), (8192, 86.1))]
+    holm = [float(line.split("|")[6].strip().replace("< 0.001", "0")) for line in table]
+    assert holm == pytest.approx(findings.holm(raw), abs=0.0006)
 
 
 # ------------------------------------------------------------------------------------------ the rendered page

@@ -249,6 +249,39 @@ def test_sweep_runs_are_kept_apart(tmp_path):
     assert sweep.iloc[0]["key"] == "m_scale_factor" and sweep.iloc[0]["n"] == 2
 
 
+def test_sweep_values_in_numeric_order_with_the_resolved_default(tmp_path):
+    """m = 64 before m = 1024 (not after, as the run names spell them), and the default an unset m_scale
+    resolves to (m_scale_factor x d_model), not 'none'."""
+    runs, cfg_path = make_runs(tmp_path, tasks=("imdb",), seeds=(0, 1), epochs=2)
+    for value in (1024, 64, 8192):
+        for seed in (0, 1):
+            write_run(runs, "imdb", f"astro@m_scale={value}", seed, epochs=2)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["sweep"] = {"tasks": ["imdb"], "grid": [{"key": "m_scale", "values": [64, 1024, 8192], "models": ["astro"]}]}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "tables"
+    aggregate.main(["--runs", str(runs), "--out", str(out / "runs.csv")])
+    tables.main(["--config", str(cfg_path), "--summary", str(out / "runs_summary.csv"), "--runs", str(out / "runs.csv"),
+                 "--reference", str(REFERENCE), "--out-dir", str(out)])
+    sweep = pd.read_csv(out / "sweep.csv")
+    assert list(sweep["value"]) == [64, 1024, 8192]
+    from astromorphic.config import resolve_task_config
+
+    resolved = resolve_task_config(cfg, "imdb")
+    attention, model = resolved["attention"], resolved["model"]
+    assert attention.get("m_scale") is None
+    assert set(sweep["base_value"]) == {attention["m_scale_factor"] * model["d_model"]}
+    assert f"| {attention['m_scale_factor'] * model['d_model']:g} " in (out / "sweep.md").read_text()
+
+
+def test_run_names_sort_by_preset_then_value_as_a_number():
+    names = ["astro@m_scale=8192", "astro@m_scale=64", "astro@alpha=0.5", "astro-no-relpos@m_scale=2",
+             "astro@m_scale=1024", "astro@alpha=0.25"]
+    assert sorted(names, key=aggregate.run_name_order) == [
+        "astro@alpha=0.25", "astro@alpha=0.5", "astro@m_scale=64", "astro@m_scale=1024", "astro@m_scale=8192",
+        "astro-no-relpos@m_scale=2"]
+
+
 def test_generated_schema_covers_the_library_and_rejects_bad_values_naming_the_key():
     """The workflow validates against the schema generated from astromorphic.config: it must know every key
     the library accepts, list the registry's presets, and reject what the library rejects."""

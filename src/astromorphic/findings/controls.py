@@ -33,6 +33,7 @@ from astromorphic.findings.stats import (
     resolution_text,
 )
 from astromorphic.config import resolve_task_config
+from astromorphic.tables.aggregate import run_name_order
 
 DIAGNOSTIC_VERDICT = "diagnostic: not a result"
 
@@ -146,7 +147,7 @@ def value_sensitivity(f: Findings) -> pd.DataFrame:
     out = []
     for task in f.tasks():
         presets = f.models(task)
-        others = sorted(set(runs[runs["task"] == task]["model"]) - set(presets))
+        others = sorted(set(runs[runs["task"] == task]["model"]) - set(presets), key=run_name_order)
         for model in presets + others:
             per_run = runs[(runs["task"] == task) & (runs["model"] == model)].sort_values(["seed", "epoch"])
             if per_run.empty:
@@ -204,7 +205,23 @@ def sweep_section(f: Findings) -> str:
         rows.append(cells)
     header = ["Task", "Preset", "Value", "Ours (mean ± sd)", "vs the default value", "Holm p", "Verdict",
               f"vs {CONTROL}", "Holm p", "Verdict"]
-    return markdown_table(rows, header)
+    return "\n".join(sweep_defaults(f)) + "\n\n" + markdown_table(rows, header)
+
+
+def sweep_defaults(f: Findings) -> list[str]:
+    """One line per swept preset and key: the default value its swept values are compared with, and the seeds of
+    the two reference groups (the preset's and no-attention's rows of Table I)."""
+    lines = []
+    sw = f.table("sweep")
+    for (task, preset, key), rows in sw.groupby(["task", "preset", "key"], sort=False):
+        base = rows["base_value"].iloc[0] if "base_value" in rows else math.nan
+        default = f"{float(base):g}" if num(base) != "n/a" else "the configuration's"
+        refs = [(name, f.group(task, name)) for name in (preset, CONTROL)]
+        seeds = ", ".join(f"{name} n = {ref.n}" for name, ref in refs if ref is not None)
+        lines.append(f"- {TASK_NAMES.get(task, task)}: {preset} at {key} = {default} (its row of Table I) is "
+                     f"\"default\"; the reference groups' seeds: {seeds or 'none'}; the swept values' seeds are "
+                     f"in the table (Welch's test allows unequal seeds).")
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ causality

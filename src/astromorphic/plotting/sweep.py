@@ -14,22 +14,18 @@ from pathlib import Path
 import pandas as pd
 
 from astromorphic.run_names import parse_model_name
-from astromorphic.config import load_config, resolve_task_config
+from astromorphic.config import load_config
 from astromorphic import tasks as task_registry
 from astromorphic.plotting import common
 from astromorphic.tasks import TASK_NAMES
-from astromorphic.tables import run_metric
+from astromorphic.tables import run_metric, sweep_default
 
 CONTROL = "no-attention"
 
 
 def default_value(config: dict, task: str, key: str) -> float:
-    """The value the preset's plain run used for ``key`` (m_scale resolves to m_scale_factor * d_model)."""
-    cfg = resolve_task_config(config, task)
-    attention = cfg["attention"]
-    if key == "m_scale":
-        return float(attention.get("m_scale") or attention["m_scale_factor"] * cfg["model"]["d_model"])
-    return float(attention[key])
+    """The value the preset's plain run used for ``key``: the tables' (:func:`astromorphic.tables.sweep_default`)."""
+    return float(sweep_default(config, task, key))
 
 
 def sweep_points(sweep: pd.DataFrame, summary: pd.DataFrame, config: dict, task: str, key: str) -> pd.DataFrame:

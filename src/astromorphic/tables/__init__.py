@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from astromorphic import tasks as task_registry
-from astromorphic.tables.aggregate import TASK_ORDER
+from astromorphic.tables.aggregate import TASK_ORDER, run_name_order
 from astromorphic.run_names import format_value, parse_model_name
 from astromorphic.tables.context import (
     ABLATION,
@@ -56,7 +56,7 @@ from astromorphic.tables.context import (
 )
 from astromorphic.tables.writers import write_table
 from astromorphic.tasks import CLASSIFIERS
-from astromorphic.config import seeds_for
+from astromorphic.config import resolve_task_config, seeds_for
 from astromorphic.tables import speed
 
 # ------------------------------------------------------------------------------------------ Table I
@@ -362,6 +362,18 @@ def controls(ctx: Context) -> Table:
 # ------------------------------------------------------------------------------------------ sweep
 
 
+def sweep_default(config: dict, task: str, key: str) -> float | None:
+    """The value of attention key ``key`` that the preset's plain run of ``task`` used (m_scale, when unset,
+    resolves to m_scale_factor * d_model); None where the task is not configured."""
+    if task not in (config.get("tasks") or {}):
+        return None
+    cfg = resolve_task_config(config, task)
+    attention = cfg["attention"]
+    if key == "m_scale" and attention.get("m_scale") is None:
+        return float(attention["m_scale_factor"] * cfg["model"]["d_model"])
+    return attention.get(key)
+
+
 def sweep(ctx: Context) -> Table:
     report = ctx.config.get("report") or {}
     s = ctx.summary
@@ -369,23 +381,26 @@ def sweep(ctx: Context) -> Table:
     rows, data = [], []
     for task in [t for t in TASK_ORDER if not swept.empty and t in set(swept["task"])]:
         metric = task_registry.get(task).metric
-        base_attention = ctx.task_config(task)["attention"] if task in ctx.tasks() else {}
         sub = swept[swept["task"] == task]
-        for (preset, overrides), runs in sub.groupby(["preset", "overrides"], sort=True):
-            ((key, number),) = parse_model_name(runs["model"].iloc[0])[1].items()  # a sweep changes one key
+        for model in sorted(set(sub["model"]), key=run_name_order):  # swept values in numeric order
+            runs = sub[sub["model"] == model].sort_values("seed")
+            preset, overrides = parse_model_name(model)
+            ((key, number),) = overrides.items()  # a sweep changes one key
             value = format_value(number)
-            values = [run_metric(r, task, metric, report) for _, r in runs.sort_values("seed").iterrows()]
-            text, mean, sd, n, note = _ours_cell(values, runs.sort_values("seed"))
+            base = sweep_default(ctx.config, task, key)
+            values = [run_metric(r, task, metric, report) for _, r in runs.iterrows()]
+            text, mean, sd, n, note = _ours_cell(values, runs)
             r_mean, r_sd, r_n = mean_sd(runs["attn_ratio_final"]) if "attn_ratio_final" in runs else (math.nan,) * 2 + (0,)
-            rows.append([TASK_NAMES[task], preset, key, value, _fmt_config_value(base_attention.get(key)), text,
+            rows.append([TASK_NAMES[task], preset, key, value, _fmt_config_value(base), text,
                          fmt_mean_sd(r_mean, r_sd, r_n, 3), note])
-            data.append(dict(task=task, preset=preset, key=key, value=value, base_value=base_attention.get(key),
+            data.append(dict(task=task, preset=preset, key=key, value=value, base_value=base,
                              metric=metric, mean=mean, sd=sd, n=n, attn_ratio_final_mean=r_mean,
                              attn_ratio_final_sd=r_sd, note=note))
     header = ["Task", "Preset", "Swept key", "Value", "Default value", "Metric (mean ± sd)", "Attention ratio at end",
               "Note"]
     notes = ["One key of tasks.<task>.attention changed at a time; the other keys keep the configuration's values. "
-             "The run with the default value is the preset's row of Table I."]
+             "The run with the default value is the preset's row of Table I; m_scale's default, where the "
+             "configuration leaves it unset, is m_scale_factor × d_model."]
     return Table("sweep", "Sweep of attention constants", "Test accuracy (%) or test perplexity per token against "
                  "one attention constant at a time.", pd.DataFrame(rows, columns=header), pd.DataFrame(data), notes)
 

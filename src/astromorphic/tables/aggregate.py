@@ -49,6 +49,14 @@ LM_METRICS = ("valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl")
 FLOAT_FORMAT = "%.10g"
 
 
+def run_name_order(name: str) -> tuple:
+    """Sort key of run names: by preset, then by each overridden key and its value as a number where it is one
+    (``astro@m_scale=64`` before ``astro@m_scale=1024``, not after it as the names' spelling sorts)."""
+    preset, overrides = parse_model_name(name)
+    return (preset, tuple((key, isinstance(value, str), 0 if isinstance(value, str) else value, str(value))
+                          for key, value in overrides.items()))
+
+
 
 # ------------------------------------------------------------------------------------------ reading runs
 
