@@ -382,6 +382,19 @@ def test_the_findings_page_reports_a_verification_instead_of_the_other_code_warn
     assert "**3 of them" in records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(unverified)}))
 
 
+def test_the_findings_page_reports_a_verification_of_records_the_current_code_made():
+    from astromorphic.findings import Findings, records_note
+
+    rows = [{"task": "imdb", "model": "astro", "seed": s, "source": "record", "status": "finished",
+             "code_current": True, "code_version": "", "verified": v} for s, v in enumerate(["identical", "", ""])]
+    note = records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(rows)}))
+    assert note.endswith("3 of 3; all made by the current code; 1 of 3 records re-derived with this code: identical.")
+    for row in rows:
+        row["verified"] = ""
+    note = records_note(Findings({"records": "recs"}, {"records": pd.DataFrame(rows)}))
+    assert note.endswith("all made by the current code; none re-derived yet (`astromorphic records verify`).")
+
+
 def test_records_csv_names_the_packages_a_record_was_made_with_against_the_lock(tmp_path, capsys):
     from astromorphic.findings import Findings, packages_note, provenance
     from astromorphic.lock import LOCK_FILE, read_lock

@@ -336,5 +336,7 @@ def records_note(f: Findings) -> str:
         return text + (f". **{len(other)} of them were made by other code than the current one** (their "
                        "`code_hash` differs): their numbers may differ from what this code gives "
                        "(`records_strict: true` retrains them).") + (f" {verified}." if verified else "")
-    return text + "; all made by the current code."
+    verified = verification_sentence(rec)
+    return text + "; all made by the current code" + (
+        f"; {verified}." if verified else "; none re-derived yet (`astromorphic records verify`).")
 
