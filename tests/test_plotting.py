@@ -152,3 +152,25 @@ def test_forest_plot_drawn_from_a_tiny_claims_table(tmp_path):
     assert [float(line.get_xdata()[0]) for line in crosses] == [-39.6]  # the paper's difference is marked
     bars = [line for line in axes[0].lines if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
     assert len(bars) == 1  # the pair without an interval has no bar
+    assert not [p for ax in axes for p in ax.patches]  # a claims table without margins: no band
+
+
+def test_forest_plot_shades_each_tasks_equivalence_margin(tmp_path):
+    from astromorphic.plotting import forest
+
+    row = dict(a="vanilla", b="astro", diff=0.1, low=-0.4, high=0.6, resolution=0.5, paper_diff=0.2, p=0.6,
+               p_holm=0.6, verdict="equivalent within ± 1 pp", data_source="real")
+    pd.DataFrame([{**row, "task": "imdb", "unit": "pp", "margin": 1.0},
+                  {**row, "task": "cifar10", "unit": "pp", "margin": 2.0}]).to_csv(tmp_path / "claims.csv", index=False)
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    original = plt.close
+    plt.close = lambda fig=None: drawn.setdefault("fig", fig)
+    try:
+        forest.plot(tmp_path / "claims.csv", tmp_path / "f")
+    finally:
+        plt.close = original
+    spans = {ax.get_title(): [(round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6)) for p in ax.patches]
+             for ax in drawn["fig"].axes}
+    assert spans == {"IMDB": [(-1.0, 1.0)], "CIFAR-10": [(-2.0, 2.0)]}

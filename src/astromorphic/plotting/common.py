@@ -140,10 +140,12 @@ def ordered_models(models: Iterable[str]) -> list[str]:
     return [m for m in known if m in models] + sorted(models - set(known))
 
 
-def finish(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+def finish(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf"),
+           rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> list[Path]:
+    """Lay the figure out (within ``rect``, figure coordinates: room left for a figure legend), save and close it."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     paths = save_figure(fig, out_stem, formats)
     plt.close(fig)
     return paths
