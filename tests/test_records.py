@@ -221,7 +221,9 @@ def test_records_verify_compares_the_learning_curve(tiny_records):
     assert verify.compare_runs(twin, folder) == ["run.json learning_curve"]  # the record's curve, not re-derived
 
 
-def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_records_verify_reports_a_record_that_differs(tiny_records, capsys, jobs):
+    """The same check run by run and with runs retrained in parallel processes (``--jobs``)."""
     folder = tiny_records / "runs" / "imdb" / "astro" / "seed1"
     _tamper(folder, "edited metrics, checksum updated")
     _edit_json(folder / "run.json", final={"test_acc": 0.99}, best={"test_acc": 0.99})  # consistent, but false
@@ -230,9 +232,14 @@ def test_records_verify_reports_a_record_that_differs(tiny_records, capsys):
                                                        record["probe_init"]).items()})
     (folder / "run.json").write_text(json.dumps(records.json_safe(record)))
     assert records.record_problem(folder) is None  # a forgery that holds together: only re-deriving finds it
-    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "4"]) == 1
+    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "4", "--jobs", str(jobs)]) == 1
     out = capsys.readouterr().out
     assert "imdb/astro/seed1: DIFFERENT: metrics.csv test_acc at epochs [2]" in out
+    check = verify.read_checks(tiny_records / records.VERIFICATION_FILE)[-1]
+    assert [(r["model"], r["seed"], r["identical"]) for r in check["runs"]] == [
+        (model, seed, (model, seed) != ("astro", 1)) for model, seed in sorted(
+            (f.parent.name, int(f.name[4:])) for f in tiny_records.glob("runs/imdb/*/seed*"))]
+    assert records_command.main(["verify", "--records", str(tiny_records), "--sample", "1", "--jobs", "0"]) == 1
     table = records.records_table(sorted(tiny_records.glob("runs/*/*/seed*")), tiny_records,
                                   tiny_records / records.VERIFICATION_FILE)
     assert records.verification_sentence(table) == ("4 of 4 records re-derived with this code: 3 identical, "

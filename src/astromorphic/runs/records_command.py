@@ -71,7 +71,7 @@ def _table(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     try:
         result = verify_records(args.records, args.sample, seed=args.seed, work=args.work, out=args.out,
-                                data_dir=args.data_dir, cover=args.cover)
+                                data_dir=args.data_dir, cover=args.cover, jobs=args.jobs)
     except (RecordError, DataError, RunError, OSError, ValueError) as exc:  # ConfigError is a ValueError
         where = getattr(exc, "filename", None)
         return _error(f"{where}: {exc.strerror}" if where and getattr(exc, "strerror", None) else str(exc))
@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                                                             "variant (sweep or ablation) and a resumed run first, "
                                                             "then random ones")
     ver.add_argument("--data-dir", help="local copies of the data, one folder per task (the configuration's data_dir)")
+    ver.add_argument("--jobs", type=int, default=1, help="runs retrained at a time, each in a process of its own "
+                                                         "with its record's threads (default: %(default)s)")
     size = sub.add_parser("size", help="the seeds per preset that make every pair's 95 %% Welch interval no wider "
                                        "than a target, from a pilot's runs (and minutes per run)")
     size.add_argument("--runs", default="results/runs", help="the pilot's runs (default: %(default)s)")

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import multiprocessing
 import random
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from astromorphic import io as aio
@@ -127,13 +129,29 @@ def read_checks(path: str | Path) -> list[dict]:
     return list(data["checks"]) if isinstance(data, dict) and "checks" in data else [data]
 
 
-def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str | Path | None = None,
-                   out: str | Path | None = None, data_dir: str | Path | None = None, cover: bool = False) -> dict:
-    """Retrain ``sample`` records of ``records`` chosen by ``seed`` (:func:`choose_sample`), compare, append the
-    check to the verification file and return it."""
+def _retrain(folder: Path, data: Path, rerun: Path) -> dict:
+    """Train the record's run again into ``rerun`` on ``data`` and compare (one entry of a check's ``runs``); a
+    function of its own, so that a process of ``--jobs`` can run it."""
     # deferred: training imports torch; reading and checking records does not need it
     from astromorphic.training import train_run
 
+    record = RunDir(folder).read_record()
+    task, model, rseed = record["task"], record["model"], int(record["seed"])
+    config = {"label": record.get("label", ""), "synthetic": bool(record.get("synthetic_config")),
+              "tasks": {task: record["config"]}}  # fmt: skip
+    train_run(task, model, rseed, config, rerun, data, force=True, progress=False)
+    differences = compare_runs(folder, rerun)
+    return {"task": task, "model": model, "seed": rseed, "identical": not differences, "differences": differences}
+
+
+def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str | Path | None = None,
+                   out: str | Path | None = None, data_dir: str | Path | None = None, cover: bool = False,
+                   jobs: int = 1) -> dict:
+    """Retrain ``sample`` records of ``records`` chosen by ``seed`` (:func:`choose_sample`), ``jobs`` at a time
+    (each run uses the threads its record's configuration names), compare, append the check to the verification
+    file and return it. The data are prepared first, once per distinct data section."""
+    if jobs < 1:
+        raise ValueError(f"--jobs {jobs}: expected a positive number of runs at a time")
     folders = record_folders(records)
     if sample < 1:
         raise ValueError(f"--sample {sample}: expected a positive number of records")
@@ -146,17 +164,16 @@ def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str
     with tempfile.TemporaryDirectory(prefix="astromorphic-verify-") as tmp:
         work = Path(work) if work else Path(tmp)
         prepared: dict = {}
-        runs = []
+        tasks_in = []
         for folder in chosen:
             record = RunDir(folder).read_record()
-            task, model, rseed = record["task"], record["model"], int(record["seed"])
-            config = {"label": record.get("label", ""), "synthetic": bool(record.get("synthetic_config")),
-                      "tasks": {task: record["config"]}}  # fmt: skip
-            rerun = work / "runs" / task / model / f"seed{rseed}"
-            train_run(task, model, rseed, config, rerun, _data_for(record, work, prepared, data_dir), force=True, progress=False)
-            differences = compare_runs(folder, rerun)
-            runs.append({"task": task, "model": model, "seed": rseed, "identical": not differences,
-                         "differences": differences})  # fmt: skip
+            rerun = work / "runs" / record["task"] / record["model"] / f"seed{int(record['seed'])}"
+            tasks_in.append((folder, _data_for(record, work, prepared, data_dir), rerun))
+        if jobs == 1:
+            runs = [_retrain(*args) for args in tasks_in]
+        else:  # separate processes (spawned: a forked torch is not safe), results in the sample's order
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                runs = list(pool.map(_retrain, *zip(*tasks_in)))
     tasks = sorted({r["task"] for r in runs})
     check = {"date": started.isoformat(timespec="seconds"),
              "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),
