@@ -329,14 +329,13 @@ def records_note(f: Findings) -> str:
     other = used[~used["code_current"].astype(bool)]
     folder = f.config.get("records") or "the records folder"
     text = f"- Runs read from committed records ({folder}): {len(used)} of {len(rec)}"
+    verified = verification_sentence(rec)
     if len(other):
-        verified = verification_sentence(rec)
         if verified and verified.endswith(": identical"):
             return text + f". {len(other)} of them were made by earlier code (their `code_hash` differs); {verified}."
         return text + (f". **{len(other)} of them were made by other code than the current one** (their "
                        "`code_hash` differs): their numbers may differ from what this code gives "
                        "(`records_strict: true` retrains them).") + (f" {verified}." if verified else "")
-    verified = verification_sentence(rec)
     return text + "; all made by the current code" + (
         f"; {verified}." if verified else "; none re-derived yet (`astromorphic records verify`).")
 

@@ -129,13 +129,12 @@ def read_checks(path: str | Path) -> list[dict]:
     return list(data["checks"]) if isinstance(data, dict) and "checks" in data else [data]
 
 
-def _retrain(folder: Path, data: Path, rerun: Path) -> dict:
-    """Train the record's run again into ``rerun`` on ``data`` and compare (one entry of a check's ``runs``); a
-    function of its own, so that a process of ``--jobs`` can run it."""
+def _retrain(folder: Path, record: dict, data: Path, rerun: Path) -> dict:
+    """Train the run of ``record`` (read from ``folder``) again into ``rerun`` on ``data`` and compare (one entry
+    of a check's ``runs``); a function of its own, so that a process of ``--jobs`` can run it."""
     # deferred: training imports torch; reading and checking records does not need it
     from astromorphic.training import train_run
 
-    record = RunDir(folder).read_record()
     task, model, rseed = record["task"], record["model"], int(record["seed"])
     config = {"label": record.get("label", ""), "synthetic": bool(record.get("synthetic_config")),
               "tasks": {task: record["config"]}}  # fmt: skip
@@ -164,16 +163,16 @@ def verify_records(records: str | Path, sample: int, *, seed: int = 0, work: str
     with tempfile.TemporaryDirectory(prefix="astromorphic-verify-") as tmp:
         work = Path(work) if work else Path(tmp)
         prepared: dict = {}
-        tasks_in = []
+        retrains = []  # (folder, record, data, rerun folder) of each sampled record, its data prepared
         for folder in chosen:
             record = RunDir(folder).read_record()
             rerun = work / "runs" / record["task"] / record["model"] / f"seed{int(record['seed'])}"
-            tasks_in.append((folder, _data_for(record, work, prepared, data_dir), rerun))
+            retrains.append((folder, record, _data_for(record, work, prepared, data_dir), rerun))
         if jobs == 1:
-            runs = [_retrain(*args) for args in tasks_in]
+            runs = [_retrain(*args) for args in retrains]
         else:  # separate processes (spawned: a forked torch is not safe), results in the sample's order
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                runs = list(pool.map(_retrain, *zip(*tasks_in)))
+                runs = list(pool.map(_retrain, *zip(*retrains)))
     tasks = sorted({r["task"] for r in runs})
     check = {"date": started.isoformat(timespec="seconds"),
              "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),
