@@ -188,3 +188,16 @@ def test_the_summary_and_the_tables_say_which_split_chose_the_epoch(stopped_run)
     assert "last epoch" in classifier_selection(mixed, "imdb", "final")
     committed = tidy_runs([REPO / "tests" / "records" / "tiny-imdb" / "runs" / "imdb" / "astro" / "seed0"])[1]
     assert (committed["selected_by"] == "test_acc").all() and (committed["stopped"] == "max_epochs").all()
+
+
+def test_the_page_says_when_the_epoch_cap_and_not_early_stopping_chose_the_epoch():
+    runs = pd.DataFrame({"task": "cifar10", "selected_by": "valid_acc", "early_stopping": 3, "max_epochs": 12,
+                         "stopped": ["max_epochs", "max_epochs", "max_epochs", "early_stopping"],
+                         "epochs": [12, 12, 12, 9], "best_epoch": [12, 11, 12, 6]})
+    text = classifier_selection(runs, "cifar10", "best")
+    assert "ended 1 of 4 runs before their last epoch" in text and "selected epochs 6-12" in text
+    assert "in 2 of the 3 runs the cap ended, the selected epoch is the last one trained" in text
+    plateau = runs.assign(best_epoch=[10, 11, 9, 6])
+    text = classifier_selection(plateau, "cifar10", "best")
+    assert "selected epochs 6-11" in text and "the cap ended" not in text
+    assert "selected epoch 3" in classifier_selection(plateau.assign(best_epoch=3), "cifar10", "best")

@@ -275,8 +275,25 @@ def classifier_selection(summary: pd.DataFrame, task: str, classifier_metric: st
         if patience:
             text += (f"; early stopping (patience {', '.join(map(str, patience))} epochs on validation accuracy, "
                      f"at most {', '.join(map(str, most))} epochs) ended {stopped} of {n} runs before their last epoch")
+        text += selected_at_the_cap(rows)
         return text
     if on_valid:
         return (f"test accuracy at the selected epoch: highest validation accuracy in {on_valid} of {n} runs, "
                 f"**highest test accuracy** (chosen on the test set, so optimistic) in {n - on_valid}")
     return "the **highest** test accuracy over the epochs (chosen on the test set, so optimistic)"
+
+
+def selected_at_the_cap(rows: pd.DataFrame) -> str:
+    """The selected epochs, and how many runs the epoch cap (not early stopping) ended with their best validation
+    accuracy at the last epoch trained: their reported accuracy is the budget's, the curve may still have been rising."""
+    if not {"best_epoch", "epochs"} <= set(rows.columns) or rows["best_epoch"].isna().all():
+        return ""
+    best = rows["best_epoch"].dropna().astype(int)
+    text = f"; selected epochs {best.min()}-{best.max()}" if best.min() != best.max() else f"; selected epoch {best.min()}"
+    capped = rows[rows["stopped"].fillna("") != "early_stopping"] if "stopped" in rows.columns else rows
+    at_cap = int((capped["best_epoch"] == capped["epochs"]).sum())
+    if at_cap:
+        text += (f"; in {at_cap} of the {len(capped)} runs the cap ended, the selected epoch is the last one trained "
+                 "(validation accuracy still at its highest: these accuracies are the epoch budget's, "
+                 "not a plateau's)")
+    return text
