@@ -13,7 +13,7 @@ import pandas as pd
 
 from astromorphic.data import DataError
 from astromorphic.findings.publish import PublishError, publish_page
-from astromorphic.findings.sizing import DEFAULT_METRIC, plan_runs, summary_line
+from astromorphic.findings.sizing import DEFAULT_LM_METRIC, DEFAULT_METRIC, plan_runs, summary_line
 from astromorphic.lock import LOCK_FILE, LockError, read_lock
 from astromorphic.runs import RunError
 from astromorphic.runs import records
@@ -150,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
                                        "than a target, from a pilot's runs (and minutes per run)")
     size.add_argument("--runs", default="results/runs", help="the pilot's runs (default: %(default)s)")
     size.add_argument("--task", required=True, help="tasks, comma-separated, e.g. imdb,cifar10")
-    size.add_argument("--half-width", required=True, help="the target half-width per task, comma-separated, in "
-                                                          "the metric's percentage points, e.g. 1.0,2.5")
-    size.add_argument("--metric", default=DEFAULT_METRIC, help="the runs_summary column whose seed spread is used "
-                                                               "(default: %(default)s: the test split sizes nothing)")
+    size.add_argument("--half-width", required=True, help="the target half-width per task, comma-separated: "
+                                                          "percentage points of accuracy, for a language model "
+                                                          "percent of the perplexity ratio, e.g. 1.0,2.5,5")
+    size.add_argument("--metric", help="the runs_summary column whose seed spread is used (default: "
+                                       f"{DEFAULT_METRIC}, a language model's {DEFAULT_LM_METRIC}: the test "
+                                       "split sizes nothing)")
     size.add_argument("--csv", help="also write the plan here")
     page = sub.add_parser("page", help="copy a rendered findings page and exactly the figures it shows into the "
                                        "records folder it was rendered from")
