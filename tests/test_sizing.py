@@ -92,7 +92,8 @@ def test_a_language_model_is_sized_on_the_log_of_its_validation_perplexity():
 
     ppl = {"astro": [210.0, 220.0, 205.0], "vanilla": [200.0, 196.0, 204.0]}
     summary = pd.DataFrame([dict(task="wikitext2", model=m, preset=m, seed=s, complete=True, epochs=6,
-                                 best_valid_ppl=v, best_test_ppl=1.0) for m, vs in ppl.items() for s, v in enumerate(vs)])
+                                 best_valid_ppl=v, best_test_ppl=1.0)
+                            for m, vs in ppl.items() for s, v in enumerate(vs)])
     frame = plan(summary, pd.DataFrame(), "wikitext2", target=5.0).set_index("model")
     sd = {m: pd.Series(v).apply(math.log).std() for m, v in ppl.items()}
     assert (frame["metric"] == "best_valid_ppl").all() and (frame["unit"] == "ln").all()
@@ -105,6 +106,7 @@ def test_a_language_model_is_sized_on_the_log_of_its_validation_perplexity():
     line = summary_line(frame.reset_index(), 5.0)
     assert line.startswith("wikitext2: ") and "± 5 % half-width in perplexity ratio (± 0.0488 in ln)" in line
     assert line.endswith("(best_valid_ppl)")
-    assert plan(summary.assign(task="imdb"), pd.DataFrame(), "imdb", 1.0, metric="best_valid_ppl")["unit"].eq("ln").all()
+    as_imdb = summary.assign(task="imdb")
+    assert plan(as_imdb, pd.DataFrame(), "imdb", 1.0, metric="best_valid_ppl")["unit"].eq("ln").all()
     with pytest.raises(ValueError, match="no best_valid_acc"):
         plan(summary.assign(task="imdb"), pd.DataFrame(), "imdb", 1.0)

@@ -1,12 +1,12 @@
 """Sizing a campaign from a pilot: how many seeds per preset make the Welch interval of a difference of two preset
 means no wider than a target half-width, and what a run costs.
 
-The spread is read from a metric that chooses nothing and is not reported: by default ``best_valid_acc``, the
-validation accuracy at each run's selected epoch (a language model: ``best_valid_ppl``, its lowest validation
-perplexity), so the test split plays no part in sizing. Accuracies are sized in percentage points; perplexities as
-the page compares them, on the log scale, with the target given in percent of the perplexity ratio (5: a half-width
-of ln 1.05). A validation split is
-smaller than the test split, so its binomial noise makes this spread, and the number of seeds, conservative.
+The spread is read from a metric that chooses nothing and is not reported: by default the task's validation
+selection metric at each run's selected epoch (the task registry's: ``best_valid_acc`` for a classifier,
+``best_valid_ppl`` for the language model), so the test split plays no part in sizing. Accuracies are sized in
+percentage points; perplexities as the page compares them, on the log scale, with the target given in percent of
+the perplexity ratio (5: a half-width of ln 1.05). A validation split is smaller than the test split, so its
+binomial noise makes this spread, and the number of seeds, conservative.
 For every preset the plan takes the worst pair it belongs to (its own seed sd with the largest other one), and the
 campaign's number is the largest over presets. Costs are the measured wall time of the pilot's epochs
 (``time_epoch_s`` of their metrics.csv) per run, and the epochs each run trained (early stopping included).
@@ -17,16 +17,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-import numpy as np
-
+from astromorphic import tasks as task_registry
 from astromorphic.findings.stats import LEVEL, Group, welch_interval
 from astromorphic.tables.aggregate import tidy_runs
-from astromorphic.tasks import LM_TASKS
 
-DEFAULT_METRIC = "best_valid_acc"
-DEFAULT_LM_METRIC = "best_valid_ppl"
 MAX_SEEDS = 200
 
 
@@ -48,8 +45,10 @@ def seeds_needed(sd_a: float, sd_b: float, target: float, level: float = LEVEL, 
 
 
 def default_metric(task: str) -> str:
-    """The metric a task is sized on when none is named: validation accuracy, a language model's perplexity."""
-    return DEFAULT_LM_METRIC if task in LM_TASKS else DEFAULT_METRIC
+    """The runs_summary column a task is sized on when none is named: its registry's selection metric on
+    validation data (``valid_selection_metric``, else ``selection_metric``) at the selected epoch."""
+    spec = task_registry.get(task)
+    return f"best_{spec.valid_selection_metric or spec.selection_metric}"
 
 
 def is_perplexity(metric: str) -> bool:
@@ -71,8 +70,8 @@ def plan(summary: pd.DataFrame, timing: pd.DataFrame, task: str, target: float, 
     metric = metric or default_metric(task)
     runs = summary[(summary["task"] == task) & (summary["model"] == summary["preset"]) & summary["complete"]]
     if metric not in runs.columns or not pd.to_numeric(runs[metric], errors="coerce").notna().any():
-        raise ValueError(f"the runs of {task} have no {metric} (a classifier trained with a validation split has "
-                         f"{DEFAULT_METRIC}, a language model {DEFAULT_LM_METRIC}; choose --metric)")
+        raise ValueError(f"the runs of {task} have no {metric} (a run trained with a validation split has "
+                         f"{default_metric(task)}; choose --metric)")
     log = is_perplexity(metric)
     goal = unit_target(metric, target)
     rows = []

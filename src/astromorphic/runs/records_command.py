@@ -13,7 +13,7 @@ import pandas as pd
 
 from astromorphic.data import DataError
 from astromorphic.findings.publish import PublishError, publish_page
-from astromorphic.findings.sizing import DEFAULT_LM_METRIC, DEFAULT_METRIC, plan_runs, summary_line
+from astromorphic.findings.sizing import default_metric, plan_runs, summary_line
 from astromorphic.lock import LOCK_FILE, LockError, read_lock
 from astromorphic.runs import RunError
 from astromorphic.runs import records
@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--half-width", required=True, help="the target half-width per task, comma-separated: "
                                                           "percentage points of accuracy, for a language model "
                                                           "percent of the perplexity ratio, e.g. 1.0,2.5,5")
-    size.add_argument("--metric", help="the runs_summary column whose seed spread is used (default: "
-                                       f"{DEFAULT_METRIC}, a language model's {DEFAULT_LM_METRIC}: the test "
-                                       "split sizes nothing)")
+    size.add_argument("--metric", help="the runs_summary column whose seed spread is used (default: each task's "
+                                       "validation metric at its selected epoch, "
+                                       f"{', '.join(sorted({default_metric(t) for t in TASK_NAMES}))}: the "
+                                       "test split sizes nothing)")
     size.add_argument("--csv", help="also write the plan here")
     page = sub.add_parser("page", help="copy a rendered findings page and exactly the figures it shows into the "
                                        "records folder it was rendered from")

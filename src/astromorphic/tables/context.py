@@ -285,11 +285,11 @@ def classifier_selection(summary: pd.DataFrame, task: str, classifier_metric: st
 
 def selected_at_the_cap(rows: pd.DataFrame) -> str:
     """The selected epochs, and how many runs the epoch cap (not early stopping) ended with their best validation
-    accuracy at the last epoch trained: their reported accuracy is the budget's, the curve may still have been rising."""
+    accuracy at the last epoch trained: their accuracy is the budget's, the curve may still have been rising."""
     if not {"best_epoch", "epochs"} <= set(rows.columns) or rows["best_epoch"].isna().all():
         return ""
-    best = rows["best_epoch"].dropna().astype(int)
-    text = f"; selected epochs {best.min()}-{best.max()}" if best.min() != best.max() else f"; selected epoch {best.min()}"
+    low, high = int(rows["best_epoch"].min()), int(rows["best_epoch"].max())
+    text = f"; selected epochs {low}-{high}" if low != high else f"; selected epoch {low}"
     capped = rows[rows["stopped"].fillna("") != "early_stopping"] if "stopped" in rows.columns else rows
     at_cap = int((capped["best_epoch"] == capped["epochs"]).sum())
     if at_cap:
