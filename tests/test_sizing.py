@@ -109,4 +109,4 @@ def test_a_language_model_is_sized_on_the_log_of_its_validation_perplexity():
     as_imdb = summary.assign(task="imdb")
     assert plan(as_imdb, pd.DataFrame(), "imdb", 1.0, metric="best_valid_ppl")["unit"].eq("ln").all()
     with pytest.raises(ValueError, match="no best_valid_acc"):
-        plan(summary.assign(task="imdb"), pd.DataFrame(), "imdb", 1.0)
+        plan(as_imdb, pd.DataFrame(), "imdb", 1.0)
