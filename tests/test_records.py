@@ -435,3 +435,30 @@ def test_records_csv_names_the_packages_a_record_was_made_with_against_the_lock(
     assert records_command.main(["table", "--runs", str(runs[0]), "--lock", str(tmp_path / "none.txt"), "--out", str(out)]) == 1
     error = capsys.readouterr().err
     assert "none.txt" in error and "`make lock` writes it" in error
+
+
+COMMITTED = sorted((Path(__file__).resolve().parents[1] / "results" / "reference").glob("*/verification.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.parent.name for p in COMMITTED])
+def test_every_committed_verification_covers_each_task_a_sweep_point_and_a_resumed_run(path):
+    """What the committed verdicts rest on was re-derived: together, the checks of a committed ``verification.json``
+    retrained at least one record of every task its folder holds, a sweep point (a run name with ``@``) and a run
+    that was stopped and resumed from its checkpoint, where the folder has them; every record named is one of the
+    folder's, and every check found its records identical."""
+    runs = path.parent / "runs"
+    folders = sorted(p.parent for p in runs.glob("*/*/seed*/run.json"))
+    assert folders, f"{path}: no records beside it"
+    held = {(f.parent.parent.name, f.parent.name, int(f.name.removeprefix("seed"))) for f in folders}
+    checks = verify.read_checks(path)
+    assert checks, f"{path}: no check"
+    named = [(r["task"], r["model"], int(r["seed"])) for check in checks for r in check["runs"]]
+    assert set(named) <= held, f"{path} names records the folder lacks: {sorted(set(named) - held)}"
+    assert all(r["identical"] for check in checks for r in check["runs"]), path
+    assert {task for task, _, _ in named} == {task for task, _, _ in held}, path
+    if any("@" in model for _, model, _ in held):
+        assert any("@" in model for _, model, _ in named), f"{path}: no sweep point re-derived"
+    resumed = {(f.parent.parent.name, f.parent.name, int(f.name.removeprefix("seed"))) for f in folders
+               if verify.resumed(f)}
+    if resumed:
+        assert resumed & set(named), f"{path}: no resumed run re-derived"

@@ -170,10 +170,10 @@ def test_committed_records_render_their_committed_page_beside_another_configurat
     workdir = tmp_path / "checkout"
     shutil.copytree(dag[0], workdir, symlinks=True)
     assert json.loads((workdir / "results" / "data" / "imdb" / "manifest.json").read_text())["synthetic"]
-    records = Path("results") / "reference" / "real-medium"
+    records = Path("results") / "reference" / "real-valid"
     shutil.copytree(REPO / records, workdir / records)
     proc = snakemake(workdir, "results/findings/findings.md", "--config", f"records={records}",
-                     configfile="config/real-medium.yaml")
+                     configfile="config/real-valid.yaml")
     jobs = planned_jobs(proc.stdout + proc.stderr)
     assert jobs.get("tables") == 1 and "train" not in jobs and "prepare" not in jobs, jobs
     page = (workdir / "results" / "findings" / "findings.md").read_bytes()

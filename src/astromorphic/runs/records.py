@@ -1,6 +1,6 @@
 """Committed run records: results rendered without training, ``astromorphic records``.
 
-A records folder (e.g. ``results/reference/real-medium/``, named by the configuration's ``records`` key) holds,
+A records folder (e.g. ``results/reference/real-valid/``, named by the configuration's ``records`` key) holds,
 for the runs of one configuration, only what aggregation reads:
 
     <records>/runs/<task>/<model>/seed<k>/run.json

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "with at other versions than the lock's")
     ver = sub.add_parser("verify", help="retrain K records chosen by a seed with the current code (same data and "
                                         "configuration) and compare every non-timing number")
-    ver.add_argument("--records", required=True, help="the records folder, e.g. results/reference/real-medium")
+    ver.add_argument("--records", required=True, help="the records folder, e.g. results/reference/real-valid")
     ver.add_argument("--sample", type=int, required=True, metavar="K", help="how many records to retrain")
     ver.add_argument("--seed", type=int, default=0, help="chooses the sample (default: %(default)s)")
     ver.add_argument("--work", help="folder for the prepared data and the runs (default: a temporary folder)")
