@@ -446,10 +446,12 @@ def test_every_committed_verification_covers_each_task_a_sweep_point_and_a_resum
     retrained at least one record of every task its folder holds, a sweep point (a run name with ``@``) and a run
     that was stopped and resumed from its checkpoint, where the folder has them; every record named is one of the
     folder's, and every check found its records identical."""
-    runs = path.parent / "runs"
-    folders = sorted(p.parent for p in runs.glob("*/*/seed*/run.json"))
+    def key(folder: Path) -> tuple[str, str, int]:
+        return folder.parent.parent.name, folder.parent.name, int(folder.name.removeprefix("seed"))
+
+    folders = verify.record_folders(path.parent)
     assert folders, f"{path}: no records beside it"
-    held = {(f.parent.parent.name, f.parent.name, int(f.name.removeprefix("seed"))) for f in folders}
+    held = {key(f) for f in folders}
     checks = verify.read_checks(path)
     assert checks, f"{path}: no check"
     named = [(r["task"], r["model"], int(r["seed"])) for check in checks for r in check["runs"]]
@@ -458,7 +460,6 @@ def test_every_committed_verification_covers_each_task_a_sweep_point_and_a_resum
     assert {task for task, _, _ in named} == {task for task, _, _ in held}, path
     if any("@" in model for _, model, _ in held):
         assert any("@" in model for _, model, _ in named), f"{path}: no sweep point re-derived"
-    resumed = {(f.parent.parent.name, f.parent.name, int(f.name.removeprefix("seed"))) for f in folders
-               if verify.resumed(f)}
+    resumed = {key(f) for f in folders if verify.resumed(f)}
     if resumed:
         assert resumed & set(named), f"{path}: no resumed run re-derived"
