@@ -287,17 +287,25 @@ def records_table(run_dirs: Iterable[str | Path], records: str | Path | None,
     return pd.DataFrame(rows, columns=columns + (["packages_other"] if pins is not None else []))
 
 
+def read_checks(path: str | Path) -> list[dict]:
+    """The checks of a verification file, oldest first (a file of one check, as written before checks were kept,
+    is that check); empty when there is none."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return list(data["checks"]) if isinstance(data, dict) and "checks" in data else [data]
+
+
 def verification_outcomes(path: str | Path) -> dict[tuple[str, str, int], tuple[str, str, str]]:
     """(task, model, seed) -> (``identical`` or ``different``, the code hash that re-derived it, when and by which
     commit: ``"commit abc1234, 2026-12-06"``), from the checks of a verification file
     (``<records>/verification.json``), the latest check of a record winning; empty when the file is not readable."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        checks = data["checks"] if "checks" in data else [data]  # a file of one check, as written before
         return {(r["task"], r["model"], int(r["seed"])): ("identical" if r["identical"] else "different",
                                                           check["code_hash"][r["task"]], _check_name(check))
-                for check in checks for r in check["runs"]}  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
+                for check in read_checks(path) for r in check["runs"]}  # fmt: skip
+    except (ValueError, KeyError, TypeError):
         return {}
 
 

@@ -28,7 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from astromorphic import io as aio
-from astromorphic.runs.records import SUMMARY_KEYS, VERIFICATION_FILE, RecordError, same_value, record_problem
+from astromorphic.runs.records import (SUMMARY_KEYS, VERIFICATION_FILE, RecordError, read_checks, record_problem,
+                                       same_value)
 from astromorphic.runs import TIME_COLUMNS, RunDir, code_hash, git_commit, read_metrics
 from astromorphic.data import prepare, source_from_dir
 
@@ -117,16 +118,6 @@ def choose_sample(folders: list[Path], sample: int, seed: int, cover: bool = Fal
     rest = [f for f in folders if f not in chosen]
     chosen += rng.sample(rest, sample - len(chosen))
     return sorted(chosen, key=lambda p: p.as_posix())
-
-
-def read_checks(path: str | Path) -> list[dict]:
-    """The checks of a verification file, oldest first (a file of one check, as written before checks were kept,
-    is that check); empty when there is none."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return list(data["checks"]) if isinstance(data, dict) and "checks" in data else [data]
 
 
 def _retrain(folder: Path, record: dict, data: Path, rerun: Path) -> dict:
